@@ -684,7 +684,7 @@ fn parse_header(
 
 /// Unescapes `buf[start..end]` in place; returns the new end. On an invalid escape
 /// returns the backslash's position and the octet after it.
-fn unescape_in_place(
+pub(crate) fn unescape_in_place(
     buf: &mut [u8],
     start: usize,
     end: usize,

@@ -245,7 +245,7 @@ fn needs_escape(b: u8, version: Version) -> bool {
     matches!(b, b'\\' | b'\n' | b':') || (b == b'\r' && version == Version::V1_2)
 }
 
-fn write_escaped(dst: &mut BytesMut, text: &[u8], version: Version) {
+pub(crate) fn write_escaped(dst: &mut BytesMut, text: &[u8], version: Version) {
     let mut rest = text;
     while let Some(at) = rest.iter().position(|&b| needs_escape(b, version)) {
         dst.extend_from_slice(&rest[..at]);

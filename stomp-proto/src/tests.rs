@@ -218,7 +218,9 @@ fn content_length_bodies_may_hold_nul() {
 fn without_content_length_the_body_ends_at_the_first_nul() {
     let mut d = decoder(Version::V1_2);
     let mut buf = BytesMut::from(&b"SEND\n\nab\0cd\0"[..]);
-    let Some(Item::Frame(f)) = d.decode(&mut buf).unwrap() else { panic!() };
+    let Some(Item::Frame(f)) = d.decode(&mut buf).unwrap() else {
+        panic!()
+    };
     assert_eq!(&f.body[..], b"ab");
     // What follows the NUL is the next frame's start, left in the buffer.
     assert_eq!(d.decode(&mut buf), Ok(None));
@@ -390,7 +392,10 @@ mod limits {
     #[test]
     fn a_huge_content_length_fails_at_once_without_buffering() {
         let input = b"SEND\ncontent-length:999999999999\n";
-        let limits = Limits { max_header_line: 100, ..small() };
+        let limits = Limits {
+            max_header_line: 100,
+            ..small()
+        };
         let e = error_with(Version::V1_2, limits, input);
         assert_eq!(
             e.kind(),
@@ -548,5 +553,34 @@ mod encoding {
         let back = frame(Version::V1_2, &wire);
         assert_eq!(back.header("weird:name\\"), Some("v\nw:\r"));
         assert_eq!(back.body, f.body);
+    }
+}
+
+mod escaping_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("([a-z:\\\\\\r\\n]|\\PC){0,24}").unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn unescape_undoes_escape(s in text(), v in prop_oneof![Just(Version::V1_1), Just(Version::V1_2)]) {
+            let mut escaped = BytesMut::new();
+            crate::encode::write_escaped(&mut escaped, s.as_bytes(), v);
+            let mut buf = escaped.to_vec();
+            let len = buf.len();
+            let end = crate::decode::unescape_in_place(&mut buf, 0, len, v).unwrap();
+            // 1.1 has no `\r` escape: a CR passes through raw both ways.
+            prop_assert_eq!(&buf[..end], s.as_bytes());
+            prop_assert!(!escaped.contains(&b'\n') && !escaped.contains(&b':'));
+            if v == Version::V1_2 {
+                prop_assert!(!escaped.contains(&b'\r'));
+            }
+        }
     }
 }
