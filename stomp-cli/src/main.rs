@@ -1,0 +1,106 @@
+//! `stomp`: a command-line tool for STOMP, the Simple Text Oriented Messaging Protocol.
+
+use std::io::{self, BufReader, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use stomp_proto::Version;
+
+mod commands;
+mod json;
+
+const DECODE_EXAMPLE: &str = "\
+Output: one JSON object per line, in stream order:
+  {\"command\":\"SEND\",\"headers\":[[\"destination\",\"/queue/a\"]],\"body\":\"hi\"}
+  {\"heartbeat\":true}
+Bodies that are not UTF-8 come as \"body_base64\" (standard, padded).
+
+Exit status: 0 when the input was whole frames, 1 on malformed input (the frames
+before the error are printed, and the message says at which byte offset), 2 when
+the input ends inside a frame.
+
+Example:
+  printf 'SEND\\ndestination:/queue/a\\n\\nhi\\0' | stomp decode";
+
+const ENCODE_EXAMPLE: &str = "\
+Input: the JSON lines `stomp decode` writes; `content-length` is added only where
+the body holds a NUL, so `stomp encode | stomp decode` gives back its input.
+
+Example:
+  echo '{\"command\":\"SEND\",\"headers\":[[\"destination\",\"/queue/a\"]],\"body\":\"hi\"}' \\
+    | stomp encode | stomp decode";
+
+/// A command-line tool for STOMP 1.0, 1.1 and 1.2.
+#[derive(Parser)]
+#[command(name = "stomp", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decode raw STOMP bytes into JSON lines, one per frame or heart-beat.
+    #[command(after_help = DECODE_EXAMPLE)]
+    Decode {
+        /// The protocol version whose escaping rules apply: 1.0, 1.1 or 1.2.
+        #[arg(long, default_value = "1.2", value_name = "VERSION")]
+        protocol: Version,
+        /// The input file; standard input when absent or `-`.
+        file: Option<PathBuf>,
+    },
+    /// Encode JSON lines (as `stomp decode` prints them) into raw STOMP bytes.
+    #[command(after_help = ENCODE_EXAMPLE)]
+    Encode {
+        /// The protocol version whose escaping rules apply: 1.0, 1.1 or 1.2.
+        #[arg(long, default_value = "1.2", value_name = "VERSION")]
+        protocol: Version,
+        /// The input file; standard input when absent or `-`.
+        file: Option<PathBuf>,
+    },
+}
+
+/// Why a sub-command failed; each kind has its own exit status.
+pub enum Failure {
+    /// The input broke the protocol (exit 1).
+    Malformed(String),
+    /// The input ended inside a frame (exit 2).
+    Incomplete(String),
+    /// Reading or writing failed (exit 3).
+    Io(io::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(64 << 10, stdout.lock());
+    let (name, result) = match cli.command {
+        Command::Decode { protocol, file } => (
+            "decode",
+            commands::open_input(file.as_deref())
+                .map_err(Failure::Io)
+                .and_then(|input| commands::decode::run(protocol, input, &mut out)),
+        ),
+        Command::Encode { protocol, file } => (
+            "encode",
+            commands::open_input(file.as_deref())
+                .map_err(Failure::Io)
+                .and_then(|input| commands::encode::run(protocol, BufReader::new(input), &mut out)),
+        ),
+    };
+    let _ = out.flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(failure) => {
+            let (code, message) = match failure {
+                Failure::Malformed(m) => (1, m),
+                Failure::Incomplete(m) => (2, m),
+                Failure::Io(e) => (3, e.to_string()),
+            };
+            eprintln!("stomp {name}: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
