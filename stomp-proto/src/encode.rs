@@ -10,9 +10,9 @@ use crate::version::Version;
 
 /// When the encoder writes a `content-length` header the frame does not carry.
 ///
-/// A `content-length` the frame does carry is always rewritten to the body's real
-/// length (its first occurrence; later ones are dropped), so an encoded frame can
-/// never announce a wrong length.
+/// A `content-length` the frame does carry is kept as written when it states the
+/// body's real length, and rewritten when it does not; repeats after the first
+/// are dropped. An encoded frame never announces a wrong length.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ContentLengthPolicy {
     /// Whenever the body is not empty: binary-safe, and what most brokers expect.
@@ -153,7 +153,14 @@ impl Encoder {
             if name == "content-length" {
                 if !length_written {
                     length_written = true;
-                    write_content_length(dst, body.len());
+                    if states_length(value, body.len()) {
+                        // Passed through as written (leading zeros included).
+                        dst.extend_from_slice(b"content-length:");
+                        dst.extend_from_slice(value.as_bytes());
+                        dst.put_u8(b'\n');
+                    } else {
+                        write_content_length(dst, body.len());
+                    }
                 }
                 continue;
             }
@@ -238,6 +245,13 @@ fn write_content_length(dst: &mut BytesMut, len: usize) {
     }
     dst.extend_from_slice(&digits[at..]);
     dst.put_u8(b'\n');
+}
+
+/// Whether `value` is a decimal octet count equal to `len`.
+fn states_length(value: &str, len: usize) -> bool {
+    !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_digit())
+        && value.trim_start_matches('0').parse::<usize>().unwrap_or(0) == len
 }
 
 /// Whether `b` must be escaped in `version` (1.1 or 1.2).

@@ -528,6 +528,26 @@ mod encoding {
     }
 
     #[test]
+    fn a_correct_content_length_is_kept_as_written() {
+        // Found by the fuzzer: leading zeros decode fine and must survive re-encoding.
+        let f = frame(Version::V1_2, b"SEND\ncontent-length:003\n\nabc\0");
+        assert_eq!(
+            encoded(&f, Version::V1_2),
+            b"SEND\ncontent-length:003\n\nabc\0"
+        );
+        let f = Frame::builder(Command::Send)
+            .header("content-length", "0")
+            .body("")
+            .build();
+        assert_eq!(encoded(&f, Version::V1_2), b"SEND\ncontent-length:0\n\n\0");
+        let f = Frame::builder(Command::Send)
+            .header("content-length", "00")
+            .body("x")
+            .build();
+        assert_eq!(encoded(&f, Version::V1_2), b"SEND\ncontent-length:1\n\nx\0");
+    }
+
+    #[test]
     fn encode_head_leaves_the_body_to_the_caller() {
         let f = Frame::builder(Command::Send)
             .header("destination", "/q")

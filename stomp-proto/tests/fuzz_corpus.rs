@@ -17,5 +17,9 @@ fn decoder_corpus_replays_cleanly() {
         assert!(outcome.is_ok(), "{} fails the fuzz checks", path.display());
         count += 1;
     }
-    assert!(count >= 20, "only {count} corpus inputs in {}", dir.display());
+    assert!(
+        count >= 20,
+        "only {count} corpus inputs in {}",
+        dir.display()
+    );
 }
