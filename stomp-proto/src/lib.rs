@@ -57,3 +57,8 @@ pub use version::{ParseVersionError, Version};
 
 #[cfg(test)]
 mod tests;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
