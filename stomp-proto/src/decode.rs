@@ -660,49 +660,67 @@ fn parse_header(
     if colon == 0 {
         return Err((line, DecodeErrorKind::EmptyHeaderName));
     }
-    if let Err(e) = std::str::from_utf8(text) {
-        let header = Some(snippet(&text[..colon]));
-        return Err((
-            line + e.valid_up_to(),
-            DecodeErrorKind::InvalidUtf8 { header },
-        ));
+    if !text.is_ascii() {
+        if let Err(e) = std::str::from_utf8(text) {
+            let header = Some(snippet(&text[..colon]));
+            return Err((
+                line + e.valid_up_to(),
+                DecodeErrorKind::InvalidUtf8 { header },
+            ));
+        }
     }
+    let backslash = if escapes { memchr(b'\\', text) } else { None };
     let colon = line + colon;
     let mut name = Span::new(line, colon);
     let mut value = Span::new(colon + 1, end);
-    if escapes && memchr(b'\\', &buf[line..end]).is_some() {
+    if let Some(first) = backslash {
+        let first = line + first;
         let fail = |buf: &[u8], (at, escape): (usize, Option<u8>)| {
             let header = snippet(&buf[line..colon]);
             (at, DecodeErrorKind::InvalidEscape { header, escape })
         };
-        name.end = unescape_in_place(buf, line, colon, version).map_err(|e| fail(buf, e))? as u32;
+        // The first backslash tells where unescaping starts: in the name (then
+        // the value is searched as it is unescaped) or only in the value.
+        let value_from = if first < colon {
+            name.end =
+                unescape_in_place(buf, first, colon, version).map_err(|e| fail(buf, e))? as u32;
+            colon + 1
+        } else {
+            first
+        };
         value.end =
-            unescape_in_place(buf, colon + 1, end, version).map_err(|e| fail(buf, e))? as u32;
+            unescape_in_place(buf, value_from, end, version).map_err(|e| fail(buf, e))? as u32;
     }
     Ok(Entry { name, value })
 }
 
 /// Unescapes `buf[start..end]` in place; returns the new end. On an invalid escape
 /// returns the backslash's position and the octet after it.
+///
+/// A plain loop: header values are short, and per-escape `memchr` and
+/// `copy_within` calls cost more than they save there.
 pub(crate) fn unescape_in_place(
     buf: &mut [u8],
     start: usize,
     end: usize,
     version: Version,
 ) -> Result<usize, (usize, Option<u8>)> {
-    let Some(first) = memchr(b'\\', &buf[start..end]) else {
-        return Ok(end);
-    };
-    let mut write = start + first;
-    let mut read = write;
+    let text = &mut buf[..end];
+    let mut read = start;
+    while read < end && text[read] != b'\\' {
+        read += 1;
+    }
+    let mut write = read;
     while read < end {
-        // `read` is at a backslash.
-        let escape = if read + 1 < end {
-            Some(buf[read + 1])
-        } else {
-            None
-        };
-        buf[write] = match escape {
+        let octet = text[read];
+        if octet != b'\\' {
+            text[write] = octet;
+            write += 1;
+            read += 1;
+            continue;
+        }
+        let escape = text.get(read + 1).copied();
+        text[write] = match escape {
             Some(b'n') => b'\n',
             Some(b'c') => b':',
             Some(b'\\') => b'\\',
@@ -711,10 +729,6 @@ pub(crate) fn unescape_in_place(
         };
         write += 1;
         read += 2;
-        let next = memchr(b'\\', &buf[read..end]).map_or(end, |i| read + i);
-        buf.copy_within(read..next, write);
-        write += next - read;
-        read = next;
     }
     Ok(write)
 }

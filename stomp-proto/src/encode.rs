@@ -145,21 +145,38 @@ impl Encoder {
     fn write_head(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
         let escapes = frame.command.escapes_headers(self.version);
         let body = &frame.body[..];
-        dst.reserve(estimate_head(frame));
-        dst.extend_from_slice(frame.command.as_str().as_bytes());
-        dst.put_u8(b'\n');
+        // Write into a region sized for the worst case (every octet escaped),
+        // then cut it to what was written: no capacity check per octet.
+        let start = dst.len();
+        let growth = if escapes { 2 } else { 1 };
+        let worst = frame.command.as_str().len()
+            + growth * frame.headers.text_len()
+            + 2 * frame.headers.len()
+            + "\ncontent-length:18446744073709551615\n\n".len();
+        dst.resize(start + worst, 0);
+        let mut out = Cursor {
+            out: &mut dst[start..],
+            at: 0,
+        };
+        out.put(frame.command.as_str().as_bytes());
+        out.put(b"\n");
+        let table = if self.version == Version::V1_2 {
+            &ESCAPES_1_2
+        } else {
+            &ESCAPES_1_1
+        };
         let mut length_written = false;
-        for (name, value) in frame.headers.iter() {
-            if name == "content-length" {
+        for (name, value) in frame.headers.raw_iter() {
+            if name == b"content-length" {
                 if !length_written {
                     length_written = true;
                     if states_length(value, body.len()) {
                         // Passed through as written (leading zeros included).
-                        dst.extend_from_slice(b"content-length:");
-                        dst.extend_from_slice(value.as_bytes());
-                        dst.put_u8(b'\n');
+                        out.put(b"content-length:");
+                        out.put(value);
+                        out.put(b"\n");
                     } else {
-                        write_content_length(dst, body.len());
+                        out.put_content_length(body.len());
                     }
                 }
                 continue;
@@ -167,34 +184,29 @@ impl Encoder {
             if name.is_empty() {
                 return Err(EncodeError::EmptyHeaderName);
             }
+            let fail = |octet, in_name| EncodeError::Unencodable {
+                header: String::from_utf8_lossy(name).into_owned(),
+                octet,
+                in_name,
+                version: self.version,
+                command: frame.command,
+            };
             if escapes {
-                write_escaped(dst, name.as_bytes(), self.version);
-                dst.put_u8(b':');
-                write_escaped(dst, value.as_bytes(), self.version);
+                // 1.1 has no `\r` escape: a CR ending a value would read as a CR LF.
+                if self.version == Version::V1_1 && value.last() == Some(&b'\r') {
+                    return Err(fail(b'\r', false));
+                }
+                out.put_escaped(name, table);
+                out.put(b":");
+                out.put_escaped(value, table);
             } else {
-                let fail = |octet, in_name| EncodeError::Unencodable {
-                    header: name.into(),
-                    octet,
-                    in_name,
-                    version: self.version,
-                    command: frame.command,
-                };
-                check_raw(name.as_bytes(), true).map_err(|o| fail(o, true))?;
-                check_raw(value.as_bytes(), false).map_err(|o| fail(o, false))?;
-                dst.extend_from_slice(name.as_bytes());
-                dst.put_u8(b':');
-                dst.extend_from_slice(value.as_bytes());
+                check_raw(name, true).map_err(|o| fail(o, true))?;
+                check_raw(value, false).map_err(|o| fail(o, false))?;
+                out.put(name);
+                out.put(b":");
+                out.put(value);
             }
-            if escapes && self.version == Version::V1_1 && value.ends_with('\r') {
-                return Err(EncodeError::Unencodable {
-                    header: name.into(),
-                    octet: b'\r',
-                    in_name: false,
-                    version: self.version,
-                    command: frame.command,
-                });
-            }
-            dst.put_u8(b'\n');
+            out.put(b"\n");
         }
         if !length_written {
             let needed = match self.content_length {
@@ -202,13 +214,75 @@ impl Encoder {
                 ContentLengthPolicy::WhenRequired => memchr(0, body).is_some(),
             };
             if needed {
-                write_content_length(dst, body.len());
+                out.put_content_length(body.len());
             }
         }
-        dst.put_u8(b'\n');
+        out.put(b"\n");
+        let written = out.at;
+        dst.truncate(start + written);
         Ok(())
     }
 }
+
+/// Writes into a pre-sized region.
+struct Cursor<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, octets: &[u8]) {
+        self.out[self.at..self.at + octets.len()].copy_from_slice(octets);
+        self.at += octets.len();
+    }
+
+    fn put_escaped(&mut self, text: &[u8], table: &[u8; 256]) {
+        for &octet in text {
+            let escape = table[usize::from(octet)];
+            if escape == 0 {
+                self.out[self.at] = octet;
+                self.at += 1;
+            } else {
+                self.out[self.at] = b'\\';
+                self.out[self.at + 1] = escape;
+                self.at += 2;
+            }
+        }
+    }
+
+    fn put_content_length(&mut self, len: usize) {
+        self.put(b"content-length:");
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = len;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(&digits[at..]);
+        self.put(b"\n");
+    }
+}
+
+/// For each octet, the letter of its escape (`\n`, `\c`, `\\`, and `\r` from
+/// 1.2 on), or 0 when it is written as it is.
+const fn escape_table(version: Version) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    table[b'\n' as usize] = b'n';
+    table[b':' as usize] = b'c';
+    table[b'\\' as usize] = b'\\';
+    if matches!(version, Version::V1_2) {
+        table[b'\r' as usize] = b'r';
+    }
+    table
+}
+
+static ESCAPES_1_1: [u8; 256] = escape_table(Version::V1_1);
+static ESCAPES_1_2: [u8; 256] = escape_table(Version::V1_2);
 
 /// Appends `frame` encoded for `version` (with `content-length` on non-empty
 /// bodies) to `dst`. See [`Encoder`] for other policies.
@@ -221,57 +295,41 @@ pub fn encode_heartbeat(dst: &mut BytesMut) {
     dst.put_u8(b'\n');
 }
 
-fn estimate_head(frame: &Frame) -> usize {
-    let headers: usize = frame
-        .headers
-        .iter()
-        .map(|(n, v)| n.len() + v.len() + 2)
-        .sum();
-    frame.command.as_str().len() + headers + "content-length:18446744073709551615\n\n".len() + 1
-}
-
-fn write_content_length(dst: &mut BytesMut, len: usize) {
-    dst.extend_from_slice(b"content-length:");
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = len;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// Whether `value` is a decimal octet count equal to `len`.
+fn states_length(value: &[u8], len: usize) -> bool {
+    let mut n: usize = 0;
+    for &digit in value {
+        if !digit.is_ascii_digit() {
+            return false;
+        }
+        match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(usize::from(digit - b'0')))
+        {
+            Some(next) => n = next,
+            None => return false,
         }
     }
-    dst.extend_from_slice(&digits[at..]);
-    dst.put_u8(b'\n');
+    !value.is_empty() && n == len
 }
 
-/// Whether `value` is a decimal octet count equal to `len`.
-fn states_length(value: &str, len: usize) -> bool {
-    !value.is_empty()
-        && value.bytes().all(|b| b.is_ascii_digit())
-        && value.trim_start_matches('0').parse::<usize>().unwrap_or(0) == len
-}
-
-/// Whether `b` must be escaped in `version` (1.1 or 1.2).
-fn needs_escape(b: u8, version: Version) -> bool {
-    matches!(b, b'\\' | b'\n' | b':') || (b == b'\r' && version == Version::V1_2)
-}
-
-pub(crate) fn write_escaped(dst: &mut BytesMut, text: &[u8], version: Version) {
-    let mut rest = text;
-    while let Some(at) = rest.iter().position(|&b| needs_escape(b, version)) {
-        dst.extend_from_slice(&rest[..at]);
-        dst.extend_from_slice(match rest[at] {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b':' => b"\\c",
-            _ => b"\\r",
-        });
-        rest = &rest[at + 1..];
-    }
-    dst.extend_from_slice(rest);
+/// `text` escaped for `version` (1.1 or 1.2), for tests.
+#[cfg(test)]
+pub(crate) fn escape(text: &[u8], version: Version) -> Vec<u8> {
+    let table = if version == Version::V1_2 {
+        &ESCAPES_1_2
+    } else {
+        &ESCAPES_1_1
+    };
+    let mut out = vec![0; 2 * text.len()];
+    let mut cursor = Cursor {
+        out: &mut out,
+        at: 0,
+    };
+    cursor.put_escaped(text, table);
+    let written = cursor.at;
+    out.truncate(written);
+    out
 }
 
 /// Checks a name or value written without escapes; returns the offending octet.

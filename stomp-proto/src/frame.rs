@@ -251,6 +251,19 @@ impl Headers {
         }
     }
 
+    /// Every header as raw `(name, value)` octets, without UTF-8 checks (for the
+    /// encoder, which needs octets anyway).
+    pub(crate) fn raw_iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.entries
+            .iter()
+            .map(|e| (&self.text[e.name.range()], &self.text[e.value.range()]))
+    }
+
+    /// An upper bound of the octets all names and values take, unescaped.
+    pub(crate) fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// Appends a header (after any with the same name).
     pub fn push(&mut self, name: &str, value: &str) {
         let mut writer = self.take_writer();
