@@ -649,7 +649,8 @@ fn parse_header(
     version: Version,
 ) -> Result<Entry, (usize, DecodeErrorKind)> {
     let text = &buf[line..end];
-    let Some(colon) = memchr(b':', text) else {
+    let scan = scan_line(text);
+    let Some(colon) = scan.colon else {
         return Err((
             line,
             DecodeErrorKind::MissingColon {
@@ -660,7 +661,7 @@ fn parse_header(
     if colon == 0 {
         return Err((line, DecodeErrorKind::EmptyHeaderName));
     }
-    if !text.is_ascii() {
+    if !scan.ascii {
         if let Err(e) = std::str::from_utf8(text) {
             let header = Some(snippet(&text[..colon]));
             return Err((
@@ -669,7 +670,7 @@ fn parse_header(
             ));
         }
     }
-    let backslash = if escapes { memchr(b'\\', text) } else { None };
+    let backslash = if escapes { scan.backslash } else { None };
     let colon = line + colon;
     let mut name = Span::new(line, colon);
     let mut value = Span::new(colon + 1, end);
@@ -694,6 +695,65 @@ fn parse_header(
     Ok(Entry { name, value })
 }
 
+/// What one pass over a header line found.
+pub(crate) struct LineScan {
+    pub(crate) colon: Option<usize>,
+    pub(crate) backslash: Option<usize>,
+    pub(crate) ascii: bool,
+}
+
+/// Lines longer than this are scanned with `memchr`, shorter ones a word at a time.
+const SHORT_LINE: usize = 128;
+
+/// Finds the first colon and the first backslash of a header line, and whether
+/// it is all ASCII, in one pass eight octets at a time (short lines), or with
+/// vectorised `memchr` (long ones).
+pub(crate) fn scan_line(text: &[u8]) -> LineScan {
+    if text.len() > SHORT_LINE {
+        return LineScan {
+            colon: memchr(b':', text),
+            backslash: memchr(b'\\', text),
+            ascii: text.is_ascii(),
+        };
+    }
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The lowest set bit marks the first zero octet of `x` exactly.
+    let zeros = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let (mut colon, mut backslash, mut high) = (None, None, 0u64);
+    let mut chunks = text.chunks_exact(8);
+    for (i, chunk) in chunks.by_ref().enumerate() {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        high |= word;
+        if colon.is_none() {
+            let hits = zeros(word ^ (ONES * u64::from(b':')));
+            if hits != 0 {
+                colon = Some(i * 8 + (hits.trailing_zeros() / 8) as usize);
+            }
+        }
+        if backslash.is_none() {
+            let hits = zeros(word ^ (ONES * u64::from(b'\\')));
+            if hits != 0 {
+                backslash = Some(i * 8 + (hits.trailing_zeros() / 8) as usize);
+            }
+        }
+    }
+    let base = text.len() - chunks.remainder().len();
+    for (i, &octet) in chunks.remainder().iter().enumerate() {
+        high |= u64::from(octet);
+        if octet == b':' && colon.is_none() {
+            colon = Some(base + i);
+        } else if octet == b'\\' && backslash.is_none() {
+            backslash = Some(base + i);
+        }
+    }
+    LineScan {
+        colon,
+        backslash,
+        ascii: high & HIGH == 0,
+    }
+}
+
 /// Unescapes `buf[start..end]` in place; returns the new end. On an invalid escape
 /// returns the backslash's position and the octet after it.
 ///
@@ -705,6 +765,11 @@ pub(crate) fn unescape_in_place(
     end: usize,
     version: Version,
 ) -> Result<usize, (usize, Option<u8>)> {
+    let table = if version == Version::V1_2 {
+        &UNESCAPES_1_2
+    } else {
+        &UNESCAPES_1_1
+    };
     let text = &mut buf[..end];
     let mut read = start;
     while read < end && text[read] != b'\\' {
@@ -720,18 +785,32 @@ pub(crate) fn unescape_in_place(
             continue;
         }
         let escape = text.get(read + 1).copied();
-        text[write] = match escape {
-            Some(b'n') => b'\n',
-            Some(b'c') => b':',
-            Some(b'\\') => b'\\',
-            Some(b'r') if version == Version::V1_2 => b'\r',
-            _ => return Err((read, escape)),
-        };
+        let unescaped = escape.map_or(0, |e| table[usize::from(e)]);
+        if unescaped == 0 {
+            return Err((read, escape));
+        }
+        text[write] = unescaped;
         write += 1;
         read += 2;
     }
     Ok(write)
 }
+
+/// For each octet after a backslash, what the escape stands for, or 0 when it
+/// is no escape in that version.
+const fn unescape_table(version: Version) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    table[b'n' as usize] = b'\n';
+    table[b'c' as usize] = b':';
+    table[b'\\' as usize] = b'\\';
+    if matches!(version, Version::V1_2) {
+        table[b'r' as usize] = b'\r';
+    }
+    table
+}
+
+static UNESCAPES_1_1: [u8; 256] = unescape_table(Version::V1_1);
+static UNESCAPES_1_2: [u8; 256] = unescape_table(Version::V1_2);
 
 /// Parses a `content-length` value: decimal digits only, at most `max_body`.
 fn parse_content_length(

@@ -603,3 +603,23 @@ mod escaping_properties {
         }
     }
 }
+
+mod line_scan_properties {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The word-at-a-time scan agrees with a plain one, at every length.
+        #[test]
+        fn scan_line_matches_a_naive_scan(
+            text in proptest::collection::vec(
+                prop_oneof![any::<u8>(), Just(b':'), Just(b'\\'), Just(b'a'), Just(0x80u8)], 0..300)
+        ) {
+            let scan = crate::decode::scan_line(&text);
+            prop_assert_eq!(scan.colon, text.iter().position(|&b| b == b':'));
+            prop_assert_eq!(scan.backslash, text.iter().position(|&b| b == b'\\'));
+            prop_assert_eq!(scan.ascii, text.is_ascii());
+        }
+    }
+}
