@@ -765,11 +765,7 @@ pub(crate) fn unescape_in_place(
     end: usize,
     version: Version,
 ) -> Result<usize, (usize, Option<u8>)> {
-    let table = if version == Version::V1_2 {
-        &UNESCAPES_1_2
-    } else {
-        &UNESCAPES_1_1
-    };
+    let table = crate::escape::unescapes(version);
     let text = &mut buf[..end];
     let mut read = start;
     while read < end && text[read] != b'\\' {
@@ -795,22 +791,6 @@ pub(crate) fn unescape_in_place(
     }
     Ok(write)
 }
-
-/// For each octet after a backslash, what the escape stands for, or 0 when it
-/// is no escape in that version.
-const fn unescape_table(version: Version) -> [u8; 256] {
-    let mut table = [0u8; 256];
-    table[b'n' as usize] = b'\n';
-    table[b'c' as usize] = b':';
-    table[b'\\' as usize] = b'\\';
-    if matches!(version, Version::V1_2) {
-        table[b'r' as usize] = b'\r';
-    }
-    table
-}
-
-static UNESCAPES_1_1: [u8; 256] = unescape_table(Version::V1_1);
-static UNESCAPES_1_2: [u8; 256] = unescape_table(Version::V1_2);
 
 /// Parses a `content-length` value: decimal digits only, at most `max_body`.
 fn parse_content_length(

@@ -160,11 +160,7 @@ impl Encoder {
         };
         out.put(frame.command.as_str().as_bytes());
         out.put(b"\n");
-        let table = if self.version == Version::V1_2 {
-            &ESCAPES_1_2
-        } else {
-            &ESCAPES_1_1
-        };
+        let table = crate::escape::escapes(self.version);
         let mut length_written = false;
         for (name, value) in frame.headers.raw_iter() {
             if name == b"content-length" {
@@ -268,22 +264,6 @@ impl Cursor<'_> {
     }
 }
 
-/// For each octet, the letter of its escape (`\n`, `\c`, `\\`, and `\r` from
-/// 1.2 on), or 0 when it is written as it is.
-const fn escape_table(version: Version) -> [u8; 256] {
-    let mut table = [0u8; 256];
-    table[b'\n' as usize] = b'n';
-    table[b':' as usize] = b'c';
-    table[b'\\' as usize] = b'\\';
-    if matches!(version, Version::V1_2) {
-        table[b'\r' as usize] = b'r';
-    }
-    table
-}
-
-static ESCAPES_1_1: [u8; 256] = escape_table(Version::V1_1);
-static ESCAPES_1_2: [u8; 256] = escape_table(Version::V1_2);
-
 /// Appends `frame` encoded for `version` (with `content-length` on non-empty
 /// bodies) to `dst`. See [`Encoder`] for other policies.
 pub fn encode(frame: &Frame, version: Version, dst: &mut BytesMut) -> Result<(), EncodeError> {
@@ -316,11 +296,7 @@ fn states_length(value: &[u8], len: usize) -> bool {
 /// `text` escaped for `version` (1.1 or 1.2), for tests.
 #[cfg(test)]
 pub(crate) fn escape(text: &[u8], version: Version) -> Vec<u8> {
-    let table = if version == Version::V1_2 {
-        &ESCAPES_1_2
-    } else {
-        &ESCAPES_1_1
-    };
+    let table = crate::escape::escapes(version);
     let mut out = vec![0; 2 * text.len()];
     let mut cursor = Cursor {
         out: &mut out,

@@ -47,6 +47,7 @@
 
 mod decode;
 mod encode;
+mod escape;
 mod frame;
 mod version;
 
