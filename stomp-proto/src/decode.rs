@@ -62,6 +62,18 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    fn line_too_long(&self, at: usize) -> (usize, DecodeErrorKind) {
+        let limit = self.max_header_line;
+        (at, DecodeErrorKind::HeaderLineTooLong { limit })
+    }
+
+    fn frame_too_large(&self, at: usize) -> (usize, DecodeErrorKind) {
+        let limit = self.max_frame_size;
+        (at, DecodeErrorKind::FrameTooLarge { limit })
+    }
+}
+
 /// What rule the input broke. Part of a [`DecodeError`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -464,20 +476,10 @@ impl Decoder {
                 .min(line.saturating_add(limits.max_header_line + 2));
             let Some(lf) = memchr(b'\n', &buf[scanned..window]).map(|i| i + scanned) else {
                 if buf.len() - line > limits.max_header_line + 1 {
-                    return Err((
-                        line,
-                        DecodeErrorKind::HeaderLineTooLong {
-                            limit: limits.max_header_line,
-                        },
-                    ));
+                    return Err(limits.line_too_long(line));
                 }
                 if buf.len() > limits.max_frame_size {
-                    return Err((
-                        limits.max_frame_size,
-                        DecodeErrorKind::FrameTooLarge {
-                            limit: limits.max_frame_size,
-                        },
-                    ));
+                    return Err(limits.frame_too_large(limits.max_frame_size));
                 }
                 self.state = State::Headers {
                     command,
@@ -490,31 +492,16 @@ impl Decoder {
             };
             let end = strip_cr(buf, line, lf);
             if end - line > limits.max_header_line {
-                return Err((
-                    line,
-                    DecodeErrorKind::HeaderLineTooLong {
-                        limit: limits.max_header_line,
-                    },
-                ));
+                return Err(limits.line_too_long(line));
             }
             if lf >= limits.max_frame_size {
-                return Err((
-                    limits.max_frame_size,
-                    DecodeErrorKind::FrameTooLarge {
-                        limit: limits.max_frame_size,
-                    },
-                ));
+                return Err(limits.frame_too_large(limits.max_frame_size));
             }
             if end == line {
                 let start = lf + 1;
                 if let ContentLength::Known(len) = content_length {
                     if start + len >= limits.max_frame_size {
-                        return Err((
-                            start,
-                            DecodeErrorKind::FrameTooLarge {
-                                limit: limits.max_frame_size,
-                            },
-                        ));
+                        return Err(limits.frame_too_large(start));
                     }
                 }
                 self.state = State::Body {
@@ -569,12 +556,7 @@ impl Decoder {
             ));
         }
         if buffered > self.limits.max_frame_size {
-            return Err((
-                self.limits.max_frame_size,
-                DecodeErrorKind::FrameTooLarge {
-                    limit: self.limits.max_frame_size,
-                },
-            ));
+            return Err(self.limits.frame_too_large(self.limits.max_frame_size));
         }
         Ok(())
     }
