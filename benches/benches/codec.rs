@@ -192,6 +192,28 @@ fn streamed_benches(c: &mut Criterion, workloads: &[Workload]) {
     }
 }
 
+/// Benches an encoder that consumes its frames: fresh frames and an output
+/// buffer come from criterion's untimed setup.
+fn consuming<T>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    command: &str,
+    frames: impl Fn() -> T,
+    out: &dyn Fn() -> BytesMut,
+    encode: impl Fn(T, &mut BytesMut),
+) {
+    group.bench_function(BenchmarkId::new(name, command), |b| {
+        b.iter_batched(
+            || (frames(), out()),
+            |(frames, mut dst)| {
+                encode(frames, &mut dst);
+                dst
+            },
+            BatchSize::PerIteration,
+        )
+    });
+}
+
 fn encode_benches(c: &mut Criterion, workloads: &[Workload]) {
     for w in workloads {
         let count = w.frames.len();
@@ -206,36 +228,30 @@ fn encode_benches(c: &mut Criterion, workloads: &[Workload]) {
                 BatchSize::PerIteration,
             )
         });
-        group.bench_function(BenchmarkId::new("iridium-stomp", "MESSAGE"), |b| {
-            b.iter_batched(
-                || (encode::iridium_frames(w, count), out()),
-                |(frames, mut dst)| {
-                    encode::iridium(frames, &mut dst);
-                    dst
-                },
-                BatchSize::PerIteration,
-            )
-        });
-        group.bench_function(BenchmarkId::new("tokio-stomp-2", "SEND"), |b| {
-            b.iter_batched(
-                || (encode::tokio_stomp_2_frames(w, count), out()),
-                |(frames, mut dst)| {
-                    encode::tokio_stomp_2(frames, &mut dst);
-                    dst
-                },
-                BatchSize::PerIteration,
-            )
-        });
-        group.bench_function(BenchmarkId::new("async-stomp", "SEND"), |b| {
-            b.iter_batched(
-                || (encode::async_stomp_frames(w, count), out()),
-                |(frames, mut dst)| {
-                    encode::async_stomp(frames, &mut dst);
-                    dst
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        consuming(
+            &mut group,
+            "iridium-stomp",
+            "MESSAGE",
+            || encode::iridium_frames(w, count),
+            &out,
+            |f, d| encode::with_codec(iridium_stomp::StompCodec::new(), f, d),
+        );
+        consuming(
+            &mut group,
+            "tokio-stomp-2",
+            "SEND",
+            || encode::tokio_stomp_2_frames(w, count),
+            &out,
+            |f, d| encode::with_codec(tokio_stomp_2::client::ClientCodec, f, d),
+        );
+        consuming(
+            &mut group,
+            "async-stomp",
+            "SEND",
+            || encode::async_stomp_frames(w, count),
+            &out,
+            |f, d| encode::with_codec(async_stomp::client::ClientCodec::new(), f, d),
+        );
         group.finish();
     }
 }

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use bytes::BytesMut;
-use tokio_util::codec::{Decoder as _, Encoder as _};
+use tokio_util::codec::Decoder as _;
 
 /// The read size of the streamed benches: one Ethernet-MSS TCP segment.
 pub const READ_SIZE: usize = 1460;
@@ -374,42 +374,41 @@ pub mod encode {
             .collect()
     }
 
-    /// Encodes with iridium-stomp's codec.
-    pub fn iridium(frames: Vec<iridium_stomp::StompItem>, dst: &mut BytesMut) {
-        let mut codec = iridium_stomp::StompCodec::new();
+    /// Encodes every frame with a tokio-util encoder, as `Framed` would.
+    pub fn with_codec<I, C>(mut codec: C, frames: Vec<I>, dst: &mut BytesMut)
+    where
+        C: tokio_util::codec::Encoder<I>,
+        C::Error: std::fmt::Debug,
+    {
         for frame in frames {
-            codec.encode(frame, dst).expect("iridium encode");
+            codec.encode(frame, dst).expect("encodable");
         }
     }
 
-    /// tokio-stomp-2 and async-stomp encode only client frames: a SEND with
-    /// the same headers and body.
+    /// SEND frames with the workload's headers and body, for the crates whose
+    /// encoder takes only client frames (their types differ, their shape not).
+    macro_rules! send_frames {
+        ($krate:ident, $w:expr, $count:expr) => {
+            (0..$count)
+                .map(|_| {
+                    $krate::ToServer::Send {
+                        destination: "/queue/benchmark".into(),
+                        transaction: None,
+                        headers: Some($w.headers.clone()),
+                        body: Some($w.body.clone()),
+                    }
+                    .into()
+                })
+                .collect()
+        };
+    }
+
+    /// tokio-stomp-2 SEND frames.
     pub fn tokio_stomp_2_frames(
         w: &Workload,
         count: usize,
     ) -> Vec<tokio_stomp_2::Message<tokio_stomp_2::ToServer>> {
-        (0..count)
-            .map(|_| {
-                tokio_stomp_2::ToServer::Send {
-                    destination: "/queue/benchmark".into(),
-                    transaction: None,
-                    headers: Some(w.headers.clone()),
-                    body: Some(w.body.clone()),
-                }
-                .into()
-            })
-            .collect()
-    }
-
-    /// Encodes with tokio-stomp-2's codec.
-    pub fn tokio_stomp_2(
-        frames: Vec<tokio_stomp_2::Message<tokio_stomp_2::ToServer>>,
-        dst: &mut BytesMut,
-    ) {
-        let mut codec = tokio_stomp_2::client::ClientCodec;
-        for frame in frames {
-            codec.encode(frame, dst).expect("tokio-stomp-2 encode");
-        }
+        send_frames!(tokio_stomp_2, w, count)
     }
 
     /// async-stomp SEND frames.
@@ -417,27 +416,6 @@ pub mod encode {
         w: &Workload,
         count: usize,
     ) -> Vec<async_stomp::Message<async_stomp::ToServer>> {
-        (0..count)
-            .map(|_| {
-                async_stomp::ToServer::Send {
-                    destination: "/queue/benchmark".into(),
-                    transaction: None,
-                    headers: Some(w.headers.clone()),
-                    body: Some(w.body.clone()),
-                }
-                .into()
-            })
-            .collect()
-    }
-
-    /// Encodes with async-stomp's codec.
-    pub fn async_stomp(
-        frames: Vec<async_stomp::Message<async_stomp::ToServer>>,
-        dst: &mut BytesMut,
-    ) {
-        let mut codec = async_stomp::client::ClientCodec::new();
-        for frame in frames {
-            codec.encode(frame, dst).expect("async-stomp encode");
-        }
+        send_frames!(async_stomp, w, count)
     }
 }
