@@ -49,12 +49,14 @@ mod decode;
 mod encode;
 mod escape;
 mod frame;
+pub mod heartbeat;
 mod version;
 
 pub use decode::{DecodeError, DecodeErrorKind, Decoder, Item, Limits};
 pub use encode::{encode, encode_heartbeat, ContentLengthPolicy, EncodeError, Encoder};
 pub use frame::{Command, Frame, FrameBuilder, Headers, Iter};
-pub use version::{ParseVersionError, Version};
+pub use heartbeat::HeartBeat;
+pub use version::{ParseVersionError, Version, VersionSet};
 
 #[cfg(test)]
 mod tests;
