@@ -45,13 +45,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod ack;
+pub mod client;
 mod decode;
 mod encode;
 mod escape;
 mod frame;
 pub mod heartbeat;
+mod outbox;
+pub mod server;
 mod version;
 
+pub use ack::AckMode;
 pub use decode::{DecodeError, DecodeErrorKind, Decoder, Item, Limits};
 pub use encode::{encode, encode_heartbeat, ContentLengthPolicy, EncodeError, Encoder};
 pub use frame::{Command, Frame, FrameBuilder, Headers, Iter};

@@ -1,0 +1,1144 @@
+//! [`ClientSession`]: the client side of one STOMP connection, sans IO.
+//!
+//! # Driving a session
+//!
+//! The session never touches a socket or a clock. Its owner (an adapter, or your
+//! own event loop) does four things, in any order, whenever they apply:
+//!
+//! 1. When the transport is up: [`handle_connected`](ClientSession::handle_connected).
+//!    When octets arrive: [`handle_input`](ClientSession::handle_input). When it
+//!    closes: [`handle_closed`](ClientSession::handle_closed).
+//! 2. Write what [`poll_transmit`](ClientSession::poll_transmit) returns until it
+//!    returns `None` (after every `handle_*` call and every command).
+//! 3. Drain [`poll_event`](ClientSession::poll_event) (messages, receipts, errors,
+//!    the end of the session).
+//! 4. Sleep until [`poll_timeout`](ClientSession::poll_timeout) (or until input
+//!    arrives), then call [`handle_timeout`](ClientSession::handle_timeout).
+//!    A spurious call does nothing.
+//!
+//! Commands ([`subscribe`](ClientSession::subscribe), [`send`](ClientSession::send),
+//! [`ack`](ClientSession::ack), ...) queue frames; deadlines they start (receipts)
+//! count from the last `now` the session was given. Once
+//! [`is_closed`](ClientSession::is_closed) is true, close the transport.
+//!
+//! ```
+//! use std::time::Instant;
+//! use stomp_proto::client::{ClientConfig, ClientSession, Event, SendOptions};
+//!
+//! let now = Instant::now();
+//! let mut client = ClientSession::new(ClientConfig::default(), now);
+//! client.handle_connected(now);
+//! let connect = client.poll_transmit(now).unwrap();
+//! assert!(connect.starts_with(b"CONNECT\naccept-version:1.0,1.1,1.2\nhost:/\n"));
+//!
+//! // The server answers.
+//! client.handle_input(now, b"CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0");
+//! let Some(Event::Connected(info)) = client.poll_event() else { panic!() };
+//! assert_eq!(info.version.as_str(), "1.2");
+//!
+//! let receipt = client.send("/queue/a", "hello", SendOptions::with_receipt()).unwrap();
+//! let send = client.poll_transmit(now).unwrap();
+//! assert!(send.starts_with(b"SEND\ndestination:/queue/a\nreceipt:"));
+//! # let _ = receipt;
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::ack::AckMode;
+use crate::decode::{DecodeError, Decoder, Item, Limits};
+use crate::encode::EncodeError;
+use crate::frame::{Command, Frame, FrameBuilder};
+use crate::heartbeat::{self, HeartBeat, Negotiated, Timers};
+use crate::outbox::Outbox;
+use crate::version::{Version, VersionSet};
+
+/// A login and passcode.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The `login` header.
+    pub login: String,
+    /// The `passcode` header.
+    pub passcode: String,
+}
+
+impl Credentials {
+    /// Credentials from a login and passcode.
+    pub fn new(login: impl Into<String>, passcode: impl Into<String>) -> Credentials {
+        Credentials {
+            login: login.into(),
+            passcode: passcode.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("login", &self.login)
+            .field("passcode", &"***")
+            .finish()
+    }
+}
+
+/// Where credentials come from; asked again on every connect, so rotated
+/// secrets are picked up on reconnect.
+pub trait CredentialSource: Send + Sync + fmt::Debug {
+    /// The credentials to send now, if any.
+    fn credentials(&self) -> Option<Credentials>;
+}
+
+impl CredentialSource for Credentials {
+    fn credentials(&self) -> Option<Credentials> {
+        Some(self.clone())
+    }
+}
+
+/// How a [`ClientSession`] behaves.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The `host` header: the virtual host (RabbitMQ's default is `/`).
+    pub host: String,
+    /// The versions offered in `accept-version`.
+    pub versions: VersionSet,
+    /// Login and passcode, asked for on every connect.
+    pub credentials: Option<Arc<dyn CredentialSource>>,
+    /// Our `heart-beat` offer: (can send every, want to receive every) in ms.
+    pub heartbeat: HeartBeat,
+    /// The server is declared dead after this many receive intervals of silence.
+    pub heartbeat_grace: f64,
+    /// How long the server may take to answer CONNECT.
+    pub connect_timeout: Duration,
+    /// How long a receipt may take.
+    pub receipt_timeout: Duration,
+    /// How long the DISCONNECT receipt may take.
+    pub disconnect_timeout: Duration,
+    /// Send `STOMP` instead of `CONNECT` (1.1+ servers only).
+    pub use_stomp_command: bool,
+    /// Extra CONNECT headers.
+    pub connect_headers: Vec<(String, String)>,
+    /// Decoder limits for server frames.
+    pub limits: Limits,
+    /// Octets that may wait to be written before commands fail with
+    /// [`CommandError::Backpressure`].
+    pub max_outgoing: usize,
+    /// Receipts that may be pending at once.
+    pub max_pending_receipts: usize,
+    /// Events that may wait in `poll_event`; past it, input is buffered but not
+    /// decoded until events are drained (see [`ClientSession::wants_input`]).
+    pub max_events: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            host: "/".into(),
+            versions: VersionSet::ALL,
+            credentials: None,
+            heartbeat: HeartBeat::new(10_000, 10_000),
+            heartbeat_grace: 2.0,
+            connect_timeout: Duration::from_secs(10),
+            receipt_timeout: Duration::from_secs(30),
+            disconnect_timeout: Duration::from_secs(10),
+            use_stomp_command: false,
+            connect_headers: Vec::new(),
+            limits: Limits::default(),
+            max_outgoing: 8 << 20,
+            max_pending_receipts: 10_000,
+            max_events: 10_000,
+        }
+    }
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// The id as it appears on the wire.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> $name {
+                $name(id.into())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), &*self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A subscription's `id`.
+    SubscriptionId
+);
+id_type!(
+    /// A `receipt` id the session asked for.
+    ReceiptId
+);
+id_type!(
+    /// A `transaction` id.
+    TxId
+);
+
+/// Options for [`ClientSession::subscribe`].
+#[derive(Clone, Debug, Default)]
+pub struct SubscribeOptions {
+    /// The subscription id; the session allocates one when `None`.
+    pub id: Option<String>,
+    /// How messages are acknowledged.
+    pub ack: AckMode,
+    /// Extra headers (selectors, durable names, prefetch, ...), passed through.
+    pub headers: Vec<(String, String)>,
+    /// Ask for a receipt.
+    pub receipt: bool,
+}
+
+/// Options for [`ClientSession::send`].
+#[derive(Clone, Debug, Default)]
+pub struct SendOptions {
+    /// Extra headers, passed through as given.
+    pub headers: Vec<(String, String)>,
+    /// The `content-type` header.
+    pub content_type: Option<String>,
+    /// The transaction the send belongs to.
+    pub transaction: Option<TxId>,
+    /// Ask for a receipt.
+    pub receipt: bool,
+}
+
+impl SendOptions {
+    /// Options that only ask for a receipt.
+    pub fn with_receipt() -> SendOptions {
+        SendOptions {
+            receipt: true,
+            ..SendOptions::default()
+        }
+    }
+}
+
+/// A live subscription, as [`ClientSession::subscriptions`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionInfo {
+    /// Its id.
+    pub id: SubscriptionId,
+    /// What it subscribes to.
+    pub destination: String,
+    /// Its ack mode.
+    pub ack: AckMode,
+    /// The extra headers it was made with.
+    pub headers: Vec<(String, String)>,
+}
+
+/// What an ACK or NACK for one message needs, per negotiated version: 1.2 the
+/// MESSAGE's `ack` header (sent as `id`); 1.1 `message-id` and `subscription`;
+/// 1.0 `message-id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AckHandle {
+    subscription: SubscriptionId,
+    version: Version,
+    id: String,
+}
+
+impl AckHandle {
+    /// The subscription the message came through.
+    pub fn subscription(&self) -> &SubscriptionId {
+        &self.subscription
+    }
+
+    fn headers(&self, frame: FrameBuilder) -> FrameBuilder {
+        match self.version {
+            Version::V1_2 => frame.header("id", &self.id),
+            Version::V1_1 => frame
+                .header("message-id", &self.id)
+                .header("subscription", self.subscription.as_str()),
+            Version::V1_0 => frame.header("message-id", &self.id),
+        }
+    }
+}
+
+/// A MESSAGE for one of our subscriptions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The subscription it came through.
+    pub subscription: SubscriptionId,
+    /// The frame: headers and body.
+    pub frame: Frame,
+    /// What to ACK or NACK it with; `None` for `auto` subscriptions.
+    pub ack: Option<AckHandle>,
+}
+
+impl Message {
+    /// The `destination` header.
+    pub fn destination(&self) -> Option<&str> {
+        self.frame.header("destination")
+    }
+
+    /// The `message-id` header.
+    pub fn message_id(&self) -> Option<&str> {
+        self.frame.header("message-id")
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.frame.body
+    }
+}
+
+/// An ERROR frame from the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerError {
+    /// The `message` header: a short description.
+    pub message: Option<String>,
+    /// The whole frame (the body often has details).
+    pub frame: Frame,
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = self.message.as_deref().unwrap_or("(no message)");
+        write!(f, "server error: {message}")?;
+        if let Ok(body) = std::str::from_utf8(&self.frame.body) {
+            let first = body.lines().next().unwrap_or("").trim();
+            if !first.is_empty() {
+                write!(f, ": {first}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a request with a receipt failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// The server answered with an ERROR naming this receipt (or an ERROR
+    /// naming none, which ends the connection).
+    Server(ServerError),
+    /// No receipt within the receipt timeout.
+    Timeout,
+    /// The connection ended first.
+    ConnectionLost,
+}
+
+/// Why a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// DISCONNECT was confirmed (or the transport closed after it was sent).
+    Disconnected,
+    /// The DISCONNECT receipt did not come in time.
+    DisconnectTimeout,
+    /// The server sent an ERROR that ends the session (including a refused CONNECT).
+    ServerError(ServerError),
+    /// No CONNECTED in time.
+    ConnectTimeout,
+    /// The server was silent past the heart-beat grace.
+    HeartbeatTimeout,
+    /// The server sent something that is not STOMP.
+    Protocol(DecodeError),
+    /// CONNECTED named a version we did not offer, or a bad `heart-beat`.
+    Negotiation(String),
+    /// The transport closed.
+    TransportClosed,
+}
+
+/// Who we are connected to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The negotiated version.
+    pub version: Version,
+    /// The `server` header.
+    pub server: Option<String>,
+    /// The `session` header.
+    pub session: Option<String>,
+    /// The agreed heart-beat intervals.
+    pub heartbeat: Negotiated,
+}
+
+/// What a session reports, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// CONNECTED arrived.
+    Connected(SessionInfo),
+    /// A MESSAGE arrived.
+    Message(Message),
+    /// The server confirmed a request.
+    Receipt(ReceiptId),
+    /// A request that asked for a receipt failed.
+    RequestFailed {
+        /// The request's receipt.
+        receipt: ReceiptId,
+        /// Why.
+        error: RequestError,
+    },
+    /// The server was silent past the heart-beat grace (a `Closed` follows).
+    HeartbeatTimeout,
+    /// The session ended; close the transport.
+    Closed(CloseReason),
+}
+
+/// A call the session cannot carry out; the connection is unaffected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// Not connected (yet, or any more), or disconnecting.
+    NotConnected,
+    /// The outgoing queue is full: drain `poll_transmit`, then retry.
+    Backpressure,
+    /// Too many receipts are pending.
+    TooManyPendingReceipts,
+    /// No such subscription.
+    UnknownSubscription(String),
+    /// A subscription with this id exists already.
+    DuplicateSubscription(String),
+    /// No such open transaction.
+    UnknownTransaction(String),
+    /// A transaction with this id is open already.
+    DuplicateTransaction(String),
+    /// NACK does not exist in STOMP 1.0.
+    NackUnsupported,
+    /// The frame cannot be encoded in the negotiated version.
+    Encode(EncodeError),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::NotConnected => f.write_str("not connected"),
+            CommandError::Backpressure => f.write_str("the outgoing queue is full"),
+            CommandError::TooManyPendingReceipts => f.write_str("too many receipts pending"),
+            CommandError::UnknownSubscription(id) => write!(f, "no subscription {id:?}"),
+            CommandError::DuplicateSubscription(id) => write!(f, "subscription {id:?} exists"),
+            CommandError::UnknownTransaction(id) => write!(f, "no open transaction {id:?}"),
+            CommandError::DuplicateTransaction(id) => write!(f, "transaction {id:?} is open"),
+            CommandError::NackUnsupported => f.write_str("NACK does not exist in STOMP 1.0"),
+            CommandError::Encode(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// Counters, in the spirit of stomp.py's StatsListener.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    frames_in: [u64; 15],
+    frames_out: [u64; 15],
+    /// Octets received.
+    pub bytes_in: u64,
+    /// Octets handed to the transport.
+    pub bytes_out: u64,
+    /// Heart-beats received.
+    pub heartbeats_in: u64,
+    /// Heart-beats sent.
+    pub heartbeats_out: u64,
+    /// Times the server was declared dead.
+    pub heartbeat_timeouts: u64,
+    /// ERROR frames received.
+    pub errors: u64,
+    /// Receipts that timed out.
+    pub receipt_timeouts: u64,
+    /// Messages acknowledged.
+    pub acks: u64,
+    /// Messages rejected.
+    pub nacks: u64,
+    /// Successful connects.
+    pub connects: u64,
+}
+
+impl Stats {
+    /// Frames received with `command`.
+    pub fn frames_in(&self, command: Command) -> u64 {
+        self.frames_in[command_index(command)]
+    }
+
+    /// Frames sent with `command`.
+    pub fn frames_out(&self, command: Command) -> u64 {
+        self.frames_out[command_index(command)]
+    }
+}
+
+fn command_index(command: Command) -> usize {
+    Command::ALL.iter().position(|c| *c == command).unwrap_or(0)
+}
+
+#[derive(Debug)]
+struct SubscriptionEntry {
+    order: u64,
+    destination: String,
+    ack: AckMode,
+    headers: Vec<(String, String)>,
+}
+
+/// A pending receipt's place in the deadline index.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    key: (Instant, u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Idle,
+    Connecting { deadline: Instant },
+    Connected,
+    Disconnecting { deadline: Instant },
+    Closed,
+}
+
+/// The client side of one connection. See the [module docs](self) for how to
+/// drive it.
+#[derive(Debug)]
+pub struct ClientSession {
+    config: ClientConfig,
+    state: State,
+    now: Instant,
+    version: Version,
+    decoder: Decoder,
+    inbound: BytesMut,
+    outbox: Outbox,
+    timers: Option<Timers>,
+    events: VecDeque<Event>,
+    subscriptions: HashMap<SubscriptionId, SubscriptionEntry>,
+    transactions: HashSet<TxId>,
+    pending: HashMap<ReceiptId, Pending>,
+    deadlines: BTreeMap<(Instant, u64), ReceiptId>,
+    disconnect_receipt: Option<ReceiptId>,
+    next_id: u64,
+    stats: Stats,
+}
+
+impl ClientSession {
+    /// A session that will connect once the transport is up.
+    pub fn new(config: ClientConfig, now: Instant) -> ClientSession {
+        let version = config.versions.highest().unwrap_or(Version::V1_2);
+        ClientSession {
+            state: State::Idle,
+            now,
+            version,
+            decoder: Decoder::new(version, config.limits),
+            inbound: BytesMut::new(),
+            outbox: Outbox::new(version, config.max_outgoing),
+            timers: None,
+            events: VecDeque::new(),
+            subscriptions: HashMap::new(),
+            transactions: HashSet::new(),
+            pending: HashMap::new(),
+            deadlines: BTreeMap::new(),
+            disconnect_receipt: None,
+            next_id: 0,
+            stats: Stats::default(),
+            config,
+        }
+    }
+
+    // ---- inputs ------------------------------------------------------------
+
+    /// The transport is up: sends CONNECT (or STOMP) and starts the connect
+    /// deadline.
+    pub fn handle_connected(&mut self, now: Instant) {
+        self.now = now;
+        if self.state != State::Idle {
+            return;
+        }
+        let command = if self.config.use_stomp_command {
+            Command::Stomp
+        } else {
+            Command::Connect
+        };
+        let mut frame = Frame::builder(command)
+            .header("accept-version", &self.config.versions.to_string())
+            .header("host", &self.config.host);
+        if let Some(credentials) = self
+            .config
+            .credentials
+            .as_ref()
+            .and_then(|c| c.credentials())
+        {
+            frame = frame
+                .header("login", &credentials.login)
+                .header("passcode", &credentials.passcode);
+        }
+        if self.config.versions.iter().any(|v| v > Version::V1_0) {
+            frame = frame.header("heart-beat", &self.config.heartbeat.to_string());
+        }
+        let frame = frame
+            .headers(self.config.connect_headers.iter().map(|(k, v)| (k, v)))
+            .build();
+        // CONNECT headers are never escaped: a value with a LF cannot be sent.
+        match self.outbox.push(&frame) {
+            Ok(_) => {
+                self.stats.frames_out[command_index(command)] += 1;
+                self.state = State::Connecting {
+                    deadline: now + self.config.connect_timeout,
+                };
+            }
+            Err(e) => self.close(CloseReason::Negotiation(e.to_string())),
+        }
+    }
+
+    /// Octets arrived from the server.
+    pub fn handle_input(&mut self, now: Instant, octets: &[u8]) {
+        self.now = now;
+        if matches!(self.state, State::Idle | State::Closed) {
+            return;
+        }
+        self.stats.bytes_in += octets.len() as u64;
+        if let Some(timers) = &mut self.timers {
+            timers.received(now);
+        }
+        self.inbound.extend_from_slice(octets);
+        self.process_inbound();
+    }
+
+    /// The transport closed (or failed).
+    pub fn handle_closed(&mut self, now: Instant) {
+        self.now = now;
+        match self.state {
+            State::Closed => {}
+            // RabbitMQ over WebSocket answers DISCONNECT by closing, not with a
+            // RECEIPT: a close after DISCONNECT is a clean end.
+            State::Disconnecting { .. } => self.close(CloseReason::Disconnected),
+            _ => self.close(CloseReason::TransportClosed),
+        }
+    }
+
+    /// Runs the timers due at `now`; a spurious call does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        match self.state {
+            State::Connecting { deadline } if now >= deadline => {
+                return self.close(CloseReason::ConnectTimeout)
+            }
+            State::Disconnecting { deadline } if now >= deadline => {
+                return self.close(CloseReason::DisconnectTimeout)
+            }
+            _ => {}
+        }
+        if let Some(timers) = &self.timers {
+            if timers.peer_dead(now) {
+                self.stats.heartbeat_timeouts += 1;
+                self.events.push_back(Event::HeartbeatTimeout);
+                return self.close(CloseReason::HeartbeatTimeout);
+            }
+            if timers.heartbeat_due(now) && self.outbox.len() == 0 {
+                self.outbox.push_heartbeat();
+                self.stats.heartbeats_out += 1;
+            }
+        }
+        while let Some(entry) = self.deadlines.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let receipt = entry.remove();
+            self.pending.remove(&receipt);
+            self.stats.receipt_timeouts += 1;
+            self.events.push_back(Event::RequestFailed {
+                receipt,
+                error: RequestError::Timeout,
+            });
+        }
+    }
+
+    // ---- outputs -----------------------------------------------------------
+
+    /// The next octets to write; `now` is when they go out (heart-beats count
+    /// from it).
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        let chunk = self.outbox.pop()?;
+        self.now = now;
+        self.stats.bytes_out += chunk.len() as u64;
+        if let Some(timers) = &mut self.timers {
+            timers.sent(now);
+        }
+        Some(chunk)
+    }
+
+    /// The next event. Draining events also resumes decoding input held back
+    /// by [`ClientConfig::max_events`].
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let event = self.events.pop_front();
+        if !self.inbound.is_empty() && self.events.len() < self.config.max_events {
+            self.process_inbound();
+        }
+        event
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let state = match self.state {
+            State::Connecting { deadline } | State::Disconnecting { deadline } => Some(deadline),
+            _ => None,
+        };
+        let timers = self.timers.as_ref().and_then(Timers::next_deadline);
+        let receipt = self.deadlines.keys().next().map(|k| k.0);
+        [state, timers, receipt].into_iter().flatten().min()
+    }
+
+    /// Whether more input may be handed in now: false while undelivered events
+    /// fill [`ClientConfig::max_events`] (stop reading the socket until
+    /// `poll_event` drains them: back-pressure towards the server).
+    pub fn wants_input(&self) -> bool {
+        self.events.len() < self.config.max_events && self.state != State::Closed
+    }
+
+    /// Whether the session is connected (CONNECTED received, not disconnecting).
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// Whether the session has ended: close the transport.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// The negotiated version (the highest offered one before CONNECTED).
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The live subscriptions, in the order they were made (the order a
+    /// reconnect replays them in).
+    pub fn subscriptions(&self) -> Vec<SubscriptionInfo> {
+        let mut list: Vec<(&SubscriptionId, &SubscriptionEntry)> =
+            self.subscriptions.iter().collect();
+        list.sort_by_key(|(_, entry)| entry.order);
+        list.into_iter()
+            .map(|(id, entry)| SubscriptionInfo {
+                id: id.clone(),
+                destination: entry.destination.clone(),
+                ack: entry.ack,
+                headers: entry.headers.clone(),
+            })
+            .collect()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    // ---- commands ----------------------------------------------------------
+
+    /// Subscribes to `destination`.
+    pub fn subscribe(
+        &mut self,
+        destination: &str,
+        options: SubscribeOptions,
+    ) -> Result<(SubscriptionId, Option<ReceiptId>), CommandError> {
+        self.check_connected()?;
+        let id: SubscriptionId = match &options.id {
+            Some(id) => id.as_str().into(),
+            None => self.allocate("sub-").as_str().into(),
+        };
+        if self.subscriptions.contains_key(&id) {
+            return Err(CommandError::DuplicateSubscription(id.to_string()));
+        }
+        let mut frame = Frame::builder(Command::Subscribe)
+            .header("id", id.as_str())
+            .header("destination", destination);
+        if options.ack != AckMode::Auto {
+            frame = frame.header("ack", options.ack.as_str());
+        }
+        let frame = frame.headers(options.headers.iter().map(|(k, v)| (k, v)));
+        let receipt = self.request(frame, options.receipt)?;
+        let order = self.next_id;
+        self.next_id += 1;
+        self.subscriptions.insert(
+            id.clone(),
+            SubscriptionEntry {
+                order,
+                destination: destination.into(),
+                ack: options.ack,
+                headers: options.headers,
+            },
+        );
+        Ok((id, receipt))
+    }
+
+    /// Ends a subscription.
+    pub fn unsubscribe(
+        &mut self,
+        id: &SubscriptionId,
+        receipt: bool,
+    ) -> Result<Option<ReceiptId>, CommandError> {
+        self.check_connected()?;
+        if !self.subscriptions.contains_key(id) {
+            return Err(CommandError::UnknownSubscription(id.to_string()));
+        }
+        let frame = Frame::builder(Command::Unsubscribe).header("id", id.as_str());
+        let receipt = self.request(frame, receipt)?;
+        self.subscriptions.remove(id);
+        Ok(receipt)
+    }
+
+    /// Sends `body` to `destination`.
+    pub fn send(
+        &mut self,
+        destination: &str,
+        body: impl Into<Bytes>,
+        options: SendOptions,
+    ) -> Result<Option<ReceiptId>, CommandError> {
+        self.check_connected()?;
+        self.check_transaction(options.transaction.as_ref())?;
+        let mut frame = Frame::builder(Command::Send).header("destination", destination);
+        if let Some(content_type) = &options.content_type {
+            frame = frame.header("content-type", content_type);
+        }
+        if let Some(tx) = &options.transaction {
+            frame = frame.header("transaction", tx.as_str());
+        }
+        let frame = frame
+            .headers(options.headers.iter().map(|(k, v)| (k, v)))
+            .body(body);
+        self.request(frame, options.receipt)
+    }
+
+    /// Acknowledges a message (for `client` subscriptions, it and every earlier
+    /// message of the subscription).
+    pub fn ack(
+        &mut self,
+        handle: &AckHandle,
+        transaction: Option<&TxId>,
+        receipt: bool,
+    ) -> Result<Option<ReceiptId>, CommandError> {
+        self.acknowledge(Command::Ack, handle, transaction, receipt)
+    }
+
+    /// Rejects a message (1.1+).
+    pub fn nack(
+        &mut self,
+        handle: &AckHandle,
+        transaction: Option<&TxId>,
+        receipt: bool,
+    ) -> Result<Option<ReceiptId>, CommandError> {
+        if self.version == Version::V1_0 {
+            return Err(CommandError::NackUnsupported);
+        }
+        self.acknowledge(Command::Nack, handle, transaction, receipt)
+    }
+
+    /// Begins a transaction; `id` is allocated when `None`.
+    pub fn begin(
+        &mut self,
+        id: Option<&str>,
+        receipt: bool,
+    ) -> Result<(TxId, Option<ReceiptId>), CommandError> {
+        self.check_connected()?;
+        let tx: TxId = match id {
+            Some(id) => id.into(),
+            None => self.allocate("tx-").as_str().into(),
+        };
+        if self.transactions.contains(&tx) {
+            return Err(CommandError::DuplicateTransaction(tx.to_string()));
+        }
+        let frame = Frame::builder(Command::Begin).header("transaction", tx.as_str());
+        let receipt = self.request(frame, receipt)?;
+        self.transactions.insert(tx.clone());
+        Ok((tx, receipt))
+    }
+
+    /// Commits a transaction.
+    pub fn commit(&mut self, tx: &TxId, receipt: bool) -> Result<Option<ReceiptId>, CommandError> {
+        self.end_transaction(Command::Commit, tx, receipt)
+    }
+
+    /// Rolls a transaction back. Aborting what was never begun is a local error;
+    /// nothing is sent.
+    pub fn abort(&mut self, tx: &TxId, receipt: bool) -> Result<Option<ReceiptId>, CommandError> {
+        self.end_transaction(Command::Abort, tx, receipt)
+    }
+
+    /// Disconnects gracefully: DISCONNECT with a receipt; the session closes
+    /// when the receipt arrives (or the disconnect timeout passes).
+    pub fn disconnect(&mut self) -> Result<ReceiptId, CommandError> {
+        self.check_connected()?;
+        let receipt = self.allocate("disconnect-");
+        let frame = Frame::builder(Command::Disconnect)
+            .header("receipt", receipt.as_str())
+            .build();
+        self.queue(&frame)?;
+        self.disconnect_receipt = Some(receipt.clone());
+        self.state = State::Disconnecting {
+            deadline: self.now + self.config.disconnect_timeout,
+        };
+        Ok(receipt)
+    }
+
+    // ---- internals ---------------------------------------------------------
+
+    fn allocate(&mut self, prefix: &str) -> ReceiptId {
+        let id = format!("{prefix}{}", self.next_id);
+        self.next_id += 1;
+        id.as_str().into()
+    }
+
+    fn check_connected(&self) -> Result<(), CommandError> {
+        if self.state == State::Connected {
+            Ok(())
+        } else {
+            Err(CommandError::NotConnected)
+        }
+    }
+
+    fn check_transaction(&self, tx: Option<&TxId>) -> Result<(), CommandError> {
+        match tx {
+            Some(tx) if !self.transactions.contains(tx) => {
+                Err(CommandError::UnknownTransaction(tx.to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn acknowledge(
+        &mut self,
+        command: Command,
+        handle: &AckHandle,
+        transaction: Option<&TxId>,
+        receipt: bool,
+    ) -> Result<Option<ReceiptId>, CommandError> {
+        self.check_connected()?;
+        self.check_transaction(transaction)?;
+        let mut frame = handle.headers(Frame::builder(command));
+        if let Some(tx) = transaction {
+            frame = frame.header("transaction", tx.as_str());
+        }
+        let receipt = self.request(frame, receipt)?;
+        if command == Command::Ack {
+            self.stats.acks += 1;
+        } else {
+            self.stats.nacks += 1;
+        }
+        Ok(receipt)
+    }
+
+    fn end_transaction(
+        &mut self,
+        command: Command,
+        tx: &TxId,
+        receipt: bool,
+    ) -> Result<Option<ReceiptId>, CommandError> {
+        self.check_connected()?;
+        self.check_transaction(Some(tx))?;
+        let frame = Frame::builder(command).header("transaction", tx.as_str());
+        let receipt = self.request(frame, receipt)?;
+        self.transactions.remove(tx);
+        Ok(receipt)
+    }
+
+    /// Queues a request, with a receipt when asked.
+    fn request(
+        &mut self,
+        frame: FrameBuilder,
+        receipt: bool,
+    ) -> Result<Option<ReceiptId>, CommandError> {
+        if !receipt {
+            self.queue(&frame.build())?;
+            return Ok(None);
+        }
+        if self.pending.len() >= self.config.max_pending_receipts {
+            return Err(CommandError::TooManyPendingReceipts);
+        }
+        let id = self.allocate("r-");
+        self.queue(&frame.header("receipt", id.as_str()).build())?;
+        let key = (self.now + self.config.receipt_timeout, self.next_id);
+        self.deadlines.insert(key, id.clone());
+        self.pending.insert(id.clone(), Pending { key });
+        Ok(Some(id))
+    }
+
+    fn queue(&mut self, frame: &Frame) -> Result<(), CommandError> {
+        if self.outbox.would_exceed(frame.body.len()) {
+            return Err(CommandError::Backpressure);
+        }
+        self.outbox.push(frame).map_err(CommandError::Encode)?;
+        self.stats.frames_out[command_index(frame.command)] += 1;
+        Ok(())
+    }
+
+    fn process_inbound(&mut self) {
+        while self.events.len() < self.config.max_events && self.state != State::Closed {
+            match self.decoder.decode(&mut self.inbound) {
+                Ok(Some(Item::Frame(frame))) => {
+                    self.stats.frames_in[command_index(frame.command)] += 1;
+                    self.handle_frame(frame);
+                }
+                Ok(Some(Item::Heartbeat)) => self.stats.heartbeats_in += 1,
+                Ok(None) => break,
+                Err(e) => self.close(CloseReason::Protocol(e)),
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, frame: Frame) {
+        match (self.state, frame.command) {
+            (State::Connecting { .. }, Command::Connected) => self.handle_connected_frame(&frame),
+            (_, Command::Error) => self.handle_error(frame),
+            (State::Connected | State::Disconnecting { .. }, Command::Message) => {
+                self.handle_message(frame)
+            }
+            (State::Connected | State::Disconnecting { .. }, Command::Receipt) => {
+                self.handle_receipt(&frame)
+            }
+            (_, command) => self.close(CloseReason::Negotiation(format!(
+                "unexpected {command} frame from the server"
+            ))),
+        }
+    }
+
+    fn handle_connected_frame(&mut self, frame: &Frame) {
+        let version = match frame.header("version") {
+            None => Version::V1_0,
+            Some(v) => match v.parse::<Version>() {
+                Ok(v) if self.config.versions.contains(v) => v,
+                _ => {
+                    return self.close(CloseReason::Negotiation(format!(
+                        "the server chose version {v:?}, not one of {}",
+                        self.config.versions
+                    )))
+                }
+            },
+        };
+        let server_heartbeat = match frame.header("heart-beat") {
+            Some(value) if version > Version::V1_0 => match value.parse() {
+                Ok(hb) => hb,
+                Err(e) => return self.close(CloseReason::Negotiation(format!("{e}"))),
+            },
+            _ => HeartBeat::OFF,
+        };
+        let negotiated = if version == Version::V1_0 {
+            Negotiated::default()
+        } else {
+            heartbeat::negotiate(self.config.heartbeat, server_heartbeat)
+        };
+        self.version = version;
+        self.decoder.set_version(version);
+        self.outbox.set_version(version);
+        self.timers = Some(Timers::new(
+            negotiated,
+            self.config.heartbeat_grace,
+            self.now,
+        ));
+        self.state = State::Connected;
+        self.stats.connects += 1;
+        self.events.push_back(Event::Connected(SessionInfo {
+            version,
+            server: frame.header("server").map(String::from),
+            session: frame.header("session").map(String::from),
+            heartbeat: negotiated,
+        }));
+    }
+
+    fn handle_message(&mut self, frame: Frame) {
+        let subscription: SubscriptionId = match frame.header("subscription") {
+            Some(id) => id.into(),
+            // 1.0 servers may leave it out: find the subscription by destination.
+            None => match frame.header("destination").and_then(|d| {
+                self.subscriptions
+                    .iter()
+                    .find(|(_, s)| s.destination == d)
+                    .map(|(id, _)| id.clone())
+            }) {
+                Some(id) => id,
+                None => "".into(),
+            },
+        };
+        let mode = self.subscriptions.get(&subscription).map(|s| s.ack);
+        let ack = match self.version {
+            // 1.2 servers say whether an ack is needed by sending the `ack` header.
+            Version::V1_2 => frame.header("ack").map(String::from),
+            _ if mode.is_some_and(AckMode::needs_ack) => {
+                frame.header("message-id").map(String::from)
+            }
+            _ => None,
+        }
+        .map(|id| AckHandle {
+            subscription: subscription.clone(),
+            version: self.version,
+            id,
+        });
+        self.events.push_back(Event::Message(Message {
+            subscription,
+            frame,
+            ack,
+        }));
+    }
+
+    fn handle_receipt(&mut self, frame: &Frame) {
+        let Some(id) = frame.header("receipt-id") else {
+            return;
+        };
+        let id: ReceiptId = id.into();
+        if self.disconnect_receipt.as_ref() == Some(&id) {
+            return self.close(CloseReason::Disconnected);
+        }
+        if let Some(pending) = self.pending.remove(&id) {
+            self.deadlines.remove(&pending.key);
+            self.events.push_back(Event::Receipt(id));
+        }
+    }
+
+    fn handle_error(&mut self, frame: Frame) {
+        self.stats.errors += 1;
+        let error = ServerError {
+            message: frame.header("message").map(String::from),
+            frame,
+        };
+        let receipt: Option<ReceiptId> = error.frame.header("receipt-id").map(Into::into);
+        if let Some(pending) = receipt.as_ref().and_then(|id| self.pending.remove(id)) {
+            self.deadlines.remove(&pending.key);
+            self.events.push_back(Event::RequestFailed {
+                receipt: receipt.unwrap_or_else(|| "".into()),
+                error: RequestError::Server(error),
+            });
+            return;
+        }
+        // An ERROR naming no pending request ends the session and fails every
+        // request still waiting, with the server's own words.
+        for (receipt, pending) in std::mem::take(&mut self.pending) {
+            self.deadlines.remove(&pending.key);
+            self.events.push_back(Event::RequestFailed {
+                receipt,
+                error: RequestError::Server(error.clone()),
+            });
+        }
+        self.close(CloseReason::ServerError(error));
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        let mut pending: Vec<(ReceiptId, Pending)> =
+            std::mem::take(&mut self.pending).into_iter().collect();
+        pending.sort_by_key(|(_, p)| p.key);
+        for (receipt, _) in pending {
+            self.events.push_back(Event::RequestFailed {
+                receipt,
+                error: RequestError::ConnectionLost,
+            });
+        }
+        self.deadlines.clear();
+        self.timers = None;
+        self.outbox.clear();
+        self.transactions.clear();
+        self.state = State::Closed;
+        self.events.push_back(Event::Closed(reason));
+    }
+}

@@ -1,0 +1,152 @@
+//! Outgoing bytes of one connection, shared by the client and server sessions.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::encode::{encode_heartbeat, EncodeError, Encoder};
+use crate::frame::Frame;
+use crate::version::Version;
+
+/// Bodies at least this long go out as their own `Bytes`, uncopied.
+const SHARE_BODY_FROM: usize = 4096;
+
+/// Encodes frames and queues the octets to write, copying small frames into one
+/// buffer and passing large bodies through by reference.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    encoder: Encoder,
+    /// Octets not yet cut into `queue`.
+    pending: BytesMut,
+    queue: VecDeque<Bytes>,
+    queued: usize,
+    limit: usize,
+}
+
+impl Outbox {
+    pub(crate) fn new(version: Version, limit: usize) -> Outbox {
+        Outbox {
+            encoder: Encoder::new(version),
+            pending: BytesMut::new(),
+            queue: VecDeque::new(),
+            queued: 0,
+            limit,
+        }
+    }
+
+    pub(crate) fn set_version(&mut self, version: Version) {
+        self.encoder.set_version(version);
+    }
+
+    /// Octets waiting to be written.
+    pub(crate) fn len(&self) -> usize {
+        self.queued + self.pending.len()
+    }
+
+    /// Whether `extra` more octets would go past the limit.
+    pub(crate) fn would_exceed(&self, extra: usize) -> bool {
+        self.len() > 0 && self.len() + extra > self.limit
+    }
+
+    /// Queues `frame`; returns the octets it takes on the wire.
+    pub(crate) fn push(&mut self, frame: &Frame) -> Result<usize, EncodeError> {
+        let before = self.len();
+        self.encoder.encode_head(frame, &mut self.pending)?;
+        if frame.body.len() >= SHARE_BODY_FROM {
+            self.cut();
+            self.queued += frame.body.len();
+            self.queue.push_back(frame.body.clone());
+        } else {
+            self.pending.extend_from_slice(&frame.body);
+        }
+        self.pending.extend_from_slice(&[0]);
+        Ok(self.len() - before)
+    }
+
+    /// Queues one heart-beat.
+    pub(crate) fn push_heartbeat(&mut self) {
+        encode_heartbeat(&mut self.pending);
+    }
+
+    fn cut(&mut self) {
+        if !self.pending.is_empty() {
+            let chunk = self.pending.split().freeze();
+            self.queued += chunk.len();
+            self.queue.push_back(chunk);
+        }
+    }
+
+    /// The next octets to write.
+    pub(crate) fn pop(&mut self) -> Option<Bytes> {
+        if self.queue.is_empty() {
+            self.cut();
+        }
+        let chunk = self.queue.pop_front()?;
+        self.queued -= chunk.len();
+        Some(chunk)
+    }
+
+    /// Drops everything queued (the connection is gone).
+    pub(crate) fn clear(&mut self) {
+        self.pending.clear();
+        self.queue.clear();
+        self.queued = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Command;
+
+    #[test]
+    fn large_bodies_pass_through_uncopied_and_order_is_kept() {
+        let mut outbox = Outbox::new(Version::V1_2, 1 << 20);
+        let small = Frame::builder(Command::Send)
+            .header("destination", "/q")
+            .body("hi")
+            .build();
+        let large = Frame::builder(Command::Send)
+            .body(vec![7u8; 10_000])
+            .build();
+        outbox.push(&small).unwrap();
+        outbox.push(&large).unwrap();
+        outbox.push_heartbeat();
+        let mut wire = Vec::new();
+        let mut chunks = Vec::new();
+        while let Some(chunk) = outbox.pop() {
+            wire.extend_from_slice(&chunk);
+            chunks.push(chunk);
+        }
+        assert_eq!(
+            chunks.len(),
+            3,
+            "head+small frame, large body, NUL+heart-beat"
+        );
+        assert_eq!(
+            chunks[1].as_ptr(),
+            large.body.as_ptr(),
+            "the body was copied"
+        );
+        assert!(wire.starts_with(
+            b"SEND\ndestination:/q\ncontent-length:2\n\nhi\0SEND\ncontent-length:10000\n\n"
+        ));
+        assert!(wire.ends_with(b"\x07\0\n"));
+        assert_eq!(outbox.len(), 0);
+    }
+
+    #[test]
+    fn the_limit_is_reported_before_queueing_past_it() {
+        let mut outbox = Outbox::new(Version::V1_2, 100);
+        assert!(
+            !outbox.would_exceed(1000),
+            "an empty outbox always takes one frame"
+        );
+        outbox
+            .push(&Frame::builder(Command::Send).body(vec![1u8; 90]).build())
+            .unwrap();
+        assert!(outbox.would_exceed(50));
+        outbox.clear();
+        assert_eq!(outbox.pop(), None);
+    }
+}
