@@ -17,8 +17,8 @@
 //!    A spurious call does nothing.
 //!
 //! Commands ([`subscribe`](ClientSession::subscribe), [`send`](ClientSession::send),
-//! [`ack`](ClientSession::ack), ...) queue frames; deadlines they start (receipts)
-//! count from the last `now` the session was given. Once
+//! [`ack`](ClientSession::ack), ...) queue frames; a receipt's deadline (and the
+//! DISCONNECT's) starts when its frame is handed out by `poll_transmit(now)`. Once
 //! [`is_closed`](ClientSession::is_closed) is true, close the transport.
 //!
 //! ```
@@ -487,18 +487,25 @@ struct SubscriptionEntry {
     headers: Vec<(String, String)>,
 }
 
-/// A pending receipt's place in the deadline index.
+/// A pending receipt: its order, and its place in the deadline index once its
+/// frame has been handed to the transport.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
-    key: (Instant, u64),
+    order: u64,
+    key: Option<(Instant, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Idle,
-    Connecting { deadline: Instant },
+    Connecting {
+        deadline: Instant,
+    },
     Connected,
-    Disconnecting { deadline: Instant },
+    /// The deadline starts when DISCONNECT is handed to the transport.
+    Disconnecting {
+        deadline: Option<Instant>,
+    },
     Closed,
 }
 
@@ -519,6 +526,8 @@ pub struct ClientSession {
     transactions: HashSet<TxId>,
     pending: HashMap<ReceiptId, Pending>,
     deadlines: BTreeMap<(Instant, u64), ReceiptId>,
+    /// Receipts whose frames are queued but not yet handed out.
+    unstarted: Vec<ReceiptId>,
     disconnect_receipt: Option<ReceiptId>,
     next_id: u64,
     stats: Stats,
@@ -541,6 +550,7 @@ impl ClientSession {
             transactions: HashSet::new(),
             pending: HashMap::new(),
             deadlines: BTreeMap::new(),
+            unstarted: Vec::new(),
             disconnect_receipt: None,
             next_id: 0,
             stats: Stats::default(),
@@ -626,9 +636,9 @@ impl ClientSession {
             State::Connecting { deadline } if now >= deadline => {
                 return self.close(CloseReason::ConnectTimeout)
             }
-            State::Disconnecting { deadline } if now >= deadline => {
-                return self.close(CloseReason::DisconnectTimeout)
-            }
+            State::Disconnecting {
+                deadline: Some(deadline),
+            } if now >= deadline => return self.close(CloseReason::DisconnectTimeout),
             _ => {}
         }
         if let Some(timers) = &self.timers {
@@ -658,14 +668,27 @@ impl ClientSession {
 
     // ---- outputs -----------------------------------------------------------
 
-    /// The next octets to write; `now` is when they go out (heart-beats count
-    /// from it).
+    /// The next octets to write; `now` is when they go out. Heart-beat timers,
+    /// and the deadlines of receipts whose frames are in these octets, count
+    /// from it.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         let chunk = self.outbox.pop()?;
         self.now = now;
         self.stats.bytes_out += chunk.len() as u64;
         if let Some(timers) = &mut self.timers {
             timers.sent(now);
+        }
+        for receipt in std::mem::take(&mut self.unstarted) {
+            if let Some(pending) = self.pending.get_mut(&receipt) {
+                let key = (now + self.config.receipt_timeout, pending.order);
+                pending.key = Some(key);
+                self.deadlines.insert(key, receipt);
+            }
+        }
+        if let State::Disconnecting { deadline: None } = self.state {
+            self.state = State::Disconnecting {
+                deadline: Some(now + self.config.disconnect_timeout),
+            };
         }
         Some(chunk)
     }
@@ -683,7 +706,10 @@ impl ClientSession {
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let state = match self.state {
-            State::Connecting { deadline } | State::Disconnecting { deadline } => Some(deadline),
+            State::Connecting { deadline }
+            | State::Disconnecting {
+                deadline: Some(deadline),
+            } => Some(deadline),
             _ => None,
         };
         let timers = self.timers.as_ref().and_then(Timers::next_deadline);
@@ -875,9 +901,7 @@ impl ClientSession {
             .build();
         self.queue(&frame)?;
         self.disconnect_receipt = Some(receipt.clone());
-        self.state = State::Disconnecting {
-            deadline: self.now + self.config.disconnect_timeout,
-        };
+        self.state = State::Disconnecting { deadline: None };
         Ok(receipt)
     }
 
@@ -957,9 +981,10 @@ impl ClientSession {
         }
         let id = self.allocate("r-");
         self.queue(&frame.header("receipt", id.as_str()).build())?;
-        let key = (self.now + self.config.receipt_timeout, self.next_id);
-        self.deadlines.insert(key, id.clone());
-        self.pending.insert(id.clone(), Pending { key });
+        let order = self.next_id;
+        self.pending
+            .insert(id.clone(), Pending { order, key: None });
+        self.unstarted.push(id.clone());
         Ok(Some(id))
     }
 
@@ -1088,8 +1113,7 @@ impl ClientSession {
         if self.disconnect_receipt.as_ref() == Some(&id) {
             return self.close(CloseReason::Disconnected);
         }
-        if let Some(pending) = self.pending.remove(&id) {
-            self.deadlines.remove(&pending.key);
+        if self.forget(&id) {
             self.events.push_back(Event::Receipt(id));
         }
     }
@@ -1101,18 +1125,16 @@ impl ClientSession {
             frame,
         };
         let receipt: Option<ReceiptId> = error.frame.header("receipt-id").map(Into::into);
-        if let Some(pending) = receipt.as_ref().and_then(|id| self.pending.remove(id)) {
-            self.deadlines.remove(&pending.key);
+        if let Some(receipt) = receipt.filter(|id| self.forget(id)) {
             self.events.push_back(Event::RequestFailed {
-                receipt: receipt.unwrap_or_else(|| "".into()),
+                receipt,
                 error: RequestError::Server(error),
             });
             return;
         }
         // An ERROR naming no pending request ends the session and fails every
         // request still waiting, with the server's own words.
-        for (receipt, pending) in std::mem::take(&mut self.pending) {
-            self.deadlines.remove(&pending.key);
+        for receipt in self.take_pending() {
             self.events.push_back(Event::RequestFailed {
                 receipt,
                 error: RequestError::Server(error.clone()),
@@ -1121,20 +1143,36 @@ impl ClientSession {
         self.close(CloseReason::ServerError(error));
     }
 
+    /// Drops a pending receipt; returns whether it was pending.
+    fn forget(&mut self, receipt: &ReceiptId) -> bool {
+        let Some(pending) = self.pending.remove(receipt) else {
+            return false;
+        };
+        if let Some(key) = pending.key {
+            self.deadlines.remove(&key);
+        }
+        true
+    }
+
+    /// Every pending receipt, oldest request first, forgotten.
+    fn take_pending(&mut self) -> Vec<ReceiptId> {
+        let mut pending: Vec<(ReceiptId, Pending)> = self.pending.drain().collect();
+        pending.sort_by_key(|(_, p)| p.order);
+        self.deadlines.clear();
+        self.unstarted.clear();
+        pending.into_iter().map(|(receipt, _)| receipt).collect()
+    }
+
     fn close(&mut self, reason: CloseReason) {
         if self.state == State::Closed {
             return;
         }
-        let mut pending: Vec<(ReceiptId, Pending)> =
-            std::mem::take(&mut self.pending).into_iter().collect();
-        pending.sort_by_key(|(_, p)| p.key);
-        for (receipt, _) in pending {
+        for receipt in self.take_pending() {
             self.events.push_back(Event::RequestFailed {
                 receipt,
                 error: RequestError::ConnectionLost,
             });
         }
-        self.deadlines.clear();
         self.timers = None;
         self.outbox.clear();
         self.transactions.clear();

@@ -1,0 +1,233 @@
+//! A simulated-time harness: one `ClientSession` and one `ServerSession` wired
+//! through in-memory pipes, with a fake clock and knobs to split, stall or cut
+//! the bytes between them. The server side plays a tiny broker (SEND is
+//! delivered to matching subscriptions) unless a test drives it by hand.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use stomp_proto::client::{ClientConfig, ClientSession, Event};
+use stomp_proto::server::{RequestKind, ServerConfig, ServerEvent, ServerSession};
+use stomp_proto::{Command, Frame};
+
+/// How the simulated server reacts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broker {
+    /// Accept CONNECT and deliver SENDs to subscriptions.
+    Echo,
+    /// Do nothing on its own: the test answers.
+    Manual,
+}
+
+pub struct Sim {
+    pub t0: Instant,
+    pub now: Instant,
+    pub client: ClientSession,
+    pub server: ServerSession,
+    pub client_events: Vec<Event>,
+    pub server_events: Vec<ServerEvent>,
+    /// Every octet the client wrote, and the server wrote.
+    pub to_server: Vec<u8>,
+    pub to_client: Vec<u8>,
+    /// Octets are delivered in chunks of this size (1 = one at a time).
+    pub chunk: usize,
+    /// While set, what one side writes is lost (a stalled or cut link).
+    pub drop_to_server: bool,
+    pub drop_to_client: bool,
+    pub broker: Broker,
+    subscriptions: Vec<(String, String)>,
+    next_message: u64,
+    /// The transport closed; nothing moves any more.
+    pub closed: bool,
+}
+
+impl Sim {
+    pub fn new(client: ClientConfig, server: ServerConfig, broker: Broker) -> Sim {
+        let t0 = Instant::now();
+        let mut sim = Sim {
+            t0,
+            now: t0,
+            client: ClientSession::new(client, t0),
+            server: ServerSession::new(server, t0),
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            to_server: Vec::new(),
+            to_client: Vec::new(),
+            chunk: usize::MAX,
+            drop_to_server: false,
+            drop_to_client: false,
+            broker,
+            subscriptions: Vec::new(),
+            next_message: 0,
+            closed: false,
+        };
+        sim.client.handle_connected(t0);
+        sim.run();
+        sim
+    }
+
+    /// A connected pair with default configs.
+    pub fn connected() -> Sim {
+        Sim::new(
+            ClientConfig::default(),
+            ServerConfig::default(),
+            Broker::Echo,
+        )
+    }
+
+    /// Milliseconds since the start.
+    pub fn elapsed_ms(&self) -> u128 {
+        (self.now - self.t0).as_millis()
+    }
+
+    /// Moves octets and events until nothing changes.
+    pub fn run(&mut self) {
+        for _ in 0..10_000 {
+            if !self.step() {
+                return;
+            }
+        }
+        panic!("the simulation did not settle");
+    }
+
+    fn deliver(chunk: usize, bytes: &Bytes, mut to: impl FnMut(&[u8])) {
+        for piece in bytes.chunks(chunk.max(1)) {
+            to(piece);
+        }
+    }
+
+    fn step(&mut self) -> bool {
+        if self.closed {
+            return false;
+        }
+        let mut progress = false;
+        let now = self.now;
+        while let Some(bytes) = self.client.poll_transmit(now) {
+            progress = true;
+            self.to_server.extend_from_slice(&bytes);
+            if !self.drop_to_server {
+                let server = &mut self.server;
+                Self::deliver(self.chunk, &bytes, |p| server.handle_input(now, p));
+            }
+        }
+        while let Some(bytes) = self.server.poll_transmit(now) {
+            progress = true;
+            self.to_client.extend_from_slice(&bytes);
+            if !self.drop_to_client {
+                let client = &mut self.client;
+                Self::deliver(self.chunk, &bytes, |p| client.handle_input(now, p));
+            }
+        }
+        while let Some(event) = self.server.poll_event() {
+            progress = true;
+            self.play_broker(&event);
+            self.server_events.push(event);
+        }
+        while let Some(event) = self.client.poll_event() {
+            progress = true;
+            self.client_events.push(event);
+        }
+        if self.server.is_finished() || self.client.is_closed() {
+            // Whoever ends the session closes the transport, once flushed.
+            let now = self.now;
+            while let Some(bytes) = self.server.poll_transmit(now) {
+                self.to_client.extend_from_slice(&bytes);
+                if !self.drop_to_client {
+                    self.client.handle_input(now, &bytes);
+                }
+            }
+            self.client.handle_closed(now);
+            self.server.handle_closed();
+            while let Some(event) = self.client.poll_event() {
+                self.client_events.push(event);
+            }
+            while let Some(event) = self.server.poll_event() {
+                self.server_events.push(event);
+            }
+            self.closed = true;
+            return false;
+        }
+        progress
+    }
+
+    fn play_broker(&mut self, event: &ServerEvent) {
+        if self.broker != Broker::Echo {
+            return;
+        }
+        match event {
+            ServerEvent::Connect(_) => self.server.accept(self.now, Some("sim-session")),
+            ServerEvent::Request(request) => match &request.kind {
+                RequestKind::Subscribe {
+                    id, destination, ..
+                } => self.subscriptions.push((id.clone(), destination.clone())),
+                RequestKind::Unsubscribe { id } => self.subscriptions.retain(|(i, _)| i != id),
+                RequestKind::Send { destination, .. } => {
+                    let targets: Vec<String> = self
+                        .subscriptions
+                        .iter()
+                        .filter(|(_, d)| d == destination)
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in targets {
+                        self.next_message += 1;
+                        let message_id = format!("m-{}", self.next_message);
+                        let frame = Frame::builder(Command::Message)
+                            .header("subscription", &id)
+                            .header("destination", destination)
+                            .header("message-id", &message_id)
+                            .header("ack", &format!("ack-{message_id}"))
+                            .headers(request.frame.headers.iter().filter(|(k, _)| {
+                                !matches!(*k, "destination" | "receipt" | "content-length")
+                            }))
+                            .body(request.frame.body.clone())
+                            .build();
+                        self.server.message(&frame).expect("room for the message");
+                    }
+                }
+                _ => {}
+            },
+            ServerEvent::Closed(_) => {}
+        }
+    }
+
+    /// Advances the clock by `by`, stopping at every deadline on the way.
+    pub fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        loop {
+            self.run();
+            let next = [self.client.poll_timeout(), self.server.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t <= until)
+                .min();
+            let Some(next) = next else { break };
+            if self.closed {
+                break;
+            }
+            self.now = self.now.max(next);
+            let now = self.now;
+            self.client.handle_timeout(now);
+            self.server.handle_timeout(now);
+        }
+        self.now = until;
+        self.run();
+    }
+
+    /// The client events so far, taken.
+    pub fn take_client_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.client_events)
+    }
+
+    /// Requests the server received, as kinds.
+    pub fn server_requests(&self) -> Vec<RequestKind> {
+        self.server_events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::Request(r) => Some(r.kind.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
