@@ -98,28 +98,40 @@ impl Sim {
         }
     }
 
-    fn step(&mut self) -> bool {
-        if self.closed {
-            return false;
-        }
-        let mut progress = false;
-        let now = self.now;
+    /// Moves what the client wrote to the server; returns whether there was any.
+    fn pump_to_server(&mut self) -> bool {
+        let (now, mut moved) = (self.now, false);
         while let Some(bytes) = self.client.poll_transmit(now) {
-            progress = true;
+            moved = true;
             self.to_server.extend_from_slice(&bytes);
             if !self.drop_to_server {
                 let server = &mut self.server;
                 Self::deliver(self.chunk, &bytes, |p| server.handle_input(now, p));
             }
         }
+        moved
+    }
+
+    /// Moves what the server wrote to the client; returns whether there was any.
+    fn pump_to_client(&mut self) -> bool {
+        let (now, mut moved) = (self.now, false);
         while let Some(bytes) = self.server.poll_transmit(now) {
-            progress = true;
+            moved = true;
             self.to_client.extend_from_slice(&bytes);
             if !self.drop_to_client {
                 let client = &mut self.client;
                 Self::deliver(self.chunk, &bytes, |p| client.handle_input(now, p));
             }
         }
+        moved
+    }
+
+    fn step(&mut self) -> bool {
+        if self.closed {
+            return false;
+        }
+        let mut progress = self.pump_to_server();
+        progress |= self.pump_to_client();
         while let Some(event) = self.server.poll_event() {
             progress = true;
             self.play_broker(&event);
@@ -132,12 +144,7 @@ impl Sim {
         if self.server.is_finished() || self.client.is_closed() {
             // Whoever ends the session closes the transport, once flushed.
             let now = self.now;
-            while let Some(bytes) = self.server.poll_transmit(now) {
-                self.to_client.extend_from_slice(&bytes);
-                if !self.drop_to_client {
-                    self.client.handle_input(now, &bytes);
-                }
-            }
+            self.pump_to_client();
             self.client.handle_closed(now);
             self.server.handle_closed();
             while let Some(event) = self.client.poll_event() {
