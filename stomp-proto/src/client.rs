@@ -55,6 +55,8 @@ use crate::encode::EncodeError;
 use crate::frame::{Command, Frame, FrameBuilder};
 use crate::heartbeat::{self, HeartBeat, Negotiated, Timers};
 use crate::outbox::Outbox;
+use crate::reconnect::{Dial, Dialer, Planned, ReconnectPolicy, UnconfirmedSends};
+use crate::uri::{Endpoint, Failover, UriError};
 use crate::version::{Version, VersionSet};
 
 /// A login and passcode.
@@ -101,6 +103,12 @@ impl CredentialSource for Credentials {
 /// How a [`ClientSession`] behaves.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
+    /// The brokers [`poll_dial`](ClientSession::poll_dial) chooses from.
+    /// An endpoint's login and passcode, and the virtual host its path names,
+    /// take precedence over `credentials` and `host`.
+    pub hosts: Vec<Endpoint>,
+    /// When and where to reconnect (by default: never).
+    pub reconnect: ReconnectPolicy,
     /// The `host` header: the virtual host (RabbitMQ's default is `/`).
     pub host: String,
     /// The versions offered in `accept-version`.
@@ -136,6 +144,8 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> ClientConfig {
         ClientConfig {
+            hosts: vec![Endpoint::tcp("localhost", 61613)],
+            reconnect: ReconnectPolicy::default(),
             host: "/".into(),
             versions: VersionSet::ALL,
             credentials: None,
@@ -151,6 +161,28 @@ impl Default for ClientConfig {
             max_pending_receipts: 10_000,
             max_events: 10_000,
         }
+    }
+}
+
+impl ClientConfig {
+    /// The default configuration with the hosts and reconnect policy of a
+    /// URI: one endpoint, a plain list, or the `failover:` form (see
+    /// [`uri`](crate::uri)).
+    ///
+    /// ```
+    /// use stomp_proto::client::ClientConfig;
+    ///
+    /// let config = ClientConfig::from_uri("failover:(stomp://a:61613,stomp://b:61613)").unwrap();
+    /// assert_eq!(config.hosts.len(), 2);
+    /// assert_eq!(config.reconnect.max_attempts, None); // forever
+    /// ```
+    pub fn from_uri(uri: &str) -> Result<ClientConfig, UriError> {
+        let failover: Failover = uri.parse()?;
+        Ok(ClientConfig {
+            hosts: failover.hosts,
+            reconnect: failover.policy,
+            ..ClientConfig::default()
+        })
     }
 }
 
@@ -358,6 +390,50 @@ pub enum CloseReason {
     Negotiation(String),
     /// The transport closed.
     TransportClosed,
+    /// [`ClientSession::close`] was called.
+    Local,
+    /// The reconnect policy's attempts ran out; `last` is the last failure.
+    GaveUp {
+        /// Reconnect passes made.
+        attempts: u32,
+        /// Why the last dial or connection failed.
+        last: Box<CloseReason>,
+    },
+}
+
+impl CloseReason {
+    /// Whether a reconnect may follow: the broker refusing CONNECT and a
+    /// failed negotiation are final (retrying would only repeat them), as are
+    /// a graceful or local end.
+    fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            CloseReason::TransportClosed
+                | CloseReason::ConnectTimeout
+                | CloseReason::HeartbeatTimeout
+                | CloseReason::Protocol(_)
+                | CloseReason::ServerError(_)
+        )
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Disconnected => f.write_str("disconnected"),
+            CloseReason::DisconnectTimeout => f.write_str("no receipt for DISCONNECT in time"),
+            CloseReason::ServerError(e) => e.fmt(f),
+            CloseReason::ConnectTimeout => f.write_str("no CONNECTED in time"),
+            CloseReason::HeartbeatTimeout => f.write_str("the server stopped heart-beating"),
+            CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
+            CloseReason::Negotiation(e) => write!(f, "negotiation failed: {e}"),
+            CloseReason::TransportClosed => f.write_str("the connection closed"),
+            CloseReason::Local => f.write_str("closed locally"),
+            CloseReason::GaveUp { attempts, last } => {
+                write!(f, "gave up after {attempts} reconnect passes: {last}")
+            }
+        }
+    }
 }
 
 /// Who we are connected to.
@@ -371,6 +447,12 @@ pub struct SessionInfo {
     pub session: Option<String>,
     /// The agreed heart-beat intervals.
     pub heartbeat: Negotiated,
+    /// The endpoint, when the connection was dialled through
+    /// [`ClientSession::poll_dial`].
+    pub endpoint: Option<Endpoint>,
+    /// Whether this connection replaces a lost one: the live subscriptions
+    /// were replayed (and, per policy, unconfirmed sends re-sent).
+    pub reconnected: bool,
 }
 
 /// What a session reports, in order.
@@ -389,9 +471,26 @@ pub enum Event {
         /// Why.
         error: RequestError,
     },
-    /// The server was silent past the heart-beat grace (a `Closed` follows).
+    /// The server was silent past the heart-beat grace (a `ConnectionLost`
+    /// or `Closed` follows).
     HeartbeatTimeout,
-    /// The session ended; close the transport.
+    /// The connection ended, or a dial or CONNECT failed, and the reconnect
+    /// policy will try again: close the transport, then follow
+    /// [`poll_dial`](ClientSession::poll_dial). Pending receipts have failed
+    /// (or wait to be re-sent, per [`UnconfirmedSends`]); open transactions
+    /// are gone.
+    ConnectionLost(CloseReason),
+    /// A dial is planned: `host` after `delay`. `attempt` is the reconnect
+    /// pass (0 while the first connect still tries the rest of the list).
+    Reconnecting {
+        /// The reconnect pass.
+        attempt: u32,
+        /// The endpoint to be dialled.
+        host: Endpoint,
+        /// How long until then.
+        delay: Duration,
+    },
+    /// The session ended for good; close the transport.
     Closed(CloseReason),
 }
 
@@ -461,6 +560,12 @@ pub struct Stats {
     pub nacks: u64,
     /// Successful connects.
     pub connects: u64,
+    /// Connects that replaced a lost connection.
+    pub reconnects: u64,
+    /// Dials (or CONNECTs) that failed.
+    pub dial_failures: u64,
+    /// Established connections lost.
+    pub connections_lost: u64,
 }
 
 impl Stats {
@@ -473,6 +578,21 @@ impl Stats {
     pub fn frames_out(&self, command: Command) -> u64 {
         self.frames_out[command_index(command)]
     }
+}
+
+fn subscribe_frame(
+    id: &SubscriptionId,
+    destination: &str,
+    ack: AckMode,
+    headers: &[(String, String)],
+) -> FrameBuilder {
+    let mut frame = Frame::builder(Command::Subscribe)
+        .header("id", id.as_str())
+        .header("destination", destination);
+    if ack != AckMode::Auto {
+        frame = frame.header("ack", ack.as_str());
+    }
+    frame.headers(headers.iter().map(|(k, v)| (k, v)))
 }
 
 fn command_index(command: Command) -> usize {
@@ -489,14 +609,17 @@ struct SubscriptionEntry {
 
 /// A pending receipt: its order, and its place in the deadline index once its
 /// frame has been handed to the transport.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Pending {
     order: u64,
     key: Option<(Instant, u64)>,
+    /// The SEND frame, kept when the policy re-sends unconfirmed sends.
+    resend: Option<Frame>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
+    /// No transport: waiting to dial, or dialling.
     Idle,
     Connecting {
         deadline: Instant,
@@ -531,6 +654,13 @@ pub struct ClientSession {
     disconnect_receipt: Option<ReceiptId>,
     next_id: u64,
     stats: Stats,
+    dialer: Dialer,
+    /// The host being dialled or connected to, when dialled via `poll_dial`.
+    current: Option<usize>,
+    /// A `Dial` was handed out and its outcome is not known yet.
+    dialing: bool,
+    /// Unconfirmed sends to re-send after the reconnect, oldest first.
+    replay: Vec<(ReceiptId, Frame)>,
 }
 
 impl ClientSession {
@@ -554,33 +684,60 @@ impl ClientSession {
             disconnect_receipt: None,
             next_id: 0,
             stats: Stats::default(),
+            dialer: Dialer::new(config.reconnect.clone(), config.hosts.len(), now),
+            current: None,
+            dialing: false,
+            replay: Vec::new(),
             config,
         }
     }
 
     // ---- inputs ------------------------------------------------------------
 
-    /// The transport is up: sends CONNECT (or STOMP) and starts the connect
-    /// deadline.
+    /// The transport is up (the one [`poll_dial`](Self::poll_dial) asked for,
+    /// or one the caller opened itself): sends CONNECT (or STOMP) and starts
+    /// the connect deadline.
     pub fn handle_connected(&mut self, now: Instant) {
         self.now = now;
         if self.state != State::Idle {
             return;
         }
+        if !self.dialing {
+            // The caller opened this transport itself: it stands for the next
+            // planned dial.
+            self.current = self.dialer.take_next().map(|(host, _)| host);
+        }
+        self.dialing = false;
+        // A fresh transport: nothing of the last one carries over.
+        self.version = self.config.versions.highest().unwrap_or(Version::V1_2);
+        self.decoder = Decoder::new(self.version, self.config.limits);
+        self.inbound.clear();
+        self.outbox.clear();
+        self.outbox.set_version(self.version);
         let command = if self.config.use_stomp_command {
             Command::Stomp
         } else {
             Command::Connect
         };
+        let endpoint = self.current.and_then(|i| self.config.hosts.get(i));
+        let host = endpoint
+            .and_then(Endpoint::virtual_host)
+            .unwrap_or_else(|| self.config.host.clone());
         let mut frame = Frame::builder(command)
             .header("accept-version", &self.config.versions.to_string())
-            .header("host", &self.config.host);
-        if let Some(credentials) = self
-            .config
-            .credentials
-            .as_ref()
-            .and_then(|c| c.credentials())
-        {
+            .header("host", &host);
+        let credentials = match endpoint.and_then(|e| e.login.as_ref().map(|l| (l, e))) {
+            Some((login, e)) => Some(Credentials::new(
+                login.as_str(),
+                e.passcode.as_deref().unwrap_or(""),
+            )),
+            None => self
+                .config
+                .credentials
+                .as_ref()
+                .and_then(|c| c.credentials()),
+        };
+        if let Some(credentials) = credentials {
             frame = frame
                 .header("login", &credentials.login)
                 .header("passcode", &credentials.passcode);
@@ -599,7 +756,7 @@ impl ClientSession {
                     deadline: now + self.config.connect_timeout,
                 };
             }
-            Err(e) => self.close(CloseReason::Negotiation(e.to_string())),
+            Err(e) => self.finish(CloseReason::Negotiation(e.to_string())),
         }
     }
 
@@ -617,15 +774,20 @@ impl ClientSession {
         self.process_inbound();
     }
 
-    /// The transport closed (or failed).
+    /// The transport closed or failed, or a dial could not open one.
+    /// A close the session asked for itself (after `ConnectionLost`) is
+    /// ignored.
     pub fn handle_closed(&mut self, now: Instant) {
         self.now = now;
         match self.state {
             State::Closed => {}
+            // Nothing was open: a dial failed, or this is an old transport.
+            State::Idle if self.dialing => self.fail(CloseReason::TransportClosed),
+            State::Idle => {}
             // RabbitMQ over WebSocket answers DISCONNECT by closing, not with a
             // RECEIPT: a close after DISCONNECT is a clean end.
-            State::Disconnecting { .. } => self.close(CloseReason::Disconnected),
-            _ => self.close(CloseReason::TransportClosed),
+            State::Disconnecting { .. } => self.finish(CloseReason::Disconnected),
+            State::Connecting { .. } | State::Connected => self.fail(CloseReason::TransportClosed),
         }
     }
 
@@ -634,18 +796,18 @@ impl ClientSession {
         self.now = now;
         match self.state {
             State::Connecting { deadline } if now >= deadline => {
-                return self.close(CloseReason::ConnectTimeout)
+                return self.fail(CloseReason::ConnectTimeout)
             }
             State::Disconnecting {
                 deadline: Some(deadline),
-            } if now >= deadline => return self.close(CloseReason::DisconnectTimeout),
+            } if now >= deadline => return self.finish(CloseReason::DisconnectTimeout),
             _ => {}
         }
         if let Some(timers) = &self.timers {
             if timers.peer_dead(now) {
                 self.stats.heartbeat_timeouts += 1;
                 self.events.push_back(Event::HeartbeatTimeout);
-                return self.close(CloseReason::HeartbeatTimeout);
+                return self.fail(CloseReason::HeartbeatTimeout);
             }
             if timers.heartbeat_due(now) && self.outbox.len() == 0 {
                 self.outbox.push_heartbeat();
@@ -703,13 +865,36 @@ impl ClientSession {
         event
     }
 
-    /// When `handle_timeout` should next be called.
+    /// The transport to open next, once it is due (see
+    /// [`poll_timeout`](Self::poll_timeout) for when). Dial it, then call
+    /// [`handle_connected`](Self::handle_connected), or
+    /// [`handle_closed`](Self::handle_closed) if it cannot be opened within
+    /// [`Dial::timeout`]. A caller that manages exactly one transport itself
+    /// may ignore this and call `handle_connected` directly; reconnects need it.
+    pub fn poll_dial(&mut self, now: Instant) -> Option<Dial> {
+        if self.state != State::Idle || self.dialing {
+            return None;
+        }
+        let (host, attempt) = self.dialer.take_due(now)?;
+        self.now = now;
+        self.dialing = true;
+        self.current = Some(host);
+        Some(Dial {
+            host,
+            endpoint: self.config.hosts[host].clone(),
+            attempt,
+            timeout: self.config.connect_timeout,
+        })
+    }
+
+    /// When `handle_timeout` (or `poll_dial`) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let state = match self.state {
             State::Connecting { deadline }
             | State::Disconnecting {
                 deadline: Some(deadline),
             } => Some(deadline),
+            State::Idle if !self.dialing => self.dialer.next_due(),
             _ => None,
         };
         let timers = self.timers.as_ref().and_then(Timers::next_deadline);
@@ -776,13 +961,7 @@ impl ClientSession {
         if self.subscriptions.contains_key(&id) {
             return Err(CommandError::DuplicateSubscription(id.to_string()));
         }
-        let mut frame = Frame::builder(Command::Subscribe)
-            .header("id", id.as_str())
-            .header("destination", destination);
-        if options.ack != AckMode::Auto {
-            frame = frame.header("ack", options.ack.as_str());
-        }
-        let frame = frame.headers(options.headers.iter().map(|(k, v)| (k, v)));
+        let frame = subscribe_frame(&id, destination, options.ack, &options.headers);
         let receipt = self.request(frame, options.receipt)?;
         let order = self.next_id;
         self.next_id += 1;
@@ -905,6 +1084,14 @@ impl ClientSession {
         Ok(receipt)
     }
 
+    /// Ends the session at once, without DISCONNECT (and without any further
+    /// reconnect): pending requests fail with
+    /// [`RequestError::ConnectionLost`]; a [`CloseReason::Local`] close event
+    /// follows. For a graceful end use [`disconnect`](Self::disconnect).
+    pub fn close(&mut self) {
+        self.finish(CloseReason::Local);
+    }
+
     // ---- internals ---------------------------------------------------------
 
     fn allocate(&mut self, prefix: &str) -> ReceiptId {
@@ -980,10 +1167,21 @@ impl ClientSession {
             return Err(CommandError::TooManyPendingReceipts);
         }
         let id = self.allocate("r-");
-        self.queue(&frame.header("receipt", id.as_str()).build())?;
+        let frame = frame.header("receipt", id.as_str()).build();
+        self.queue(&frame)?;
+        let resend = (self.config.reconnect.unconfirmed_sends == UnconfirmedSends::Resend
+            && frame.command == Command::Send
+            && frame.header("transaction").is_none())
+        .then_some(frame);
         let order = self.next_id;
-        self.pending
-            .insert(id.clone(), Pending { order, key: None });
+        self.pending.insert(
+            id.clone(),
+            Pending {
+                order,
+                key: None,
+                resend,
+            },
+        );
         self.unstarted.push(id.clone());
         Ok(Some(id))
     }
@@ -998,7 +1196,7 @@ impl ClientSession {
     }
 
     fn process_inbound(&mut self) {
-        while self.events.len() < self.config.max_events && self.state != State::Closed {
+        while self.events.len() < self.config.max_events && self.has_transport() {
             match self.decoder.decode(&mut self.inbound) {
                 Ok(Some(Item::Frame(frame))) => {
                     self.stats.frames_in[command_index(frame.command)] += 1;
@@ -1006,7 +1204,7 @@ impl ClientSession {
                 }
                 Ok(Some(Item::Heartbeat)) => self.stats.heartbeats_in += 1,
                 Ok(None) => break,
-                Err(e) => self.close(CloseReason::Protocol(e)),
+                Err(e) => self.fail(CloseReason::Protocol(e)),
             }
         }
     }
@@ -1021,7 +1219,7 @@ impl ClientSession {
             (State::Connected | State::Disconnecting { .. }, Command::Receipt) => {
                 self.handle_receipt(&frame)
             }
-            (_, command) => self.close(CloseReason::Negotiation(format!(
+            (_, command) => self.fail(CloseReason::Negotiation(format!(
                 "unexpected {command} frame from the server"
             ))),
         }
@@ -1033,7 +1231,7 @@ impl ClientSession {
             Some(v) => match v.parse::<Version>() {
                 Ok(v) if self.config.versions.contains(v) => v,
                 _ => {
-                    return self.close(CloseReason::Negotiation(format!(
+                    return self.fail(CloseReason::Negotiation(format!(
                         "the server chose version {v:?}, not one of {}",
                         self.config.versions
                     )))
@@ -1043,7 +1241,7 @@ impl ClientSession {
         let server_heartbeat = match frame.header("heart-beat") {
             Some(value) if version > Version::V1_0 => match value.parse() {
                 Ok(hb) => hb,
-                Err(e) => return self.close(CloseReason::Negotiation(format!("{e}"))),
+                Err(e) => return self.fail(CloseReason::Negotiation(format!("{e}"))),
             },
             _ => HeartBeat::OFF,
         };
@@ -1061,13 +1259,71 @@ impl ClientSession {
             self.now,
         ));
         self.state = State::Connected;
+        let reconnected = self.stats.connects > 0;
         self.stats.connects += 1;
+        self.dialer.connected();
         self.events.push_back(Event::Connected(SessionInfo {
             version,
             server: frame.header("server").map(String::from),
             session: frame.header("session").map(String::from),
             heartbeat: negotiated,
+            endpoint: self.current.map(|i| self.config.hosts[i].clone()),
+            reconnected,
         }));
+        if reconnected {
+            self.stats.reconnects += 1;
+            self.replay_subscriptions();
+        }
+        self.replay_sends();
+    }
+
+    /// After a reconnect: every live subscription again, in its original
+    /// order, with its id and headers.
+    fn replay_subscriptions(&mut self) {
+        for info in self.subscriptions() {
+            let frame =
+                subscribe_frame(&info.id, &info.destination, info.ack, &info.headers).build();
+            if let Err(e) = self.outbox.push(&frame) {
+                return self.fail(CloseReason::Negotiation(format!(
+                    "subscription {} cannot be replayed in {version}: {e}",
+                    info.id,
+                    version = self.version
+                )));
+            }
+            self.stats.frames_out[command_index(Command::Subscribe)] += 1;
+        }
+    }
+
+    /// Sends the policy re-sends, oldest first, with their receipt ids.
+    fn replay_sends(&mut self) {
+        for (receipt, frame) in std::mem::take(&mut self.replay) {
+            if self.outbox.push(&frame).is_err() {
+                self.events.push_back(Event::RequestFailed {
+                    receipt,
+                    error: RequestError::ConnectionLost,
+                });
+                continue;
+            }
+            self.stats.frames_out[command_index(Command::Send)] += 1;
+            let order = self.next_id;
+            self.next_id += 1;
+            self.pending.insert(
+                receipt.clone(),
+                Pending {
+                    order,
+                    key: None,
+                    resend: Some(frame),
+                },
+            );
+            self.unstarted.push(receipt);
+        }
+    }
+
+    fn has_transport(&self) -> bool {
+        matches!(
+            self.state,
+            State::Connecting { .. } | State::Connected | State::Disconnecting { .. }
+        )
     }
 
     fn handle_message(&mut self, frame: Frame) {
@@ -1111,7 +1367,7 @@ impl ClientSession {
         };
         let id: ReceiptId = id.into();
         if self.disconnect_receipt.as_ref() == Some(&id) {
-            return self.close(CloseReason::Disconnected);
+            return self.finish(CloseReason::Disconnected);
         }
         if self.forget(&id) {
             self.events.push_back(Event::Receipt(id));
@@ -1134,13 +1390,13 @@ impl ClientSession {
         }
         // An ERROR naming no pending request ends the session and fails every
         // request still waiting, with the server's own words.
-        for receipt in self.take_pending() {
+        for receipt in self.take_pending(false) {
             self.events.push_back(Event::RequestFailed {
                 receipt,
                 error: RequestError::Server(error.clone()),
             });
         }
-        self.close(CloseReason::ServerError(error));
+        self.fail(CloseReason::ServerError(error));
     }
 
     /// Drops a pending receipt; returns whether it was pending.
@@ -1154,20 +1410,76 @@ impl ClientSession {
         true
     }
 
-    /// Every pending receipt, oldest request first, forgotten.
-    fn take_pending(&mut self) -> Vec<ReceiptId> {
+    /// Every pending receipt, oldest request first, forgotten; with
+    /// `keep_resends`, the sends the policy re-sends move to the replay list
+    /// instead.
+    fn take_pending(&mut self, keep_resends: bool) -> Vec<ReceiptId> {
         let mut pending: Vec<(ReceiptId, Pending)> = self.pending.drain().collect();
         pending.sort_by_key(|(_, p)| p.order);
         self.deadlines.clear();
         self.unstarted.clear();
-        pending.into_iter().map(|(receipt, _)| receipt).collect()
+        let mut failed = Vec::with_capacity(pending.len());
+        for (receipt, p) in pending {
+            match p.resend {
+                Some(frame) if keep_resends => self.replay.push((receipt, frame)),
+                _ => failed.push(receipt),
+            }
+        }
+        failed
     }
 
-    fn close(&mut self, reason: CloseReason) {
-        if self.state == State::Closed {
-            return;
-        }
-        for receipt in self.take_pending() {
+    /// Ends the current connection (or dial): the reconnect policy plans the
+    /// next dial, or the session ends.
+    fn fail(&mut self, reason: CloseReason) {
+        let connected = match self.state {
+            State::Closed => return,
+            State::Disconnecting { .. } => return self.finish(reason),
+            // The broker refusing CONNECT is final; an ERROR later is not.
+            State::Connecting { .. } if matches!(reason, CloseReason::ServerError(_)) => {
+                return self.finish(reason)
+            }
+            _ if !reason.is_retryable() => return self.finish(reason),
+            State::Connected => true,
+            State::Idle | State::Connecting { .. } => false,
+        };
+        let planned = if connected {
+            self.stats.connections_lost += 1;
+            self.dialer.lost(self.now)
+        } else {
+            self.stats.dial_failures += 1;
+            self.dialer.failed(self.now)
+        };
+        let Some(Planned {
+            host,
+            attempt,
+            delay,
+        }) = planned
+        else {
+            let attempts = self.dialer.attempts();
+            return self.finish(if attempts == 0 {
+                reason
+            } else {
+                CloseReason::GaveUp {
+                    attempts,
+                    last: Box::new(reason),
+                }
+            });
+        };
+        self.drop_connection();
+        self.state = State::Idle;
+        self.dialing = false;
+        self.events.push_back(Event::ConnectionLost(reason));
+        self.events.push_back(Event::Reconnecting {
+            attempt,
+            host: self.config.hosts[host].clone(),
+            delay,
+        });
+    }
+
+    /// Forgets everything tied to the current connection; pending requests
+    /// fail (or wait for the replay).
+    fn drop_connection(&mut self) {
+        for receipt in self.take_pending(true) {
             self.events.push_back(Event::RequestFailed {
                 receipt,
                 error: RequestError::ConnectionLost,
@@ -1175,8 +1487,25 @@ impl ClientSession {
         }
         self.timers = None;
         self.outbox.clear();
+        self.inbound.clear();
         self.transactions.clear();
+        self.disconnect_receipt = None;
+    }
+
+    /// Ends the session for good.
+    fn finish(&mut self, reason: CloseReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.drop_connection();
+        for (receipt, _) in std::mem::take(&mut self.replay) {
+            self.events.push_back(Event::RequestFailed {
+                receipt,
+                error: RequestError::ConnectionLost,
+            });
+        }
         self.state = State::Closed;
+        self.dialing = false;
         self.events.push_back(Event::Closed(reason));
     }
 }

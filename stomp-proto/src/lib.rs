@@ -53,7 +53,9 @@ mod escape;
 mod frame;
 pub mod heartbeat;
 mod outbox;
+pub mod reconnect;
 pub mod server;
+pub mod uri;
 mod version;
 
 pub use ack::AckMode;

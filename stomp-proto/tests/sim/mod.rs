@@ -2,6 +2,10 @@
 //! through in-memory pipes, with a fake clock and knobs to split, stall or cut
 //! the bytes between them. The server side plays a tiny broker (SEND is
 //! delivered to matching subscriptions) unless a test drives it by hand.
+//!
+//! The client dials through `poll_dial`: each of its configured hosts is a
+//! simulated broker that is up or down (`up`), every dial is recorded with its
+//! time (`dials`), and each accepted dial gets a fresh `ServerSession`.
 
 #![allow(dead_code)]
 
@@ -39,18 +43,27 @@ pub struct Sim {
     pub broker: Broker,
     subscriptions: Vec<(String, String)>,
     next_message: u64,
-    /// The transport closed; nothing moves any more.
+    /// The client session ended and its transport is closed; nothing moves
+    /// any more.
     pub closed: bool,
+    /// Whether a transport is open between the two.
+    pub link: bool,
+    /// Per host index: whether a dial to it succeeds.
+    pub up: Vec<bool>,
+    /// Every dial: (milliseconds since the start, host index, attempt).
+    pub dials: Vec<(u128, usize, u32)>,
+    server_config: ServerConfig,
 }
 
 impl Sim {
     pub fn new(client: ClientConfig, server: ServerConfig, broker: Broker) -> Sim {
         let t0 = Instant::now();
+        let hosts = client.hosts.len();
         let mut sim = Sim {
             t0,
             now: t0,
             client: ClientSession::new(client, t0),
-            server: ServerSession::new(server, t0),
+            server: ServerSession::new(server.clone(), t0),
             client_events: Vec::new(),
             server_events: Vec::new(),
             to_server: Vec::new(),
@@ -62,8 +75,11 @@ impl Sim {
             subscriptions: Vec::new(),
             next_message: 0,
             closed: false,
+            link: false,
+            up: vec![true; hosts],
+            dials: Vec::new(),
+            server_config: server,
         };
-        sim.client.handle_connected(t0);
         sim.run();
         sim
     }
@@ -130,33 +146,69 @@ impl Sim {
         if self.closed {
             return false;
         }
-        let mut progress = self.pump_to_server();
-        progress |= self.pump_to_client();
-        while let Some(event) = self.server.poll_event() {
-            progress = true;
-            self.play_broker(&event);
-            self.server_events.push(event);
+        let mut progress = false;
+        let mut client_drops_link = false;
+        if self.link {
+            progress |= self.pump_to_server();
+            progress |= self.pump_to_client();
+            while let Some(event) = self.server.poll_event() {
+                progress = true;
+                self.play_broker(&event);
+                self.server_events.push(event);
+            }
         }
         while let Some(event) = self.client.poll_event() {
             progress = true;
+            client_drops_link |= matches!(event, Event::ConnectionLost(_));
             self.client_events.push(event);
         }
-        if self.server.is_finished() || self.client.is_closed() {
+        if self.link && (self.server.is_finished() || self.client.is_closed() || client_drops_link)
+        {
             // Whoever ends the session closes the transport, once flushed.
-            let now = self.now;
             self.pump_to_client();
-            self.client.handle_closed(now);
-            self.server.handle_closed();
-            while let Some(event) = self.client.poll_event() {
-                self.client_events.push(event);
+            self.close_link();
+            return true;
+        }
+        if !self.link && !self.client.is_closed() {
+            let now = self.now;
+            if let Some(dial) = self.client.poll_dial(now) {
+                self.dials
+                    .push((self.elapsed_ms(), dial.host, dial.attempt));
+                if self.up[dial.host] {
+                    self.server = ServerSession::new(self.server_config.clone(), now);
+                    self.subscriptions.clear();
+                    self.link = true;
+                    self.client.handle_connected(now);
+                } else {
+                    self.client.handle_closed(now);
+                }
+                return true;
             }
-            while let Some(event) = self.server.poll_event() {
-                self.server_events.push(event);
-            }
+        }
+        if self.client.is_closed() && !self.link {
             self.closed = true;
-            return false;
         }
         progress
+    }
+
+    /// The transport closes under both sessions.
+    fn close_link(&mut self) {
+        let now = self.now;
+        self.link = false;
+        self.client.handle_closed(now);
+        self.server.handle_closed();
+        while let Some(event) = self.server.poll_event() {
+            self.server_events.push(event);
+        }
+    }
+
+    /// The connection breaks (a broker crash, a cable pulled): both sides see
+    /// the transport close, nothing in flight arrives.
+    pub fn cut(&mut self) {
+        if self.link {
+            self.close_link();
+        }
+        self.run();
     }
 
     fn play_broker(&mut self, event: &ServerEvent) {
@@ -204,7 +256,8 @@ impl Sim {
         let until = self.now + by;
         loop {
             self.run();
-            let next = [self.client.poll_timeout(), self.server.poll_timeout()]
+            let server = self.server.poll_timeout().filter(|_| self.link);
+            let next = [self.client.poll_timeout(), server]
                 .into_iter()
                 .flatten()
                 .filter(|t| *t <= until)
@@ -216,7 +269,9 @@ impl Sim {
             self.now = self.now.max(next);
             let now = self.now;
             self.client.handle_timeout(now);
-            self.server.handle_timeout(now);
+            if self.link {
+                self.server.handle_timeout(now);
+            }
         }
         self.now = until;
         self.run();

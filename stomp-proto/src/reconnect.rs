@@ -1,0 +1,293 @@
+//! Reconnect policy: which host to dial next, and when. Pure arithmetic on a
+//! seeded generator; the session asks it, the adapter dials.
+//!
+//! Hosts are tried in passes. A pass dials every host of the list once, back to
+//! back (the next as soon as one fails). Between passes the session waits: the
+//! first reconnect pass starts `initial_delay` after a connection is lost, and
+//! each further pass waits `multiplier` times longer, up to `max_delay`. Jitter
+//! shortens every wait by a random fraction (up to [`ReconnectPolicy::jitter`])
+//! so that many clients of one broker do not return in step.
+//!
+//! ```
+//! use std::time::Duration;
+//! use stomp_proto::reconnect::ReconnectPolicy;
+//!
+//! let policy = ReconnectPolicy {
+//!     jitter: 0.0,
+//!     ..ReconnectPolicy::failover()
+//! };
+//! let waits: Vec<u64> = (1..=14).map(|pass| policy.base_delay(pass).as_millis() as u64).collect();
+//! assert_eq!(&waits[..4], &[10, 20, 40, 80]);
+//! assert_eq!(waits[13], 30_000); // capped at maxReconnectDelay
+//! ```
+
+use std::time::{Duration, Instant};
+
+use crate::uri::Endpoint;
+
+/// What happens to sends whose receipt was outstanding when a connection was
+/// lost. The broker may or may not have them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UnconfirmedSends {
+    /// Fail each with [`RequestError::ConnectionLost`](crate::client::RequestError::ConnectionLost):
+    /// no duplicate is ever silent; the caller decides whether to send again.
+    #[default]
+    Fail,
+    /// Send them again after the reconnect (with the same receipt ids, after
+    /// the resubscriptions): at-least-once, a message may arrive twice. Sends
+    /// inside a transaction are always failed: the broker rolled it back.
+    Resend,
+}
+
+/// How a session reconnects. [`ReconnectPolicy::default`] never reconnects;
+/// [`ReconnectPolicy::failover`] has the defaults of a `failover:` URI.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReconnectPolicy {
+    /// The wait before the first reconnect pass.
+    pub initial_delay: Duration,
+    /// The longest wait between passes.
+    pub max_delay: Duration,
+    /// Whether the wait grows by `multiplier` after each pass.
+    pub exponential: bool,
+    /// The growth factor (at least 1).
+    pub multiplier: f64,
+    /// Passes after a lost connection before giving up; `None` = forever,
+    /// `Some(0)` = never reconnect.
+    pub max_attempts: Option<u32>,
+    /// The same for the very first connect (passes after the first one).
+    pub startup_max_attempts: Option<u32>,
+    /// Shuffle the host list before every pass (load spreading); otherwise
+    /// hosts are tried in the order given (primary first).
+    pub randomize: bool,
+    /// Each wait is shortened by a random fraction of itself, up to this
+    /// (0 = exact waits, 1 = anywhere from 0 to the full wait).
+    pub jitter: f64,
+    /// The seed of the generator behind `randomize` and `jitter`. The session
+    /// never reads a random source: adapters seed it from the operating
+    /// system, tests with a constant.
+    pub seed: u64,
+    /// What happens to sends awaiting a receipt when the connection is lost.
+    pub unconfirmed_sends: UnconfirmedSends,
+}
+
+impl Default for ReconnectPolicy {
+    /// No reconnect: each host of the list is tried once, in order.
+    fn default() -> ReconnectPolicy {
+        ReconnectPolicy {
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(30),
+            exponential: true,
+            multiplier: 2.0,
+            max_attempts: Some(0),
+            startup_max_attempts: Some(0),
+            randomize: false,
+            jitter: 0.5,
+            seed: 0,
+            unconfirmed_sends: UnconfirmedSends::Fail,
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The defaults of a `failover:` URI (as ActiveMQ's): reconnect forever,
+    /// 10 ms doubling up to 30 s, hosts shuffled.
+    pub fn failover() -> ReconnectPolicy {
+        ReconnectPolicy {
+            max_attempts: None,
+            startup_max_attempts: None,
+            randomize: true,
+            ..ReconnectPolicy::default()
+        }
+    }
+
+    /// The wait before reconnect pass `pass` (1 = the first), without jitter.
+    pub fn base_delay(&self, pass: u32) -> Duration {
+        if !self.exponential || pass <= 1 {
+            return self.initial_delay.min(self.max_delay);
+        }
+        let factor = self.multiplier.max(1.0).powi(pass.saturating_sub(1) as i32);
+        let millis = self.initial_delay.as_secs_f64() * factor;
+        if millis.is_finite() && millis < self.max_delay.as_secs_f64() {
+            Duration::from_secs_f64(millis)
+        } else {
+            self.max_delay
+        }
+    }
+}
+
+/// SplitMix64: small, fast, and the same sequence for the same seed everywhere.
+#[derive(Clone, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in 0..n (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.unit() * n as f64) as usize % n
+    }
+}
+
+/// A transport the session wants: dial `endpoint`, then call
+/// [`handle_connected`](crate::client::ClientSession::handle_connected) when it
+/// is up or [`handle_closed`](crate::client::ClientSession::handle_closed) when
+/// it cannot be opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dial {
+    /// The host's index in [`ClientConfig::hosts`](crate::client::ClientConfig::hosts).
+    pub host: usize,
+    /// Where to connect.
+    pub endpoint: Endpoint,
+    /// The pass: 0 for the first connect, then 1, 2, ... for reconnects.
+    pub attempt: u32,
+    /// How long opening the transport (TCP, TLS, WebSocket handshakes) may take
+    /// before it counts as failed.
+    pub timeout: Duration,
+}
+
+/// The next dial, as planned after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Planned {
+    pub host: usize,
+    pub attempt: u32,
+    pub delay: Duration,
+}
+
+/// The pass bookkeeping behind `poll_dial`.
+#[derive(Clone, Debug)]
+pub(crate) struct Dialer {
+    policy: ReconnectPolicy,
+    hosts: usize,
+    rng: Rng,
+    /// This pass's host order.
+    order: Vec<usize>,
+    /// The pass: 0 is the first connect.
+    pass: u32,
+    /// Where in `order` the next dial is.
+    position: usize,
+    /// When the next dial is due; `None` while connected, dialling or done.
+    due: Option<Instant>,
+    connected_once: bool,
+}
+
+impl Dialer {
+    pub fn new(policy: ReconnectPolicy, hosts: usize, now: Instant) -> Dialer {
+        let mut dialer = Dialer {
+            rng: Rng(policy.seed),
+            policy,
+            hosts,
+            order: (0..hosts).collect(),
+            pass: 0,
+            position: 0,
+            due: (hosts > 0).then_some(now),
+            connected_once: false,
+        };
+        dialer.shuffle();
+        dialer
+    }
+
+    /// The host to dial now, if one is due.
+    pub fn take_due(&mut self, now: Instant) -> Option<(usize, u32)> {
+        match self.due {
+            Some(due) if due <= now => self.take_next(),
+            _ => None,
+        }
+    }
+
+    /// The next planned host, due or not (the caller opened a transport
+    /// without asking: it counts as that dial).
+    pub fn take_next(&mut self) -> Option<(usize, u32)> {
+        self.due?;
+        self.due = None;
+        let host = *self.order.get(self.position)?;
+        self.position += 1;
+        Some((host, self.pass))
+    }
+
+    /// When the next dial is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.due
+    }
+
+    /// A connection is established.
+    pub fn connected(&mut self) {
+        self.connected_once = true;
+        self.pass = 0;
+        self.position = self.order.len();
+        self.due = None;
+    }
+
+    /// A dial (or a connection that never reached CONNECTED) failed: the next
+    /// host of the pass, at once, or the next pass after a wait; `None` when
+    /// the policy gives up.
+    pub fn failed(&mut self, now: Instant) -> Option<Planned> {
+        if self.position < self.order.len() {
+            self.due = Some(now);
+            return Some(Planned {
+                host: self.order[self.position],
+                attempt: self.pass,
+                delay: Duration::ZERO,
+            });
+        }
+        self.next_pass(now)
+    }
+
+    /// An established connection was lost: the first reconnect pass, after
+    /// the initial delay; `None` when the policy never reconnects.
+    pub fn lost(&mut self, now: Instant) -> Option<Planned> {
+        self.connected_once = true;
+        self.pass = 0;
+        self.next_pass(now)
+    }
+
+    /// Passes made since the last established connection.
+    pub fn attempts(&self) -> u32 {
+        self.pass
+    }
+
+    fn next_pass(&mut self, now: Instant) -> Option<Planned> {
+        let limit = if self.connected_once {
+            self.policy.max_attempts
+        } else {
+            self.policy.startup_max_attempts
+        };
+        if self.hosts == 0 || limit.is_some_and(|max| self.pass >= max) {
+            self.due = None;
+            return None;
+        }
+        self.pass += 1;
+        self.position = 0;
+        self.shuffle();
+        let base = self.policy.base_delay(self.pass);
+        let jitter = self.policy.jitter.clamp(0.0, 1.0) * self.rng.unit();
+        let delay = base.mul_f64(1.0 - jitter);
+        self.due = Some(now + delay);
+        Some(Planned {
+            host: self.order[0],
+            attempt: self.pass,
+            delay,
+        })
+    }
+
+    /// Fisher-Yates over the host order, when asked for.
+    fn shuffle(&mut self) {
+        if !self.policy.randomize {
+            return;
+        }
+        for i in (1..self.order.len()).rev() {
+            let j = self.rng.below(i + 1);
+            self.order.swap(i, j);
+        }
+    }
+}
