@@ -105,7 +105,8 @@ impl ReconnectPolicy {
         if !self.exponential || pass <= 1 {
             return self.initial_delay.min(self.max_delay);
         }
-        let factor = self.multiplier.max(1.0).powi(pass.saturating_sub(1) as i32);
+        let exponent = pass.saturating_sub(1).min(4096) as i32;
+        let factor = self.multiplier.max(1.0).powi(exponent);
         let millis = self.initial_delay.as_secs_f64() * factor;
         if millis.is_finite() && millis < self.max_delay.as_secs_f64() {
             Duration::from_secs_f64(millis)
@@ -289,5 +290,78 @@ impl Dialer {
             let j = self.rng.below(i + 1);
             self.order.swap(i, j);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(jitter: f64, seed: u64) -> ReconnectPolicy {
+        ReconnectPolicy {
+            jitter,
+            seed,
+            ..ReconnectPolicy::failover()
+        }
+    }
+
+    #[test]
+    fn base_delays_grow_and_cap() {
+        let p = policy(0.0, 0);
+        let waits: Vec<u128> = (1..=13).map(|n| p.base_delay(n).as_millis()).collect();
+        assert_eq!(
+            waits,
+            [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240, 20480, 30000]
+        );
+        assert_eq!(p.base_delay(u32::MAX), p.max_delay, "no overflow");
+        let flat = ReconnectPolicy {
+            exponential: false,
+            ..p
+        };
+        assert_eq!(flat.base_delay(9), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn jitter_stays_within_its_fraction() {
+        let now = Instant::now();
+        for seed in 0..200 {
+            let mut dialer = Dialer::new(policy(0.3, seed), 1, now);
+            dialer.take_due(now).unwrap();
+            dialer.connected();
+            let planned = dialer.lost(now).unwrap();
+            let ms = planned.delay.as_secs_f64() * 1000.0;
+            assert!((7.0..=10.0).contains(&ms), "seed {seed}: {ms}");
+        }
+    }
+
+    #[test]
+    fn a_shuffled_pass_is_a_permutation() {
+        let now = Instant::now();
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..50 {
+            let mut dialer = Dialer::new(policy(0.0, seed), 5, now);
+            let mut order = Vec::new();
+            while let Some((host, attempt)) = dialer.take_due(now) {
+                assert_eq!(attempt, 0);
+                order.push(host);
+                if dialer.failed(now).is_some_and(|p| p.attempt > 0) {
+                    break;
+                }
+            }
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(sorted, [0, 1, 2, 3, 4], "seed {seed}");
+            seen.insert(order);
+        }
+        assert!(seen.len() > 10, "different seeds, different orders");
+    }
+
+    #[test]
+    fn no_hosts_means_no_dials() {
+        let now = Instant::now();
+        let mut dialer = Dialer::new(policy(0.0, 0), 0, now);
+        assert_eq!(dialer.take_due(now), None);
+        assert_eq!(dialer.failed(now), None);
+        assert_eq!(dialer.lost(now), None);
     }
 }

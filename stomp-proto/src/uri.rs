@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_till, take_till1, take_while1};
-use nom::character::complete::char;
+use nom::character::complete::{char, space0};
 use nom::combinator::{opt, recognize};
 use nom::sequence::{delimited, pair, preceded, terminated};
 use nom::{IResult, Parser};
@@ -360,7 +360,10 @@ impl<'a> Cursor<'a> {
         let prefixed = self.step(opt(failover_prefix), "failover:")?.is_some();
         let parenthesised = self.step(opt(char('(')), "(")?.is_some();
         let mut hosts = vec![self.endpoint(false)?];
-        while self.step(opt(char(',')), ",")?.is_some() {
+        while self
+            .step(opt(delimited(space0, char(','), space0)), ",")?
+            .is_some()
+        {
             hosts.push(self.endpoint(false)?);
         }
         if parenthesised {
@@ -630,4 +633,154 @@ fn encode_component(text: &str) -> String {
 
 fn first_char(s: &str) -> char {
     s.chars().next().unwrap_or(' ')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failover(text: &str) -> Failover {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn error(text: &str) -> UriError {
+        match text.parse::<Failover>() {
+            Ok(f) => panic!("{text} parsed: {f:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn the_issue_example_parses_with_every_option() {
+        let f = failover(
+            "failover:(stomp://h1:61613,stomp+ssl://h2:61614)?initialReconnectDelay=10\
+             &maxReconnectDelay=30000&useExponentialBackOff=true&backOffMultiplier=2\
+             &maxReconnectAttempts=-1&randomize=false",
+        );
+        let hosts: Vec<String> = f.hosts.iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["stomp://h1:61613", "stomp+ssl://h2:61614"]);
+        let p = &f.policy;
+        assert_eq!(p.initial_delay, Duration::from_millis(10));
+        assert_eq!(p.max_delay, Duration::from_millis(30000));
+        assert!(p.exponential);
+        assert_eq!(p.multiplier, 2.0);
+        assert_eq!(p.max_attempts, None);
+        assert_eq!(p.startup_max_attempts, None);
+        assert!(!p.randomize);
+    }
+
+    #[test]
+    fn failover_forms_and_defaults() {
+        for text in [
+            "failover:(tcp://a:1,tcp://b:2)",
+            "failover:tcp://a:1,tcp://b:2",
+            "failover://(tcp://a:1,tcp://b:2)",
+        ] {
+            let f = failover(text);
+            assert_eq!(
+                f.hosts,
+                [Endpoint::tcp("a", 1), Endpoint::tcp("b", 2)],
+                "{text}"
+            );
+            assert_eq!(f.policy, ReconnectPolicy::failover(), "{text}");
+        }
+        // A plain list never reconnects.
+        let plain = failover("a:1, b");
+        assert_eq!(
+            plain.hosts,
+            [Endpoint::tcp("a", 1), Endpoint::tcp("b", 61613)]
+        );
+        assert_eq!(plain.policy.max_attempts, Some(0));
+    }
+
+    #[test]
+    fn attempts_and_the_startup_limit() {
+        let f = failover("failover:(a)?maxReconnectAttempts=3");
+        assert_eq!(f.policy.max_attempts, Some(3));
+        assert_eq!(f.policy.startup_max_attempts, Some(3), "follows max");
+        let f = failover("failover:(a)?startupMaxReconnectAttempts=0&maxReconnectAttempts=5");
+        assert_eq!(
+            (f.policy.max_attempts, f.policy.startup_max_attempts),
+            (Some(5), Some(0))
+        );
+        let f = failover("failover:(a)?maxReconnectAttempts=0");
+        assert_eq!(f.policy.max_attempts, Some(0));
+    }
+
+    #[test]
+    fn our_options_and_activemq_ones_we_ignore() {
+        let f = failover(
+            "failover:(a)?jitter=0&unconfirmedSends=resend&reconnectDelayExponent=1.5\
+             &timeout=3000&trackMessages=true",
+        );
+        assert_eq!(f.policy.jitter, 0.0);
+        assert_eq!(f.policy.unconfirmed_sends, UnconfirmedSends::Resend);
+        assert_eq!(f.policy.multiplier, 1.5);
+        assert_eq!(f.ignored, ["timeout", "trackMessages"]);
+    }
+
+    #[test]
+    fn endpoints_carry_user_path_and_options() {
+        let e: Endpoint =
+            "stomp+ssl://us%3Aer:p%40ss:word@broker.example:1234/v%2Fhost?sni=x&a=b%26c"
+                .parse()
+                .unwrap();
+        assert_eq!(e.scheme, Scheme::StompSsl);
+        assert!(e.scheme.is_tls());
+        assert_eq!(e.login.as_deref(), Some("us:er"));
+        assert_eq!(e.passcode.as_deref(), Some("p@ss:word"));
+        assert_eq!(e.authority(), "broker.example:1234");
+        assert_eq!(e.virtual_host().as_deref(), Some("v/host"));
+        assert_eq!(e.option("a"), Some("b&c"));
+        assert_eq!(
+            e.to_string(),
+            "stomp+ssl://us%3Aer@broker.example:1234/v%2Fhost?sni=x&a=b%26c"
+        );
+        assert!(!format!("{e:?}").contains("word"), "no passcode in Debug");
+
+        let ws: Endpoint = "ws://localhost:15674/ws".parse().unwrap();
+        assert_eq!((ws.scheme, ws.path.as_str()), (Scheme::Ws, "/ws"));
+        assert_eq!(ws.virtual_host(), None, "a WebSocket path is no vhost");
+        let v6: Endpoint = "udp://[ff02::1]".parse().unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("ff02::1", 61616));
+        assert_eq!(v6.authority(), "[ff02::1]:61616");
+        for (text, port) in [("wss://h", 443), ("ws://h", 80), ("ssl://h", 61614)] {
+            assert_eq!(text.parse::<Endpoint>().unwrap().port, port, "{text}");
+        }
+        // Shown, the endpoint parses back to itself (without the passcode).
+        let shown: Endpoint = e.to_string().parse().unwrap();
+        assert_eq!(
+            shown,
+            Endpoint {
+                passcode: None,
+                ..e
+            }
+        );
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let cases: [(&str, usize, &str); 9] = [
+            ("failover:(a:1,b:2", 17, "`)`"),
+            (
+                "failover:(a)?nope=1",
+                13,
+                "unknown failover option \"nope\"",
+            ),
+            ("failover:(a)?jitter=2", 13, "a fraction"),
+            ("failover:(a)?randomize=yes", 13, "true or false"),
+            ("failover:(a)?maxReconnectDelay", 13, "no `=value`"),
+            ("a:99999", 2, "not in 0..=65535"),
+            ("ftp://a", 0, "unknown scheme"),
+            ("stomp://a/b%zz", 11, "two hex digits"),
+            ("(a,b)?x=1", 6, "failover:(..) form"),
+        ];
+        for (text, offset, words) in cases {
+            let e = error(text);
+            assert_eq!(e.offset, offset, "{text}: {e}");
+            assert!(e.message.contains(words), "{text}: {e}");
+        }
+        assert!(error("stomp://").message.contains("host"));
+        assert!(error("a:1 b").message.contains("unexpected"));
+    }
 }

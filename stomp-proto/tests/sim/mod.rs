@@ -57,6 +57,16 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(client: ClientConfig, server: ServerConfig, broker: Broker) -> Sim {
+        Sim::new_with_down(client, server, broker, &[])
+    }
+
+    /// A pair whose hosts listed in `down` refuse dials from the start.
+    pub fn new_with_down(
+        client: ClientConfig,
+        server: ServerConfig,
+        broker: Broker,
+        down: &[usize],
+    ) -> Sim {
         let t0 = Instant::now();
         let hosts = client.hosts.len();
         let mut sim = Sim {
@@ -80,6 +90,9 @@ impl Sim {
             dials: Vec::new(),
             server_config: server,
         };
+        for host in down {
+            sim.up[*host] = false;
+        }
         sim.run();
         sim
     }
