@@ -3,11 +3,13 @@
 //! # Driving a session
 //!
 //! The session never touches a socket or a clock. Its owner (an adapter, or your
-//! own event loop) does four things, in any order, whenever they apply:
+//! own event loop) does five things, in any order, whenever they apply:
 //!
+//! 0. Open the transport [`poll_dial`](ClientSession::poll_dial) names (the
+//!    first at once, reconnects when their backoff is due).
 //! 1. When the transport is up: [`handle_connected`](ClientSession::handle_connected).
 //!    When octets arrive: [`handle_input`](ClientSession::handle_input). When it
-//!    closes: [`handle_closed`](ClientSession::handle_closed).
+//!    closes, or the dial fails: [`handle_closed`](ClientSession::handle_closed).
 //! 2. Write what [`poll_transmit`](ClientSession::poll_transmit) returns until it
 //!    returns `None` (after every `handle_*` call and every command).
 //! 3. Drain [`poll_event`](ClientSession::poll_event) (messages, receipts, errors,
@@ -18,8 +20,21 @@
 //!
 //! Commands ([`subscribe`](ClientSession::subscribe), [`send`](ClientSession::send),
 //! [`ack`](ClientSession::ack), ...) queue frames; a receipt's deadline (and the
-//! DISCONNECT's) starts when its frame is handed out by `poll_transmit(now)`. Once
-//! [`is_closed`](ClientSession::is_closed) is true, close the transport.
+//! DISCONNECT's) starts when its frame is handed out by `poll_transmit(now)`.
+//! After [`Event::ConnectionLost`], close the transport and go back to step 0;
+//! after [`Event::Closed`] ([`is_closed`](ClientSession::is_closed)), close it
+//! and stop.
+//!
+//! # Reconnecting
+//!
+//! [`ClientConfig::hosts`] and [`ClientConfig::reconnect`] (or
+//! [`ClientConfig::from_uri`] with a `failover:` URI) say where and how often;
+//! see [`reconnect`](crate::reconnect) for the schedule. When a connection is
+//! lost, pending receipts fail with [`RequestError::ConnectionLost`] (sends are
+//! re-sent instead if [`UnconfirmedSends::Resend`] is chosen), transactions
+//! are gone, and after the next CONNECTED every live subscription is made again
+//! in its original order, with its id and headers. A broker refusing CONNECT,
+//! a failed negotiation, `disconnect` and `close` end the session for good.
 //!
 //! ```
 //! use std::time::Instant;

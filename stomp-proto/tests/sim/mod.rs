@@ -41,8 +41,7 @@ pub struct Sim {
     pub drop_to_server: bool,
     pub drop_to_client: bool,
     pub broker: Broker,
-    subscriptions: Vec<(String, String)>,
-    next_message: u64,
+    echo: EchoBroker,
     /// The client session ended and its transport is closed; nothing moves
     /// any more.
     pub closed: bool,
@@ -82,8 +81,7 @@ impl Sim {
             drop_to_server: false,
             drop_to_client: false,
             broker,
-            subscriptions: Vec::new(),
-            next_message: 0,
+            echo: EchoBroker::default(),
             closed: false,
             link: false,
             up: vec![true; hosts],
@@ -189,7 +187,7 @@ impl Sim {
                     .push((self.elapsed_ms(), dial.host, dial.attempt));
                 if self.up[dial.host] {
                     self.server = ServerSession::new(self.server_config.clone(), now);
-                    self.subscriptions.clear();
+                    self.echo = EchoBroker::default();
                     self.link = true;
                     self.client.handle_connected(now);
                 } else {
@@ -225,42 +223,8 @@ impl Sim {
     }
 
     fn play_broker(&mut self, event: &ServerEvent) {
-        if self.broker != Broker::Echo {
-            return;
-        }
-        match event {
-            ServerEvent::Connect(_) => self.server.accept(self.now, Some("sim-session")),
-            ServerEvent::Request(request) => match &request.kind {
-                RequestKind::Subscribe {
-                    id, destination, ..
-                } => self.subscriptions.push((id.clone(), destination.clone())),
-                RequestKind::Unsubscribe { id } => self.subscriptions.retain(|(i, _)| i != id),
-                RequestKind::Send { destination, .. } => {
-                    let targets: Vec<String> = self
-                        .subscriptions
-                        .iter()
-                        .filter(|(_, d)| d == destination)
-                        .map(|(id, _)| id.clone())
-                        .collect();
-                    for id in targets {
-                        self.next_message += 1;
-                        let message_id = format!("m-{}", self.next_message);
-                        let frame = Frame::builder(Command::Message)
-                            .header("subscription", &id)
-                            .header("destination", destination)
-                            .header("message-id", &message_id)
-                            .header("ack", &format!("ack-{message_id}"))
-                            .headers(request.frame.headers.iter().filter(|(k, _)| {
-                                !matches!(*k, "destination" | "receipt" | "content-length")
-                            }))
-                            .body(request.frame.body.clone())
-                            .build();
-                        self.server.message(&frame).expect("room for the message");
-                    }
-                }
-                _ => {}
-            },
-            ServerEvent::Closed(_) => {}
+        if self.broker == Broker::Echo {
+            self.echo.play(&mut self.server, self.now, event);
         }
     }
 
@@ -304,5 +268,53 @@ impl Sim {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// The tiny broker behind one server session: accepts CONNECT and delivers
+/// each SEND to the subscriptions on its destination.
+#[derive(Default)]
+pub struct EchoBroker {
+    subscriptions: Vec<(String, String)>,
+    next_message: u64,
+}
+
+impl EchoBroker {
+    /// Reacts to one server event.
+    pub fn play(&mut self, server: &mut ServerSession, now: Instant, event: &ServerEvent) {
+        match event {
+            ServerEvent::Connect(_) => server.accept(now, Some("sim-session")),
+            ServerEvent::Request(request) => match &request.kind {
+                RequestKind::Subscribe {
+                    id, destination, ..
+                } => self.subscriptions.push((id.clone(), destination.clone())),
+                RequestKind::Unsubscribe { id } => self.subscriptions.retain(|(i, _)| i != id),
+                RequestKind::Send { destination, .. } => {
+                    let targets: Vec<String> = self
+                        .subscriptions
+                        .iter()
+                        .filter(|(_, d)| d == destination)
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in targets {
+                        self.next_message += 1;
+                        let message_id = format!("m-{}", self.next_message);
+                        let frame = Frame::builder(Command::Message)
+                            .header("subscription", &id)
+                            .header("destination", destination)
+                            .header("message-id", &message_id)
+                            .header("ack", &format!("ack-{message_id}"))
+                            .headers(request.frame.headers.iter().filter(|(k, _)| {
+                                !matches!(*k, "destination" | "receipt" | "content-length")
+                            }))
+                            .body(request.frame.body.clone())
+                            .build();
+                        server.message(&frame).expect("room for the message");
+                    }
+                }
+                _ => {}
+            },
+            ServerEvent::Closed(_) => {}
+        }
     }
 }
