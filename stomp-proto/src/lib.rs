@@ -4,6 +4,15 @@
 //! come out, and frames go in, bytes come out. Adapters (blocking, Tokio,
 //! async-std) and your own event loop drive it.
 //!
+//! The session layer, where most users start:
+//! - [`client::ClientSession`]: the client side of a connection: CONNECT and
+//!   version negotiation, heart-beats, subscriptions and acks, receipts with
+//!   deadlines, transactions, graceful disconnect, and reconnect across a
+//!   host list ([`reconnect`], [`uri`]).
+//! - [`server::ServerSession`]: the server side of one connection, for brokers
+//!   and test peers.
+//! - [`guide`]: a walkthrough of driving a session from your own event loop.
+//!
 //! The frame layer:
 //! - [`Decoder`]: a streaming decoder over a [`bytes::BytesMut`] receive buffer.
 //!   Input may arrive split at any octet. Bodies and header text are zero-copy
@@ -51,6 +60,7 @@ mod decode;
 mod encode;
 mod escape;
 mod frame;
+pub mod guide;
 pub mod heartbeat;
 mod outbox;
 pub mod reconnect;
