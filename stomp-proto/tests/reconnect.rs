@@ -13,7 +13,7 @@ use stomp_proto::client::{
     SubscribeOptions,
 };
 use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
-use stomp_proto::server::{RequestKind, ServerConfig, ServerEvent};
+use stomp_proto::server::{Request, ServerConfig, ServerEvent};
 use stomp_proto::uri::Endpoint;
 use stomp_proto::{AckMode, HeartBeat};
 
@@ -74,7 +74,7 @@ fn failures(events: &[Event]) -> Vec<(String, RequestError)> {
 }
 
 /// The requests the server saw since its last CONNECT.
-fn requests_since_last_connect(sim: &Sim) -> Vec<RequestKind> {
+fn requests_since_last_connect(sim: &Sim) -> Vec<Request> {
     let start = sim
         .server_events
         .iter()
@@ -83,7 +83,7 @@ fn requests_since_last_connect(sim: &Sim) -> Vec<RequestKind> {
     sim.server_events[start..]
         .iter()
         .filter_map(|e| match e {
-            ServerEvent::Request(r) => Some(r.kind.clone()),
+            ServerEvent::Request(r) => Some(r.clone()),
             _ => None,
         })
         .collect()
@@ -242,17 +242,9 @@ fn randomize_shuffles_each_pass_and_still_tries_every_host() {
 
 /// The frames of the requests the server saw since its last CONNECT.
 fn frames_since_last_connect(sim: &Sim) -> Vec<stomp_proto::Frame> {
-    let start = sim
-        .server_events
-        .iter()
-        .rposition(|e| matches!(e, ServerEvent::Connect(_)))
-        .expect("a CONNECT");
-    sim.server_events[start..]
-        .iter()
-        .filter_map(|e| match e {
-            ServerEvent::Request(r) => Some(r.frame.clone()),
-            _ => None,
-        })
+    requests_since_last_connect(sim)
+        .into_iter()
+        .map(|r| r.frame)
         .collect()
 }
 
