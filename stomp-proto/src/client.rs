@@ -676,6 +676,8 @@ pub struct ClientSession {
     dialing: bool,
     /// Unconfirmed sends to re-send after the reconnect, oldest first.
     replay: Vec<(ReceiptId, Frame)>,
+    /// The owner stopped reading on purpose (see `set_reading_paused`).
+    reading_paused: bool,
 }
 
 impl ClientSession {
@@ -703,6 +705,7 @@ impl ClientSession {
             current: None,
             dialing: false,
             replay: Vec::new(),
+            reading_paused: false,
             config,
         }
     }
@@ -806,6 +809,18 @@ impl ClientSession {
         }
     }
 
+    /// The owner stops (`true`) or resumes reading the transport on purpose,
+    /// because its consumers are behind (back-pressure). While paused, the
+    /// server's silence is not held against it: unread input may hold its
+    /// heart-beats. The receive window starts afresh on resume.
+    pub fn set_reading_paused(&mut self, now: Instant, paused: bool) {
+        self.now = now;
+        self.reading_paused = paused;
+        if let Some(timers) = &mut self.timers {
+            timers.received(now);
+        }
+    }
+
     /// Runs the timers due at `now`; a spurious call does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
@@ -818,7 +833,11 @@ impl ClientSession {
             } if now >= deadline => return self.finish(CloseReason::DisconnectTimeout),
             _ => {}
         }
-        if let Some(timers) = &self.timers {
+        if let Some(timers) = &mut self.timers {
+            if self.reading_paused {
+                // Unread input may well hold the server's heart-beats.
+                timers.received(now);
+            }
             if timers.peer_dead(now) {
                 self.stats.heartbeat_timeouts += 1;
                 self.events.push_back(Event::HeartbeatTimeout);

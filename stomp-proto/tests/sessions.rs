@@ -166,6 +166,37 @@ fn a_silent_server_is_declared_dead_after_the_grace() {
 }
 
 #[test]
+fn a_client_that_pauses_reading_does_not_blame_the_server() {
+    let client = ClientConfig {
+        heartbeat: HeartBeat::new(0, 1000),
+        heartbeat_grace: 2.0,
+        ..ClientConfig::default()
+    };
+    let server = ServerConfig {
+        heartbeat: HeartBeat::new(1000, 0),
+        ..ServerConfig::default()
+    };
+    let mut sim = Sim::new(client, server, Broker::Echo);
+    // The owner stops reading (its consumers are behind): nothing arrives.
+    let now = sim.now;
+    sim.client.set_reading_paused(now, true);
+    sim.drop_to_client = true;
+    sim.advance(ms(30_000));
+    assert!(!sim.closed, "{:?}", sim.client_events);
+    // Reading again, the receive window starts afresh: still silent, the
+    // server is dead two intervals later, not at once.
+    let now = sim.now;
+    sim.client.set_reading_paused(now, false);
+    sim.advance(ms(1999));
+    assert!(!sim.closed);
+    sim.advance(ms(1));
+    assert_eq!(
+        closed_reason(&sim.client_events),
+        Some(&CloseReason::HeartbeatTimeout)
+    );
+}
+
+#[test]
 fn a_silent_client_is_dropped_by_the_server() {
     let client = ClientConfig {
         heartbeat: HeartBeat::new(1000, 0),

@@ -1,0 +1,57 @@
+//! The one error type of the blocking client.
+
+use std::fmt;
+
+use stomp_proto::client::{CloseReason, CommandError, RequestError};
+use stomp_proto::uri::UriError;
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The URL could not be read.
+    Url(UriError),
+    /// The first connection could not be made.
+    Connect(CloseReason),
+    /// The client has ended (the reason, when known).
+    Closed(Option<CloseReason>),
+    /// The core refused the call (not connected, back-pressure, unknown
+    /// subscription or transaction, ...); the connection is unaffected.
+    Command(CommandError),
+    /// A request that waited for its receipt failed: the broker's ERROR for
+    /// it, the receipt deadline, or the connection lost first.
+    Request(RequestError),
+    /// No answer within the time asked for.
+    Timeout,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Url(e) => e.fmt(f),
+            Error::Connect(reason) => write!(f, "could not connect: {reason}"),
+            Error::Closed(Some(reason)) => write!(f, "the client has closed: {reason}"),
+            Error::Closed(None) => f.write_str("the client has closed"),
+            Error::Command(e) => e.fmt(f),
+            Error::Request(RequestError::Server(e)) => e.fmt(f),
+            Error::Request(RequestError::Timeout) => f.write_str("no receipt in time"),
+            Error::Request(RequestError::ConnectionLost) => {
+                f.write_str("the connection was lost before the receipt came")
+            }
+            Error::Timeout => f.write_str("timed out"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<UriError> for Error {
+    fn from(e: UriError) -> Error {
+        Error::Url(e)
+    }
+}
+
+impl From<CommandError> for Error {
+    fn from(e: CommandError) -> Error {
+        Error::Command(e)
+    }
+}

@@ -1,0 +1,522 @@
+//! A blocking STOMP client on std threads, for people who come from Python's
+//! stomp.py and stompy: no async, plain calls that block until done.
+//!
+//! A background thread (the pump) owns the socket and the sans-IO
+//! [`ClientSession`](stomp_proto::client::ClientSession) of `stomp-proto`: it
+//! keeps heart-beats flowing while your code is busy, and reconnects and
+//! resubscribes per the session's policy. Every decision is the core's; this
+//! crate only moves bytes and answers.
+//!
+//! ```no_run
+//! use stomp_blocking::{AckMode, Client};
+//!
+//! # fn main() -> Result<(), stomp_blocking::Error> {
+//! let client = Client::connect("stomp://guest:guest@localhost:61613")?;
+//! let orders = client.subscribe("/queue/orders", AckMode::ClientIndividual)?;
+//! client.send_with_receipt("/queue/orders", "one pizza")?; // the broker has it
+//! for message in &orders {
+//!     println!("{}", message.text().unwrap_or("<binary>"));
+//!     message.ack()?;
+//!     break;
+//! }
+//! client.disconnect()?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use bytes::Bytes;
+use stomp_proto::client::{
+    self as core, AckHandle, ClientConfig, ClientSession, CloseReason, SessionInfo, Stats,
+    SubscriptionId, TxId,
+};
+use stomp_proto::uri::Endpoint;
+use stomp_proto::Frame;
+
+mod error;
+mod mailbox;
+mod pump;
+mod transport;
+
+pub use error::Error;
+pub use stomp_proto::client::{SendOptions, SubscribeOptions};
+pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
+pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
+
+use mailbox::{Empty, Mailbox};
+use pump::{Command, Input, Pump, Reply, Shared};
+
+/// How a [`Client`] connects and behaves.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The session's configuration: hosts, versions, heart-beats, credentials,
+    /// timeouts, limits and the reconnect policy.
+    pub session: ClientConfig,
+    /// Messages a subscription holds before the socket stops being read
+    /// (back-pressure towards the broker).
+    pub subscription_capacity: usize,
+    /// How long one write to the socket may block.
+    pub write_timeout: Duration,
+}
+
+impl Config {
+    /// A configuration around a session configuration.
+    pub fn new(session: ClientConfig) -> Config {
+        let mut session = session;
+        session.reconnect.seed = random_seed();
+        Config {
+            session,
+            subscription_capacity: 1024,
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// From a URL: `stomp://[user:pass@]host[:port][/vhost]`, a host list, or
+    /// the `failover:(..)?options` form (see [`stomp_proto::uri`]).
+    pub fn from_url(url: &str) -> Result<Config, Error> {
+        Ok(Config::new(ClientConfig::from_uri(url)?))
+    }
+}
+
+/// The reconnect jitter's seed, from the OS's per-process hash keys.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// What happens to the connection, as stomp.py's listeners would hear it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// CONNECTED arrived (the first time, or after a reconnect).
+    Connected(SessionInfo),
+    /// The broker was silent past the heart-beat grace.
+    HeartbeatTimeout,
+    /// The connection is gone; a reconnect follows.
+    ConnectionLost(CloseReason),
+    /// A dial is planned.
+    Reconnecting {
+        /// The reconnect pass.
+        attempt: u32,
+        /// The host.
+        host: Endpoint,
+        /// How long until then.
+        delay: Duration,
+    },
+    /// The client has ended.
+    Closed(CloseReason),
+}
+
+/// A connected client. Calls block until the pump has carried them out; the
+/// ones named `*_with_receipt` (and [`Transaction::commit`]) block until the
+/// broker has confirmed. Share it between threads by reference or in an
+/// `Arc`; dropping it closes the connection without waiting.
+pub struct Client {
+    commands: Sender<Input>,
+    shared: Arc<Shared>,
+    lifecycle: Receiver<Lifecycle>,
+    info: SessionInfo,
+    subscription_capacity: usize,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("info", &self.info).finish()
+    }
+}
+
+impl Client {
+    /// Connects to `url` (see [`Config::from_url`]) and waits for CONNECTED.
+    pub fn connect(url: &str) -> Result<Client, Error> {
+        Client::connect_with(Config::from_url(url)?)
+    }
+
+    /// Connects with `config` and waits for CONNECTED (or the end of the
+    /// first connect's attempts).
+    pub fn connect_with(config: Config) -> Result<Client, Error> {
+        let (sender, input) = mpsc::channel();
+        let (lifecycle_tx, lifecycle) = mpsc::sync_channel(256);
+        let (first_tx, first) = mpsc::channel();
+        let shared = Arc::new(Shared::default());
+        let session = ClientSession::new(config.session, std::time::Instant::now());
+        let pump = Pump::new(
+            session,
+            input,
+            sender.clone(),
+            shared.clone(),
+            lifecycle_tx,
+            first_tx,
+            config.write_timeout,
+        );
+        thread::Builder::new()
+            .name("stomp-pump".into())
+            .spawn(move || pump.run())
+            .map_err(|_| Error::Closed(None))?;
+        let info = first.recv().map_err(|_| Error::Closed(None))??;
+        Ok(Client {
+            commands: sender,
+            shared,
+            lifecycle,
+            info,
+            subscription_capacity: config.subscription_capacity,
+        })
+    }
+
+    /// Who we are connected to (as of the first connect).
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// The negotiated version.
+    pub fn version(&self) -> Version {
+        self.info.version
+    }
+
+    /// Sends `body` to `destination`; returns once it is queued for the wire.
+    pub fn send(&self, destination: &str, body: impl Into<Bytes>) -> Result<(), Error> {
+        self.send_with(destination, body, SendOptions::default())
+    }
+
+    /// Sends and blocks until the broker's RECEIPT (or its ERROR, or the
+    /// receipt timeout of the session's configuration).
+    pub fn send_with_receipt(
+        &self,
+        destination: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        self.send_with(destination, body, SendOptions::with_receipt())
+    }
+
+    /// Sends with headers, content type, transaction and receipt as `options`
+    /// say; with `options.receipt` it blocks until the broker confirms.
+    pub fn send_with(
+        &self,
+        destination: &str,
+        body: impl Into<Bytes>,
+        options: SendOptions,
+    ) -> Result<(), Error> {
+        self.call(|done| Command::Send {
+            destination: destination.into(),
+            body: body.into(),
+            options,
+            done,
+        })
+    }
+
+    /// Subscribes to `destination`.
+    pub fn subscribe(&self, destination: &str, ack: AckMode) -> Result<Subscription, Error> {
+        self.subscribe_with(
+            destination,
+            SubscribeOptions {
+                ack,
+                ..SubscribeOptions::default()
+            },
+        )
+    }
+
+    /// Subscribes with an id, extra headers (selectors, durable names,
+    /// prefetch) and ack mode as `options` say.
+    pub fn subscribe_with(
+        &self,
+        destination: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, Error> {
+        let mailbox = Arc::new(Mailbox::new(
+            self.subscription_capacity,
+            self.commands.clone(),
+        ));
+        let id = self.call(|done| Command::Subscribe {
+            destination: destination.into(),
+            options,
+            mailbox: mailbox.clone(),
+            done,
+        })?;
+        Ok(Subscription {
+            id,
+            mailbox,
+            commands: self.commands.clone(),
+        })
+    }
+
+    /// Begins a transaction; it aborts when dropped without `commit`.
+    pub fn transaction(&self) -> Result<Transaction<'_>, Error> {
+        let id = self.call(|done| Command::Begin { done })?;
+        Ok(Transaction {
+            client: self,
+            id,
+            ended: false,
+        })
+    }
+
+    /// The life-cycle events so far (connected, heart-beat timeout, connection
+    /// lost, reconnecting, closed); up to 256 wait, later ones are dropped.
+    pub fn events(&self) -> &Receiver<Lifecycle> {
+        &self.lifecycle
+    }
+
+    /// The session's counters.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        let (done, answer) = mpsc::channel();
+        self.commands
+            .send(Input::Command(Command::Stats { done }))
+            .map_err(|_| self.closed())?;
+        answer.recv().map_err(|_| self.closed())
+    }
+
+    /// Disconnects gracefully: DISCONNECT, then its receipt (or the
+    /// disconnect timeout).
+    pub fn disconnect(self) -> Result<(), Error> {
+        self.call(|done| Command::Disconnect { done })
+    }
+
+    /// Sends a command and waits for its reply.
+    fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error> {
+        let (done, answer) = mpsc::channel();
+        self.commands
+            .send(Input::Command(command(done)))
+            .map_err(|_| self.closed())?;
+        answer.recv().map_err(|_| self.closed())?
+    }
+
+    fn closed(&self) -> Error {
+        let reason = self.shared.closed.lock().unwrap_or_else(|e| e.into_inner());
+        Error::Closed(reason.clone())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Input::Command(Command::Close));
+    }
+}
+
+/// A live subscription: receive with [`recv`](Subscription::recv),
+/// [`recv_timeout`](Subscription::recv_timeout), [`try_recv`](Subscription::try_recv)
+/// or by iterating. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    id: SubscriptionId,
+    mailbox: Arc<Mailbox<Message>>,
+    commands: Sender<Input>,
+}
+
+impl Subscription {
+    /// The subscription's id.
+    pub fn id(&self) -> &SubscriptionId {
+        &self.id
+    }
+
+    /// The next message; `None` once the subscription or the client has ended.
+    pub fn recv(&self) -> Option<Message> {
+        self.mailbox.pop(None).ok()
+    }
+
+    /// The next message within `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
+        self.mailbox.pop(Some(timeout)).map_err(|e| match e {
+            Empty::Timeout => RecvTimeoutError::Timeout,
+            Empty::Closed => RecvTimeoutError::Disconnected,
+        })
+    }
+
+    /// A message if one is waiting.
+    pub fn try_recv(&self) -> Option<Message> {
+        self.mailbox.pop(Some(Duration::ZERO)).ok()
+    }
+
+    /// Ends the subscription and waits until UNSUBSCRIBE is queued.
+    pub fn unsubscribe(self) -> Result<(), Error> {
+        let (done, answer) = mpsc::channel();
+        let command = Command::Unsubscribe {
+            id: self.id.clone(),
+            done: Some(done),
+        };
+        self.commands
+            .send(Input::Command(command))
+            .map_err(|_| Error::Closed(None))?;
+        answer.recv().map_err(|_| Error::Closed(None))?
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let command = Command::Unsubscribe {
+            id: self.id.clone(),
+            done: None,
+        };
+        let _ = self.commands.send(Input::Command(command));
+    }
+}
+
+impl<'a> IntoIterator for &'a Subscription {
+    type Item = Message;
+    type IntoIter = Messages<'a>;
+
+    fn into_iter(self) -> Messages<'a> {
+        Messages { subscription: self }
+    }
+}
+
+/// The messages of a subscription, blocking for each; ends with the
+/// subscription.
+#[derive(Debug)]
+pub struct Messages<'a> {
+    subscription: &'a Subscription,
+}
+
+impl Iterator for Messages<'_> {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        self.subscription.recv()
+    }
+}
+
+/// A received message.
+pub struct Message {
+    inner: core::Message,
+    commands: Sender<Input>,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl Message {
+    pub(crate) fn new(inner: core::Message, commands: Sender<Input>) -> Message {
+        Message { inner, commands }
+    }
+
+    /// The whole frame: headers and body.
+    pub fn frame(&self) -> &Frame {
+        &self.inner.frame
+    }
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.inner.frame.header(name)
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        self.inner.body()
+    }
+
+    /// The body as text, if it is UTF-8.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(self.inner.body()).ok()
+    }
+
+    /// The `destination` header.
+    pub fn destination(&self) -> Option<&str> {
+        self.inner.destination()
+    }
+
+    /// The subscription it came through.
+    pub fn subscription(&self) -> &SubscriptionId {
+        &self.inner.subscription
+    }
+
+    /// Acknowledges it (for `client` subscriptions: it and all before it).
+    pub fn ack(&self) -> Result<(), Error> {
+        self.acknowledge(false, None)
+    }
+
+    /// Rejects it (STOMP 1.1 and later).
+    pub fn nack(&self) -> Result<(), Error> {
+        self.acknowledge(true, None)
+    }
+
+    /// Acknowledges it inside `transaction`.
+    pub fn ack_in(&self, transaction: &Transaction<'_>) -> Result<(), Error> {
+        self.acknowledge(false, Some(transaction.id.clone()))
+    }
+
+    fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
+        let Some(handle) = self.inner.ack.clone() else {
+            return Ok(()); // auto mode: nothing to acknowledge
+        };
+        let (done, answer) = mpsc::channel();
+        let command = Command::Ack {
+            handle,
+            nack,
+            transaction,
+            done,
+        };
+        self.commands
+            .send(Input::Command(command))
+            .map_err(|_| Error::Closed(None))?;
+        answer.recv().map_err(|_| Error::Closed(None))?
+    }
+
+    /// What an ACK or NACK of it carries, if its subscription needs one.
+    pub fn ack_handle(&self) -> Option<&AckHandle> {
+        self.inner.ack.as_ref()
+    }
+}
+
+/// An open transaction: sends and acks inside it take effect on
+/// [`commit`](Transaction::commit); dropping it aborts.
+#[derive(Debug)]
+pub struct Transaction<'a> {
+    client: &'a Client,
+    id: TxId,
+    ended: bool,
+}
+
+impl Transaction<'_> {
+    /// The transaction's id.
+    pub fn id(&self) -> &TxId {
+        &self.id
+    }
+
+    /// Sends inside the transaction.
+    pub fn send(&self, destination: &str, body: impl Into<Bytes>) -> Result<(), Error> {
+        let options = SendOptions {
+            transaction: Some(self.id.clone()),
+            ..SendOptions::default()
+        };
+        self.client.send_with(destination, body, options)
+    }
+
+    /// Commits and waits for the broker's receipt.
+    pub fn commit(mut self) -> Result<(), Error> {
+        self.end(true)
+    }
+
+    /// Aborts and waits for the broker's receipt.
+    pub fn abort(mut self) -> Result<(), Error> {
+        self.end(false)
+    }
+
+    fn end(&mut self, commit: bool) -> Result<(), Error> {
+        self.ended = true;
+        let tx = self.id.clone();
+        self.client.call(|done| Command::End {
+            tx,
+            commit,
+            done: Some(done),
+        })
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            let command = Command::End {
+                tx: self.id.clone(),
+                commit: false,
+                done: None,
+            };
+            let _ = self.client.commands.send(Input::Command(command));
+        }
+    }
+}

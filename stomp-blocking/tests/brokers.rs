@@ -1,0 +1,307 @@
+//! The blocking client against real RabbitMQ and ActiveMQ on loopback, as
+//! `scripts/brokers` installs and starts them. A broker that is not running
+//! fails the test; only outside CI, with `STOMP_SKIP_BROKERS=1`, is it skipped.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use stomp_blocking::{AckMode, Client, Config, Error, SendOptions, Version, VersionSet};
+use stomp_proto::client::RequestError;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Broker {
+    name: &'static str,
+    url: &'static str,
+}
+
+const ALL: [Broker; 2] = [
+    Broker {
+        name: "rabbitmq",
+        url: "stomp://guest:guest@127.0.0.1:61613",
+    },
+    Broker {
+        name: "activemq",
+        url: "stomp://guest:guest@127.0.0.1:61623",
+    },
+];
+
+/// The running brokers: all of them, or a panic naming the missing one.
+fn brokers() -> Vec<&'static Broker> {
+    let skip = std::env::var("STOMP_SKIP_BROKERS").is_ok_and(|v| v == "1")
+        && std::env::var("CI").map_or(true, |v| v != "true");
+    ALL.iter()
+        .filter(|broker| {
+            let port = broker.url.rsplit(':').next().unwrap().parse().unwrap();
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let up = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok();
+            if !up && !skip {
+                panic!(
+                    "{} is not running at {} (run `bash scripts/brokers`, or set \
+                     STOMP_SKIP_BROKERS=1 outside CI to skip)",
+                    broker.name, broker.url
+                );
+            }
+            if !up {
+                eprintln!("skipping {}: not running", broker.name);
+            }
+            up
+        })
+        .collect()
+}
+
+/// A queue no other test (or earlier run) uses: RabbitMQ's queues outlive it.
+fn queue(test: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "/queue/stomp-rs-{test}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn connect(broker: &Broker) -> Client {
+    Client::connect(broker.url).unwrap_or_else(|e| panic!("{}: {e}", broker.name))
+}
+
+fn recv_text(subscription: &stomp_blocking::Subscription) -> String {
+    let message = subscription.recv_timeout(WAIT).expect("a message in time");
+    message.text().expect("UTF-8").to_string()
+}
+
+#[test]
+fn every_version_negotiates_and_round_trips() {
+    for broker in brokers() {
+        for version in Version::ALL {
+            let mut config = Config::from_url(broker.url).unwrap();
+            config.session.versions = VersionSet::from_iter([version]);
+            let client = Client::connect_with(config).unwrap();
+            assert_eq!(client.version(), version, "{}", broker.name);
+            let q = queue("version");
+            let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+            client
+                .send_with_receipt(&q, format!("in {version}"))
+                .unwrap();
+            assert_eq!(recv_text(&sub), format!("in {version}"), "{}", broker.name);
+            client.disconnect().unwrap();
+        }
+    }
+}
+
+#[test]
+fn binary_bodies_with_nuls_and_escaped_headers_arrive_intact() {
+    for broker in brokers() {
+        let client = connect(broker);
+        let q = queue("binary");
+        let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+        let body: Vec<u8> = (0..=255u8).chain([0, 0, 255]).collect();
+        let options = SendOptions {
+            headers: vec![("x-note".into(), "a:b\nc\\d".into())],
+            content_type: Some("application/octet-stream".into()),
+            receipt: true,
+            ..SendOptions::default()
+        };
+        client.send_with(&q, body.clone(), options).unwrap();
+        let message = sub.recv_timeout(WAIT).unwrap();
+        assert_eq!(&message.body()[..], &body[..], "{}", broker.name);
+        assert_eq!(
+            message.header("x-note"),
+            Some("a:b\nc\\d"),
+            "{}",
+            broker.name
+        );
+        client.disconnect().unwrap();
+    }
+}
+
+#[test]
+fn client_individual_acks_and_unacked_messages_come_back() {
+    for broker in brokers() {
+        let q = queue("acks");
+        let client = connect(broker);
+        let sub = client.subscribe(&q, AckMode::ClientIndividual).unwrap();
+        for body in ["first", "second"] {
+            client.send_with_receipt(&q, body).unwrap();
+        }
+        let first = sub.recv_timeout(WAIT).unwrap();
+        let second = sub.recv_timeout(WAIT).unwrap();
+        assert_eq!(
+            (first.text(), second.text()),
+            (Some("first"), Some("second"))
+        );
+        first.ack().unwrap();
+        drop(second); // never acknowledged
+        drop(sub);
+        client.disconnect().unwrap();
+
+        // A new connection gets only the unacknowledged one, marked redelivered.
+        let client = connect(broker);
+        let sub = client.subscribe(&q, AckMode::Client).unwrap();
+        let again = sub.recv_timeout(WAIT).unwrap();
+        assert_eq!(again.text(), Some("second"), "{}", broker.name);
+        again.ack().unwrap();
+        assert!(
+            sub.recv_timeout(Duration::from_millis(300)).is_err(),
+            "{}: nothing else",
+            broker.name
+        );
+        client.disconnect().unwrap();
+    }
+}
+
+#[test]
+fn nack_takes_the_message_away_from_the_subscription() {
+    for broker in brokers() {
+        let q = queue("nack");
+        let client = connect(broker);
+        let sub = client.subscribe(&q, AckMode::ClientIndividual).unwrap();
+        client.send_with_receipt(&q, "reject me").unwrap();
+        let message = sub.recv_timeout(WAIT).unwrap();
+        message.nack().unwrap();
+        // RabbitMQ requeues (and redelivers at once); ActiveMQ moves it to its DLQ.
+        match broker.name {
+            "rabbitmq" => {
+                let again = sub.recv_timeout(WAIT).unwrap();
+                assert_eq!(again.text(), Some("reject me"));
+                assert_eq!(again.header("redelivered"), Some("true"));
+                again.ack().unwrap();
+            }
+            _ => assert!(sub.recv_timeout(Duration::from_millis(500)).is_err()),
+        }
+        client.disconnect().unwrap();
+    }
+}
+
+#[test]
+fn transactions_deliver_on_commit_and_never_after_abort() {
+    for broker in brokers() {
+        let q = queue("tx");
+        let client = connect(broker);
+        let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+        let tx = client.transaction().unwrap();
+        tx.send(&q, "aborted").unwrap();
+        tx.abort().unwrap();
+        {
+            let _dropped = client.transaction().unwrap();
+            _dropped.send(&q, "dropped").unwrap();
+        }
+        let tx = client.transaction().unwrap();
+        tx.send(&q, "committed").unwrap();
+        assert!(
+            sub.recv_timeout(Duration::from_millis(300)).is_err(),
+            "{}: nothing before COMMIT",
+            broker.name
+        );
+        tx.commit().unwrap();
+        assert_eq!(recv_text(&sub), "committed", "{}", broker.name);
+        assert!(sub.recv_timeout(Duration::from_millis(300)).is_err());
+        client.disconnect().unwrap();
+    }
+}
+
+#[test]
+fn unsubscribe_stops_delivery() {
+    for broker in brokers() {
+        let q = queue("unsub");
+        let client = connect(broker);
+        let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+        client.send_with_receipt(&q, "one").unwrap();
+        assert_eq!(recv_text(&sub), "one");
+        sub.unsubscribe().unwrap();
+        client.send_with_receipt(&q, "two").unwrap();
+        // "two" waits in the queue for the next subscriber.
+        let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+        assert_eq!(recv_text(&sub), "two", "{}", broker.name);
+        client.disconnect().unwrap();
+    }
+}
+
+#[test]
+fn a_broker_error_surfaces_on_the_request_that_caused_it() {
+    // RabbitMQ refuses destinations outside its prefixes; its ERROR names no
+    // receipt, so it ends the connection and fails what was waiting.
+    let Some(rabbit) = brokers().into_iter().find(|b| b.name == "rabbitmq") else {
+        return;
+    };
+    let client = connect(rabbit);
+    let error = client
+        .send_with_receipt("/nowhere/at-all", "x")
+        .unwrap_err();
+    let Error::Request(RequestError::Server(server)) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(server.message.as_deref(), Some("Unknown destination"));
+}
+
+#[test]
+fn large_bodies_round_trip() {
+    for broker in brokers() {
+        let client = connect(broker);
+        let q = queue("large");
+        let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+        for size in [1 << 20, 10 << 20] {
+            let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            client.send_with_receipt(&q, body.clone()).unwrap();
+            let message = sub.recv_timeout(Duration::from_secs(30)).unwrap();
+            assert!(message.body()[..] == body[..], "{} {size}", broker.name);
+        }
+        client.disconnect().unwrap();
+    }
+}
+
+#[test]
+fn ten_thousand_messages_arrive_in_order_exactly_once() {
+    for broker in brokers() {
+        let client = connect(broker);
+        let q = queue("order");
+        let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+        std::thread::scope(|scope| {
+            let consumer = scope.spawn(|| {
+                let mut received = Vec::with_capacity(10_001);
+                while received.last().is_none_or(|last: &String| last != "end") {
+                    received.push(recv_text(&sub));
+                }
+                received
+            });
+            for i in 0..10_000 {
+                client.send(&q, i.to_string()).unwrap();
+            }
+            client.send_with_receipt(&q, "end").unwrap();
+            let received = consumer.join().unwrap();
+            let expected: Vec<String> = (0..10_000)
+                .map(|i| i.to_string())
+                .chain(["end".to_string()])
+                .collect();
+            assert!(
+                received == expected,
+                "{}: out of order or lost",
+                broker.name
+            );
+        });
+        let stats = client.stats().unwrap();
+        assert_eq!(
+            stats.frames_in(stomp_proto::Command::Message),
+            10_001,
+            "{}",
+            broker.name
+        );
+        client.disconnect().unwrap();
+    }
+}
+
+#[test]
+fn a_bad_login_is_refused_with_the_brokers_words() {
+    for broker in brokers() {
+        let url = broker.url.replace("guest:guest", "guest:wrong");
+        let error = Client::connect(&url).unwrap_err();
+        let Error::Connect(stomp_proto::client::CloseReason::ServerError(server)) = &error else {
+            panic!("{}: {error:?}", broker.name)
+        };
+        assert!(server.message.is_some(), "{}: {error}", broker.name);
+    }
+}
