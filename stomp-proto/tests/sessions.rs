@@ -138,8 +138,9 @@ fn an_idle_client_sends_heartbeats_and_a_busy_one_does_not() {
     );
 }
 
-#[test]
-fn a_silent_server_is_declared_dead_after_the_grace() {
+/// A client that wants the server's heart-beat every second (grace 2x), and a
+/// server that sends one.
+fn server_beats_every_second() -> Sim {
     let client = ClientConfig {
         heartbeat: HeartBeat::new(0, 1000),
         heartbeat_grace: 2.0,
@@ -149,7 +150,12 @@ fn a_silent_server_is_declared_dead_after_the_grace() {
         heartbeat: HeartBeat::new(1000, 0),
         ..ServerConfig::default()
     };
-    let mut sim = Sim::new(client, server, Broker::Echo);
+    Sim::new(client, server, Broker::Echo)
+}
+
+#[test]
+fn a_silent_server_is_declared_dead_after_the_grace() {
+    let mut sim = server_beats_every_second();
     sim.advance(ms(5000));
     assert!(!sim.closed, "server heart-beats keep the client happy");
     assert!(sim.client.stats().heartbeats_in >= 4);
@@ -167,16 +173,7 @@ fn a_silent_server_is_declared_dead_after_the_grace() {
 
 #[test]
 fn a_client_that_pauses_reading_does_not_blame_the_server() {
-    let client = ClientConfig {
-        heartbeat: HeartBeat::new(0, 1000),
-        heartbeat_grace: 2.0,
-        ..ClientConfig::default()
-    };
-    let server = ServerConfig {
-        heartbeat: HeartBeat::new(1000, 0),
-        ..ServerConfig::default()
-    };
-    let mut sim = Sim::new(client, server, Broker::Echo);
+    let mut sim = server_beats_every_second();
     // The owner stops reading (its consumers are behind): nothing arrives.
     let now = sim.now;
     sim.client.set_reading_paused(now, true);
