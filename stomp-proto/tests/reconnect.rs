@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use sim::{Broker, Sim};
 use stomp_proto::client::{
-    ClientConfig, CloseReason, CredentialSource, Credentials, Event, RequestError, SendOptions,
-    SubscribeOptions,
+    ClientConfig, CloseReason, CredentialSource, Credentials, Event, ReceiptId, RequestError,
+    SendOptions, SubscribeOptions,
 };
 use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 use stomp_proto::server::{Request, ServerConfig, ServerEvent};
@@ -335,15 +335,19 @@ fn resubscribes_in_original_order_with_original_ids_and_headers() {
     assert_eq!(delivered, [(prices, "42".into())]);
 }
 
+/// Sends `body` to /queue/a asking for a receipt; returns the receipt id.
+fn send_with_receipt(sim: &mut Sim, body: &'static str) -> ReceiptId {
+    sim.client
+        .send("/queue/a", body, SendOptions::with_receipt())
+        .unwrap()
+        .unwrap()
+}
+
 #[test]
 fn unconfirmed_sends_fail_by_default_and_are_not_resent() {
     let mut sim = Sim::new(config(forever(1)), ServerConfig::default(), Broker::Echo);
     sim.drop_to_client = true; // receipts get lost
-    let receipt = sim
-        .client
-        .send("/queue/a", "maybe", SendOptions::with_receipt())
-        .unwrap()
-        .unwrap();
+    let receipt = send_with_receipt(&mut sim, "maybe");
     sim.run();
     sim.drop_to_client = false;
     bounce(&mut sim);
@@ -368,11 +372,7 @@ fn unconfirmed_sends_are_resent_with_their_receipts_when_asked() {
     let (tx, _) = sim.client.begin(None, false).unwrap();
     sim.run();
     sim.drop_to_client = true;
-    let first = sim
-        .client
-        .send("/queue/a", "one", SendOptions::with_receipt())
-        .unwrap()
-        .unwrap();
+    let first = send_with_receipt(&mut sim, "one");
     let in_tx = sim
         .client
         .send(
@@ -386,11 +386,7 @@ fn unconfirmed_sends_are_resent_with_their_receipts_when_asked() {
         )
         .unwrap()
         .unwrap();
-    let second = sim
-        .client
-        .send("/queue/a", "two", SendOptions::with_receipt())
-        .unwrap()
-        .unwrap();
+    let second = send_with_receipt(&mut sim, "two");
     sim.run();
     sim.drop_to_client = false;
     bounce(&mut sim);
