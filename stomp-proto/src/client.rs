@@ -668,6 +668,8 @@ pub struct ClientSession {
     unstarted: Vec<ReceiptId>,
     disconnect_receipt: Option<ReceiptId>,
     next_id: u64,
+    /// Orders pending receipts (oldest first when they fail together).
+    next_pending: u64,
     stats: Stats,
     dialer: Dialer,
     /// The host being dialled or connected to, when dialled via `poll_dial`.
@@ -700,6 +702,7 @@ impl ClientSession {
             unstarted: Vec::new(),
             disconnect_receipt: None,
             next_id: 0,
+            next_pending: 0,
             stats: Stats::default(),
             dialer: Dialer::new(config.reconnect.clone(), config.hosts.len(), now),
             current: None,
@@ -744,17 +747,14 @@ impl ClientSession {
         let mut frame = Frame::builder(command)
             .header("accept-version", &self.config.versions.to_string())
             .header("host", &host);
-        let credentials = match endpoint.and_then(|e| e.login.as_ref().map(|l| (l, e))) {
-            Some((login, e)) => Some(Credentials::new(
-                login.as_str(),
-                e.passcode.as_deref().unwrap_or(""),
-            )),
-            None => self
-                .config
-                .credentials
-                .as_ref()
-                .and_then(|c| c.credentials()),
-        };
+        let from_endpoint = endpoint.and_then(|e| {
+            let login = e.login.as_deref()?;
+            Some(Credentials::new(login, e.passcode.as_deref().unwrap_or("")))
+        });
+        let credentials = from_endpoint.or_else(|| {
+            let source = self.config.credentials.as_ref()?;
+            source.credentials()
+        });
         if let Some(credentials) = credentials {
             frame = frame
                 .header("login", &credentials.login)
@@ -1207,17 +1207,24 @@ impl ClientSession {
             && frame.command == Command::Send
             && frame.header("transaction").is_none())
         .then_some(frame);
-        let order = self.next_id;
+        self.pend(id.clone(), resend);
+        Ok(Some(id))
+    }
+
+    /// Records a receipt as pending; its deadline starts when its frame is
+    /// handed out.
+    fn pend(&mut self, receipt: ReceiptId, resend: Option<Frame>) {
+        let order = self.next_pending;
+        self.next_pending += 1;
+        self.unstarted.push(receipt.clone());
         self.pending.insert(
-            id.clone(),
+            receipt,
             Pending {
                 order,
                 key: None,
                 resend,
             },
         );
-        self.unstarted.push(id.clone());
-        Ok(Some(id))
     }
 
     fn queue(&mut self, frame: &Frame) -> Result<(), CommandError> {
@@ -1339,17 +1346,7 @@ impl ClientSession {
                 continue;
             }
             self.stats.frames_out[command_index(Command::Send)] += 1;
-            let order = self.next_id;
-            self.next_id += 1;
-            self.pending.insert(
-                receipt.clone(),
-                Pending {
-                    order,
-                    key: None,
-                    resend: Some(frame),
-                },
-            );
-            self.unstarted.push(receipt);
+            self.pend(receipt, Some(frame));
         }
     }
 

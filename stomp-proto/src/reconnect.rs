@@ -247,7 +247,6 @@ impl Dialer {
     /// An established connection was lost: the first reconnect pass, after
     /// the initial delay; `None` when the policy never reconnects.
     pub fn lost(&mut self, now: Instant) -> Option<Planned> {
-        self.connected_once = true;
         self.pass = 0;
         self.next_pass(now)
     }
