@@ -113,13 +113,41 @@ pub enum Lifecycle {
     Closed(CloseReason),
 }
 
+/// What every handle (client, subscription, message, transaction) holds: the
+/// way to the pump, and what it left behind when it ended.
+#[derive(Clone, Debug)]
+pub(crate) struct Handle {
+    pub(crate) commands: Sender<Input>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Sends a command and waits for its reply.
+    fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error> {
+        let (done, answer) = mpsc::channel();
+        self.send(command(done))?;
+        answer.recv().map_err(|_| self.closed())?
+    }
+
+    /// Sends a command without waiting.
+    fn send(&self, command: Command) -> Result<(), Error> {
+        self.commands
+            .send(Input::Command(command))
+            .map_err(|_| self.closed())
+    }
+
+    fn closed(&self) -> Error {
+        let reason = self.shared.closed.lock().unwrap_or_else(|e| e.into_inner());
+        Error::Closed(reason.clone())
+    }
+}
+
 /// A connected client. Calls block until the pump has carried them out; the
 /// ones named `*_with_receipt` (and [`Transaction::commit`]) block until the
 /// broker has confirmed. Share it between threads by reference or in an
 /// `Arc`; dropping it closes the connection without waiting.
 pub struct Client {
-    commands: Sender<Input>,
-    shared: Arc<Shared>,
+    handle: Handle,
     lifecycle: Receiver<Lifecycle>,
     info: SessionInfo,
     subscription_capacity: usize,
@@ -143,13 +171,15 @@ impl Client {
         let (sender, input) = mpsc::channel();
         let (lifecycle_tx, lifecycle) = mpsc::sync_channel(256);
         let (first_tx, first) = mpsc::channel();
-        let shared = Arc::new(Shared::default());
         let session = ClientSession::new(config.session, std::time::Instant::now());
+        let handle = Handle {
+            commands: sender,
+            shared: Arc::new(Shared::default()),
+        };
         let pump = Pump::new(
             session,
             input,
-            sender.clone(),
-            shared.clone(),
+            handle.clone(),
             lifecycle_tx,
             first_tx,
             config.write_timeout,
@@ -160,8 +190,7 @@ impl Client {
             .map_err(|_| Error::Closed(None))?;
         let info = first.recv().map_err(|_| Error::Closed(None))??;
         Ok(Client {
-            commands: sender,
-            shared,
+            handle,
             lifecycle,
             info,
             subscription_capacity: config.subscription_capacity,
@@ -201,7 +230,7 @@ impl Client {
         body: impl Into<Bytes>,
         options: SendOptions,
     ) -> Result<(), Error> {
-        self.call(|done| Command::Send {
+        self.handle.call(|done| Command::Send {
             destination: destination.into(),
             body: body.into(),
             options,
@@ -229,9 +258,9 @@ impl Client {
     ) -> Result<Subscription, Error> {
         let mailbox = Arc::new(Mailbox::new(
             self.subscription_capacity,
-            self.commands.clone(),
+            self.handle.commands.clone(),
         ));
-        let id = self.call(|done| Command::Subscribe {
+        let id = self.handle.call(|done| Command::Subscribe {
             destination: destination.into(),
             options,
             mailbox: mailbox.clone(),
@@ -240,13 +269,14 @@ impl Client {
         Ok(Subscription {
             id,
             mailbox,
-            commands: self.commands.clone(),
+            handle: self.handle.clone(),
+            ended: false,
         })
     }
 
     /// Begins a transaction; it aborts when dropped without `commit`.
     pub fn transaction(&self) -> Result<Transaction<'_>, Error> {
-        let id = self.call(|done| Command::Begin { done })?;
+        let id = self.handle.call(|done| Command::Begin { done })?;
         Ok(Transaction {
             client: self,
             id,
@@ -263,36 +293,20 @@ impl Client {
     /// The session's counters.
     pub fn stats(&self) -> Result<Stats, Error> {
         let (done, answer) = mpsc::channel();
-        self.commands
-            .send(Input::Command(Command::Stats { done }))
-            .map_err(|_| self.closed())?;
-        answer.recv().map_err(|_| self.closed())
+        self.handle.send(Command::Stats { done })?;
+        answer.recv().map_err(|_| self.handle.closed())
     }
 
     /// Disconnects gracefully: DISCONNECT, then its receipt (or the
     /// disconnect timeout).
     pub fn disconnect(self) -> Result<(), Error> {
-        self.call(|done| Command::Disconnect { done })
-    }
-
-    /// Sends a command and waits for its reply.
-    fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error> {
-        let (done, answer) = mpsc::channel();
-        self.commands
-            .send(Input::Command(command(done)))
-            .map_err(|_| self.closed())?;
-        answer.recv().map_err(|_| self.closed())?
-    }
-
-    fn closed(&self) -> Error {
-        let reason = self.shared.closed.lock().unwrap_or_else(|e| e.into_inner());
-        Error::Closed(reason.clone())
+        self.handle.call(|done| Command::Disconnect { done })
     }
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
-        let _ = self.commands.send(Input::Command(Command::Close));
+        let _ = self.handle.send(Command::Close);
     }
 }
 
@@ -303,7 +317,9 @@ impl Drop for Client {
 pub struct Subscription {
     id: SubscriptionId,
     mailbox: Arc<Mailbox<Message>>,
-    commands: Sender<Input>,
+    handle: Handle,
+    /// UNSUBSCRIBE was sent.
+    ended: bool,
 }
 
 impl Subscription {
@@ -331,26 +347,24 @@ impl Subscription {
     }
 
     /// Ends the subscription and waits until UNSUBSCRIBE is queued.
-    pub fn unsubscribe(self) -> Result<(), Error> {
-        let (done, answer) = mpsc::channel();
-        let command = Command::Unsubscribe {
-            id: self.id.clone(),
+    pub fn unsubscribe(mut self) -> Result<(), Error> {
+        self.ended = true;
+        let id = self.id.clone();
+        self.handle.call(|done| Command::Unsubscribe {
+            id,
             done: Some(done),
-        };
-        self.commands
-            .send(Input::Command(command))
-            .map_err(|_| Error::Closed(None))?;
-        answer.recv().map_err(|_| Error::Closed(None))?
+        })
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let command = Command::Unsubscribe {
-            id: self.id.clone(),
-            done: None,
-        };
-        let _ = self.commands.send(Input::Command(command));
+        if !self.ended {
+            let _ = self.handle.send(Command::Unsubscribe {
+                id: self.id.clone(),
+                done: None,
+            });
+        }
     }
 }
 
@@ -381,7 +395,7 @@ impl Iterator for Messages<'_> {
 /// A received message.
 pub struct Message {
     inner: core::Message,
-    commands: Sender<Input>,
+    handle: Handle,
 }
 
 impl fmt::Debug for Message {
@@ -391,8 +405,8 @@ impl fmt::Debug for Message {
 }
 
 impl Message {
-    pub(crate) fn new(inner: core::Message, commands: Sender<Input>) -> Message {
-        Message { inner, commands }
+    pub(crate) fn new(inner: core::Message, handle: Handle) -> Message {
+        Message { inner, handle }
     }
 
     /// The whole frame: headers and body.
@@ -444,17 +458,12 @@ impl Message {
         let Some(handle) = self.inner.ack.clone() else {
             return Ok(()); // auto mode: nothing to acknowledge
         };
-        let (done, answer) = mpsc::channel();
-        let command = Command::Ack {
+        self.handle.call(|done| Command::Ack {
             handle,
             nack,
             transaction,
             done,
-        };
-        self.commands
-            .send(Input::Command(command))
-            .map_err(|_| Error::Closed(None))?;
-        answer.recv().map_err(|_| Error::Closed(None))?
+        })
     }
 
     /// What an ACK or NACK of it carries, if its subscription needs one.
@@ -500,7 +509,7 @@ impl Transaction<'_> {
     fn end(&mut self, commit: bool) -> Result<(), Error> {
         self.ended = true;
         let tx = self.id.clone();
-        self.client.call(|done| Command::End {
+        self.client.handle.call(|done| Command::End {
             tx,
             commit,
             done: Some(done),
@@ -511,12 +520,11 @@ impl Transaction<'_> {
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         if !self.ended {
-            let command = Command::End {
+            let _ = self.client.handle.send(Command::End {
                 tx: self.id.clone(),
                 commit: false,
                 done: None,
-            };
-            let _ = self.client.commands.send(Input::Command(command));
+            });
         }
     }
 }

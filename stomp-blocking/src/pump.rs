@@ -16,7 +16,7 @@ use stomp_proto::client::{
 use crate::error::Error;
 use crate::mailbox::Mailbox;
 use crate::transport::Link;
-use crate::{Lifecycle, Message};
+use crate::{Handle, Lifecycle, Message};
 
 /// A reply to a handle: sent once.
 pub(crate) type Reply<T> = Sender<Result<T, Error>>;
@@ -86,9 +86,8 @@ pub(crate) struct Shared {
 pub(crate) struct Pump {
     pub session: ClientSession,
     pub input: Receiver<Input>,
-    /// Given to reader threads and mailboxes.
-    pub sender: Sender<Input>,
-    pub shared: Arc<Shared>,
+    /// Given to reader threads and messages; records the end.
+    handle: Handle,
     pub lifecycle: SyncSender<Lifecycle>,
     /// Told once: connected (or why not).
     pub first_connect: Option<Sender<Result<SessionInfo, Error>>>,
@@ -104,8 +103,7 @@ impl Pump {
     pub fn new(
         session: ClientSession,
         input: Receiver<Input>,
-        sender: Sender<Input>,
-        shared: Arc<Shared>,
+        handle: Handle,
         lifecycle: SyncSender<Lifecycle>,
         first_connect: Sender<Result<SessionInfo, Error>>,
         write_timeout: Duration,
@@ -113,8 +111,7 @@ impl Pump {
         Pump {
             session,
             input,
-            sender,
-            shared,
+            handle,
             lifecycle,
             first_connect: Some(first_connect),
             write_timeout,
@@ -162,7 +159,7 @@ impl Pump {
                 &dial,
                 self.write_timeout,
                 self.generation,
-                self.sender.clone(),
+                self.handle.commands.clone(),
             ) {
                 Ok(link) => {
                     self.link = Some(link);
@@ -302,7 +299,7 @@ impl Pump {
             match event {
                 Event::Message(message) => {
                     if let Some(mailbox) = self.mailboxes.get(&message.subscription) {
-                        mailbox.push(Message::new(message, self.sender.clone()));
+                        mailbox.push(Message::new(message, self.handle.clone()));
                         if mailbox.is_full() {
                             self.update_pause();
                         }
@@ -367,14 +364,15 @@ impl Pump {
         for (_, mailbox) in self.mailboxes.drain() {
             mailbox.close();
         }
-        *self.shared.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
-        self.tell(Lifecycle::Closed(reason.clone()));
-        // Commands that raced with the end get their answer.
-        while let Ok(input) = self.input.try_recv() {
-            if let Input::Command(command) = input {
-                refuse(command, &reason);
-            }
-        }
+        *self
+            .handle
+            .shared
+            .closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+        // Commands still queued are dropped with the pump: their callers see
+        // the reply channel close and answer with the reason recorded here.
+        self.tell(Lifecycle::Closed(reason));
     }
 
     /// Life-cycle events are dropped when nobody reads them.
@@ -385,22 +383,4 @@ impl Pump {
 
 fn reply<T>(done: &Reply<T>, result: Result<T, Error>) {
     let _ = done.send(result);
-}
-
-/// Answers a command that arrived after the end.
-fn refuse(command: Command, reason: &CloseReason) {
-    let error = || Error::Closed(Some(reason.clone()));
-    match command {
-        Command::Send { done, .. } | Command::Ack { done, .. } | Command::Disconnect { done } => {
-            reply(&done, Err(error()))
-        }
-        Command::Subscribe { done, .. } => reply(&done, Err(error())),
-        Command::Begin { done } => reply(&done, Err(error())),
-        Command::Unsubscribe { done, .. } | Command::End { done, .. } => {
-            if let Some(done) = done {
-                reply(&done, Err(error()));
-            }
-        }
-        Command::Stats { .. } | Command::Close => {}
-    }
 }
