@@ -22,6 +22,8 @@ pub enum Error {
     Request(RequestError),
     /// No answer within the time asked for.
     Timeout,
+    /// The TLS settings are unusable (a bad PEM file, no trusted root).
+    Tls(String),
 }
 
 impl fmt::Display for Error {
@@ -38,6 +40,7 @@ impl fmt::Display for Error {
                 f.write_str("the connection was lost before the receipt came")
             }
             Error::Timeout => f.write_str("timed out"),
+            Error::Tls(e) => write!(f, "TLS settings: {e}"),
         }
     }
 }

@@ -35,21 +35,24 @@ use stomp_proto::client::{
     self as core, AckHandle, ClientConfig, ClientSession, CloseReason, SessionInfo, Stats,
     SubscriptionId, TxId,
 };
-use stomp_proto::uri::Endpoint;
+use stomp_proto::uri::{Endpoint, Scheme};
 use stomp_proto::Frame;
 
 mod error;
 mod mailbox;
 mod pump;
+mod tls;
 mod transport;
 
 pub use error::Error;
 pub use stomp_proto::client::{SendOptions, SubscribeOptions};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
+pub use tls::Tls;
 
 use mailbox::{Empty, Mailbox};
 use pump::{Command, Input, Pump, Reply, Shared};
+use transport::Opener;
 
 /// How a [`Client`] connects and behaves.
 #[derive(Clone, Debug)]
@@ -62,6 +65,8 @@ pub struct Config {
     pub subscription_capacity: usize,
     /// How long one write to the socket may block.
     pub write_timeout: Duration,
+    /// TLS settings for `stomp+ssl://` and `wss://` hosts.
+    pub tls: Tls,
 }
 
 impl Config {
@@ -73,6 +78,7 @@ impl Config {
             session,
             subscription_capacity: 1024,
             write_timeout: Duration::from_secs(30),
+            tls: Tls::default(),
         }
     }
 
@@ -171,6 +177,22 @@ impl Client {
         let (sender, input) = mpsc::channel();
         let (lifecycle_tx, lifecycle) = mpsc::sync_channel(256);
         let (first_tx, first) = mpsc::channel();
+        let needs_tls = config
+            .session
+            .hosts
+            .iter()
+            .any(|h| matches!(h.scheme, Scheme::StompSsl | Scheme::Wss));
+        // Bad TLS settings fail here, not on every dial.
+        let tls_config = if needs_tls {
+            Some(config.tls.build()?)
+        } else {
+            None
+        };
+        let opener = Opener {
+            write_timeout: config.write_timeout,
+            tls: config.tls,
+            tls_config,
+        };
         let session = ClientSession::new(config.session, std::time::Instant::now());
         let handle = Handle {
             commands: sender,
@@ -182,7 +204,7 @@ impl Client {
             handle.clone(),
             lifecycle_tx,
             first_tx,
-            config.write_timeout,
+            opener,
         );
         thread::Builder::new()
             .name("stomp-pump".into())

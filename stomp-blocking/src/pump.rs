@@ -15,7 +15,7 @@ use stomp_proto::client::{
 
 use crate::error::Error;
 use crate::mailbox::Mailbox;
-use crate::transport::Link;
+use crate::transport::{Link, Opener};
 use crate::{Handle, Lifecycle, Message};
 
 /// A reply to a handle: sent once.
@@ -91,7 +91,7 @@ pub(crate) struct Pump {
     pub lifecycle: SyncSender<Lifecycle>,
     /// Told once: connected (or why not).
     pub first_connect: Option<Sender<Result<SessionInfo, Error>>>,
-    pub write_timeout: Duration,
+    opener: Opener,
     link: Option<Link>,
     generation: u64,
     mailboxes: HashMap<SubscriptionId, Arc<Mailbox<Message>>>,
@@ -106,7 +106,7 @@ impl Pump {
         handle: Handle,
         lifecycle: SyncSender<Lifecycle>,
         first_connect: Sender<Result<SessionInfo, Error>>,
-        write_timeout: Duration,
+        opener: Opener,
     ) -> Pump {
         Pump {
             session,
@@ -114,7 +114,7 @@ impl Pump {
             handle,
             lifecycle,
             first_connect: Some(first_connect),
-            write_timeout,
+            opener,
             link: None,
             generation: 0,
             mailboxes: HashMap::new(),
@@ -155,17 +155,15 @@ impl Pump {
     fn dial(&mut self) {
         while let Some(dial) = self.session.poll_dial(Instant::now()) {
             self.generation += 1;
-            match Link::open(
-                &dial,
-                self.write_timeout,
-                self.generation,
-                self.handle.commands.clone(),
-            ) {
+            let input = self.handle.commands.clone();
+            match self.opener.open(&dial, self.generation, input) {
                 Ok(link) => {
                     self.link = Some(link);
                     self.session.handle_connected(Instant::now());
                 }
-                Err(_) => self.session.handle_closed(Instant::now()),
+                Err(e) => self
+                    .session
+                    .handle_transport_error(Instant::now(), e.to_string()),
             }
         }
     }
@@ -176,9 +174,10 @@ impl Pump {
                 Some(link) => link.write(&bytes),
                 None => continue,
             };
-            if written.is_err() {
+            if let Err(e) = written {
                 self.link = None;
-                self.session.handle_closed(Instant::now());
+                self.session
+                    .handle_transport_error(Instant::now(), e.to_string());
             }
         }
     }
@@ -187,10 +186,23 @@ impl Pump {
         let now = Instant::now();
         match input {
             Input::Bytes { generation, bytes } if generation == self.generation => {
-                if let Some(link) = &self.link {
-                    link.gate().consumed();
+                let Some(link) = &mut self.link else { return };
+                link.gate().consumed();
+                match link.receive(bytes) {
+                    Ok((data, ended)) => {
+                        if !data.is_empty() {
+                            self.session.handle_input(now, &data);
+                        }
+                        if ended {
+                            self.link = None;
+                            self.session.handle_closed(now);
+                        }
+                    }
+                    Err(e) => {
+                        self.link = None;
+                        self.session.handle_transport_error(now, e.to_string());
+                    }
                 }
-                self.session.handle_input(now, &bytes);
             }
             Input::Eof { generation } if generation == self.generation => {
                 self.link = None;

@@ -405,6 +405,9 @@ pub enum CloseReason {
     Negotiation(String),
     /// The transport closed.
     TransportClosed,
+    /// The transport failed, or could not be opened, for the reason given
+    /// (connection refused, TLS handshake or WebSocket upgrade failure, ...).
+    TransportError(String),
     /// [`ClientSession::close`] was called.
     Local,
     /// The reconnect policy's attempts ran out; `last` is the last failure.
@@ -424,6 +427,7 @@ impl CloseReason {
         matches!(
             self,
             CloseReason::TransportClosed
+                | CloseReason::TransportError(_)
                 | CloseReason::ConnectTimeout
                 | CloseReason::HeartbeatTimeout
                 | CloseReason::Protocol(_)
@@ -443,6 +447,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
             CloseReason::Negotiation(e) => write!(f, "negotiation failed: {e}"),
             CloseReason::TransportClosed => f.write_str("the connection closed"),
+            CloseReason::TransportError(e) => write!(f, "transport error: {e}"),
             CloseReason::Local => f.write_str("closed locally"),
             CloseReason::GaveUp { attempts, last } => {
                 write!(f, "gave up after {attempts} reconnect passes: {last}")
@@ -796,16 +801,45 @@ impl ClientSession {
     /// A close the session asked for itself (after `ConnectionLost`) is
     /// ignored.
     pub fn handle_closed(&mut self, now: Instant) {
+        self.transport_ended(now, CloseReason::TransportClosed);
+    }
+
+    /// Like [`handle_closed`](ClientSession::handle_closed), with the reason
+    /// the transport failed or could not be opened; it reaches the user in
+    /// [`CloseReason::TransportError`].
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use stomp_proto::client::{ClientConfig, ClientSession, CloseReason, Event};
+    ///
+    /// let now = Instant::now();
+    /// let mut session = ClientSession::new(ClientConfig::default(), now);
+    /// let _dial = session.poll_dial(now).unwrap();
+    /// session.handle_transport_error(now, "connection refused");
+    /// let mut last = None;
+    /// while let Some(event) = session.poll_event() {
+    ///     last = Some(event);
+    /// }
+    /// assert_eq!(
+    ///     last,
+    ///     Some(Event::Closed(CloseReason::TransportError("connection refused".into())))
+    /// );
+    /// ```
+    pub fn handle_transport_error(&mut self, now: Instant, error: impl Into<String>) {
+        self.transport_ended(now, CloseReason::TransportError(error.into()));
+    }
+
+    fn transport_ended(&mut self, now: Instant, reason: CloseReason) {
         self.now = now;
         match self.state {
             State::Closed => {}
             // Nothing was open: a dial failed, or this is an old transport.
-            State::Idle if self.dialing => self.fail(CloseReason::TransportClosed),
+            State::Idle if self.dialing => self.fail(reason),
             State::Idle => {}
             // RabbitMQ over WebSocket answers DISCONNECT by closing, not with a
             // RECEIPT: a close after DISCONNECT is a clean end.
             State::Disconnecting { .. } => self.finish(CloseReason::Disconnected),
-            State::Connecting { .. } | State::Connected => self.fail(CloseReason::TransportClosed),
+            State::Connecting { .. } | State::Connected => self.fail(reason),
         }
     }
 
