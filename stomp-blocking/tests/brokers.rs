@@ -360,3 +360,84 @@ fn a_bad_login_is_refused_with_the_brokers_words() {
         assert!(server.message.is_some(), "{broker}: {error}");
     }
 }
+
+// TLS: RabbitMQ checks client certificates against its CA (`verify_peer`,
+// a certificate optional); we check its certificate and name.
+
+/// RabbitMQ over TLS, when running.
+fn rabbit_tls() -> Option<&'static Broker> {
+    brokers()
+        .into_iter()
+        .find(|b| b.kind == "rabbitmq" && b.transport == "tls")
+}
+
+fn tls_dir_file(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{TLS_DIR}/{name}")).unwrap()
+}
+
+fn tls_error(result: Result<Client, Error>) -> String {
+    match result {
+        Err(Error::Connect(stomp_proto::client::CloseReason::TransportError(e))) => e,
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused() {
+    let Some(broker) = rabbit_tls() else { return };
+    let mut config = broker.config();
+    config.tls = config
+        .tls
+        .with_client_cert_pem(tls_dir_file("client.pem"), tls_dir_file("client-key.pem"));
+    Client::connect_with(config).unwrap().disconnect().unwrap();
+
+    // A certificate from a CA of our own making: the broker refuses it.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let issuer = rcgen::Issuer::new(ca, &ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["stranger".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let mut config = broker.config();
+    config.tls = config
+        .tls
+        .with_client_cert_pem(cert.pem(), key.serialize_pem());
+    // (Under TLS 1.3 the refusal comes after our side of the handshake.)
+    let error = tls_error(Client::connect_with(config));
+    assert!(error.contains("BadCertificate"), "{error}");
+}
+
+#[test]
+fn tls_refuses_a_broker_the_roots_do_not_vouch_for() {
+    let Some(broker) = rabbit_tls() else { return };
+    // The system's roots know nothing of the throw-away CA.
+    let mut config = Config::from_url(broker.url).unwrap();
+    config.tls = Tls::default();
+    let error = tls_error(Client::connect_with(config));
+    assert!(error.contains("UnknownIssuer"), "{error}");
+}
+
+#[test]
+fn tls_checks_the_server_name_given_instead_of_the_host() {
+    let Some(broker) = rabbit_tls() else { return };
+    // The certificate names 127.0.0.1 and localhost.
+    let mut config = broker.config();
+    config.tls = config.tls.with_server_name("localhost");
+    Client::connect_with(config).unwrap().disconnect().unwrap();
+
+    let mut config = broker.config();
+    config.tls = config.tls.with_server_name("elsewhere.test");
+    let error = tls_error(Client::connect_with(config));
+    assert!(error.contains("not valid for name"), "{error}");
+}
+
+#[test]
+fn bad_tls_settings_fail_before_dialing() {
+    let mut config = Config::from_url("stomp+ssl://127.0.0.1:1").unwrap();
+    config.tls = Tls::default().with_ca_pem("not a certificate");
+    let error = Client::connect_with(config).unwrap_err();
+    assert!(matches!(error, Error::Tls(_)), "{error:?}");
+}
