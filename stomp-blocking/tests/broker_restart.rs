@@ -1,0 +1,149 @@
+//! Kills a real broker mid-stream (`kill -9` by its pid, through
+//! `scripts/brokers kill`) and starts it again: the client reconnects and
+//! resubscribes; no message the broker confirmed is lost and every one not
+//! acknowledged comes back. Its own test binary, so that no other broker
+//! test runs while a broker is down.
+//!
+//! Durability on both brokers: a durable queue (`/queue/..` on RabbitMQ,
+//! any queue on ActiveMQ), `persistent:true`, and each SEND's own RECEIPT as
+//! the barrier (on RabbitMQ only that receipt means the message is on disk).
+
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use stomp_blocking::{
+    AckMode, Client, Config, Lifecycle, ReconnectPolicy, SendOptions, UnconfirmedSends,
+};
+
+fn scripts_brokers(args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/brokers");
+    let status = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/brokers {args:?}: {status}");
+}
+
+/// Whether to run: the broker is up, or (outside CI, when asked) skip.
+fn running(name: &str, port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    if TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok() {
+        return true;
+    }
+    let skip = std::env::var("STOMP_SKIP_BROKERS").is_ok_and(|v| v == "1")
+        && std::env::var("CI").map_or(true, |v| v != "true");
+    assert!(skip, "{name} is not running (run `bash scripts/brokers`)");
+    eprintln!("skipping {name}: not running");
+    false
+}
+
+fn persistent() -> SendOptions {
+    SendOptions {
+        headers: vec![("persistent".into(), "true".into())],
+        receipt: true,
+        ..SendOptions::default()
+    }
+}
+
+/// Waits for a life-cycle event that `want` accepts, up to `limit`.
+fn wait_for(client: &Client, limit: Duration, want: impl Fn(&Lifecycle) -> bool) -> Lifecycle {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match client.events().recv_timeout(left) {
+            Ok(event) if want(&event) => return event,
+            Ok(_) => {}
+            Err(e) => panic!("no such event in {limit:?}: {e}"),
+        }
+    }
+}
+
+fn survive_a_restart(name: &str, port: u16) {
+    if !running(name, port) {
+        return;
+    }
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let queue = format!("/queue/stomp-rs-restart-{nanos}");
+    let mut config = Config::from_url(&format!("stomp://guest:guest@127.0.0.1:{port}")).unwrap();
+    config.session.reconnect = ReconnectPolicy {
+        initial_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(1),
+        unconfirmed_sends: UnconfirmedSends::Fail,
+        ..ReconnectPolicy::failover()
+    };
+    config.session.reconnect.seed = 7;
+    let client = Client::connect_with(config).unwrap();
+    let sub = client.subscribe(&queue, AckMode::ClientIndividual).unwrap();
+
+    let mut confirmed = BTreeSet::new();
+    for i in 0..100 {
+        client
+            .send_with(&queue, format!("m{i:03}"), persistent())
+            .unwrap();
+        confirmed.insert(format!("m{i:03}"));
+    }
+    let mut acked = BTreeSet::new();
+    for i in 0..100 {
+        let message = sub.recv_timeout(Duration::from_secs(10)).unwrap();
+        let body = message.text().unwrap().to_string();
+        assert_eq!(body, format!("m{i:03}"), "{name}: in order before the kill");
+        if i < 50 {
+            message.ack().unwrap();
+            acked.insert(body);
+        }
+    }
+
+    scripts_brokers(&["kill", name]);
+    wait_for(&client, Duration::from_secs(10), |e| {
+        matches!(e, Lifecycle::ConnectionLost(_))
+    });
+    scripts_brokers(&["restart", name]);
+    let Lifecycle::Connected(info) = wait_for(&client, Duration::from_secs(90), |e| {
+        matches!(e, Lifecycle::Connected(_))
+    }) else {
+        unreachable!()
+    };
+    assert!(info.reconnected, "{name}");
+
+    for i in 100..150 {
+        client
+            .send_with(&queue, format!("m{i:03}"), persistent())
+            .unwrap();
+        confirmed.insert(format!("m{i:03}"));
+    }
+    // Everything confirmed and not acknowledged comes back, on the same
+    // (resubscribed) subscription; acknowledged ones may come back too (an
+    // ACK is not confirmed), nothing else may.
+    let mut missing: BTreeSet<String> = confirmed.difference(&acked).cloned().collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !missing.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(message) = sub.recv_timeout(left) else {
+            panic!("{name}: never came back: {missing:?}");
+        };
+        let body = message.text().unwrap().to_string();
+        assert!(confirmed.contains(&body), "{name}: unknown {body}");
+        missing.remove(&body);
+        message.ack().unwrap();
+    }
+    let stats = client.stats().unwrap();
+    assert_eq!(stats.reconnects, 1, "{name}");
+    drop(sub);
+    client.disconnect().unwrap();
+}
+
+#[test]
+fn rabbitmq_restart_loses_no_confirmed_message() {
+    survive_a_restart("rabbitmq", 61613);
+}
+
+#[test]
+fn activemq_restart_loses_no_confirmed_message() {
+    survive_a_restart("activemq", 61623);
+}
