@@ -1,0 +1,180 @@
+//! The blocking client against the scripted fault peer of `stomp-broker`:
+//! stalls, half-written frames, garbage, and the connection cut at every
+//! point of the handshake.
+
+use std::time::{Duration, Instant};
+
+use stomp_blocking::{
+    AckMode, Client, Config, Error, HeartBeat, Lifecycle, ReconnectPolicy, UnconfirmedSends,
+};
+use stomp_broker::fault::{Behaviour, Cut, FaultPeer};
+use stomp_proto::client::CloseReason;
+use stomp_proto::server::ServerConfig;
+use stomp_proto::DecodeErrorKind;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn config(peer: &FaultPeer) -> Config {
+    Config::from_url(&peer.url()).unwrap()
+}
+
+/// Reconnects at once, forever.
+fn failover(peer: &FaultPeer) -> Config {
+    let mut config = config(peer);
+    config.session.reconnect = ReconnectPolicy {
+        initial_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(100),
+        unconfirmed_sends: UnconfirmedSends::Fail,
+        ..ReconnectPolicy::failover()
+    };
+    config
+}
+
+/// Waits for a life-cycle event that `want` accepts.
+fn wait_for(client: &Client, want: impl Fn(&Lifecycle) -> bool) -> Lifecycle {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match client.events().recv_timeout(left) {
+            Ok(event) if want(&event) => return event,
+            Ok(_) => {}
+            Err(e) => panic!("no such event in {WAIT:?}: {e}"),
+        }
+    }
+}
+
+/// A message sent now comes back through a fresh subscription.
+fn round_trip(client: &Client, queue: &str) {
+    let sub = client.subscribe(queue, AckMode::Auto).unwrap();
+    client.send_with_receipt(queue, "still works").unwrap();
+    let message = sub.recv_timeout(WAIT).unwrap();
+    assert_eq!(message.text(), Some("still works"));
+}
+
+#[test]
+fn a_silent_broker_is_detected_within_the_heartbeat_grace() {
+    let server = ServerConfig {
+        heartbeat: HeartBeat::new(100, 100),
+        ..ServerConfig::default()
+    };
+    let stall = Duration::from_millis(500);
+    let peer = FaultPeer::start_with(server, vec![Behaviour::StallAfter(stall)]).unwrap();
+    let mut config = config(&peer);
+    config.session.heartbeat = HeartBeat::new(100, 100);
+    let grace = Duration::from_millis(100).mul_f64(config.session.heartbeat_grace);
+    let start = Instant::now();
+    let client = Client::connect_with(config).unwrap();
+    wait_for(&client, |e| matches!(e, Lifecycle::HeartbeatTimeout));
+    let detected = start.elapsed();
+    // Heart-beats kept it alive until the stall; it was declared dead within
+    // the grace after (plus scheduling slack).
+    assert!(detected >= stall, "{detected:?}");
+    assert!(
+        detected <= stall + grace + Duration::from_millis(500),
+        "{detected:?}"
+    );
+    let Lifecycle::Closed(reason) = wait_for(&client, |e| matches!(e, Lifecycle::Closed(_))) else {
+        unreachable!()
+    };
+    assert_eq!(reason, CloseReason::HeartbeatTimeout);
+    assert!(matches!(
+        client.send("/queue/a", "x"),
+        Err(Error::Closed(Some(CloseReason::HeartbeatTimeout)))
+    ));
+}
+
+#[test]
+fn garbage_from_the_broker_is_a_protocol_error_with_its_offset() {
+    let peer = FaultPeer::start(vec![Behaviour::Write {
+        bytes: b"HELLO THERE\n\n\0".to_vec(),
+        close: false,
+    }])
+    .unwrap();
+    let client = Client::connect_with(config(&peer)).unwrap();
+    let Lifecycle::Closed(CloseReason::Protocol(error)) =
+        wait_for(&client, |e| matches!(e, Lifecycle::Closed(_)))
+    else {
+        panic!("not a protocol error")
+    };
+    assert!(
+        matches!(error.kind(), DecodeErrorKind::UnknownCommand { line } if line.starts_with("HELLO")),
+        "{error}"
+    );
+    // Right after CONNECTED (whose command line alone is 10 octets).
+    assert!(error.offset() >= 10, "{error}");
+    assert!(error.to_string().contains(&error.offset().to_string()));
+}
+
+#[test]
+fn a_half_written_frame_is_never_delivered_and_the_client_reconnects() {
+    let half = b"MESSAGE\nsubscription:0\nmessage-id:x\ndestination:/queue/half\n\nhal".to_vec();
+    let peer = FaultPeer::start(vec![
+        Behaviour::Write {
+            bytes: half,
+            close: true,
+        },
+        Behaviour::Serve,
+    ])
+    .unwrap();
+    let client = Client::connect_with(failover(&peer)).unwrap();
+    let Lifecycle::Connected(info) = wait_for(
+        &client,
+        |e| matches!(e, Lifecycle::Connected(info) if info.reconnected),
+    ) else {
+        unreachable!()
+    };
+    assert!(info.reconnected);
+    round_trip(&client, "/queue/half");
+    let stats = client.stats().unwrap();
+    assert_eq!(stats.frames_in(stomp_proto::Command::Message), 1);
+    assert_eq!(stats.connections_lost, 1);
+    assert_eq!(peer.accepted(), 2);
+}
+
+#[test]
+fn a_handshake_cut_anywhere_ends_the_session_promptly() {
+    for cut in Cut::ALL {
+        let peer = FaultPeer::start(vec![Behaviour::Cut(cut)]).unwrap();
+        let start = Instant::now();
+        let result = Client::connect_with(config(&peer));
+        if cut == Cut::AfterConnected {
+            // CONNECTED came: connected, then closed.
+            let client = result.unwrap();
+            let closed = wait_for(&client, |e| matches!(e, Lifecycle::Closed(_)));
+            assert_eq!(closed, Lifecycle::Closed(CloseReason::TransportClosed));
+            continue;
+        }
+        let error = result.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Connect(CloseReason::TransportClosed | CloseReason::TransportError(_))
+            ),
+            "{cut:?}: {error:?}"
+        );
+        assert!(
+            start.elapsed() < WAIT,
+            "{cut:?}: took {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_handshake_cut_anywhere_is_survived_by_reconnecting() {
+    for cut in Cut::ALL {
+        let peer = FaultPeer::start(vec![Behaviour::Cut(cut), Behaviour::Serve]).unwrap();
+        let client =
+            Client::connect_with(failover(&peer)).unwrap_or_else(|e| panic!("{cut:?}: {e}"));
+        if cut == Cut::AfterConnected {
+            // CONNECTED came, so connect returned; the reconnect follows.
+            wait_for(
+                &client,
+                |e| matches!(e, Lifecycle::Connected(info) if info.reconnected),
+            );
+        }
+        round_trip(&client, "/queue/cut");
+        assert_eq!(peer.accepted(), 2, "{cut:?}");
+        client.disconnect().unwrap();
+    }
+}

@@ -1,0 +1,340 @@
+//! The scripted fault peer: a STOMP server on loopback whose connections each
+//! play one [`Behaviour`] of a script: serve properly, or cut the handshake,
+//! stall, or write half a frame or garbage, on cue.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::TcpStream;
+//! use stomp_broker::fault::{Behaviour, Cut, FaultPeer};
+//!
+//! // The first connection is cut as soon as CONNECT arrives; later ones serve.
+//! let peer = FaultPeer::start(vec![Behaviour::Cut(Cut::AfterConnect), Behaviour::Serve])?;
+//! let connect = b"CONNECT\naccept-version:1.2\nhost:/\n\n\0";
+//!
+//! let mut first = TcpStream::connect(peer.addr())?;
+//! first.write_all(connect)?;
+//! let mut reply = Vec::new();
+//! first.read_to_end(&mut reply)?;
+//! assert!(reply.is_empty());
+//!
+//! let mut second = TcpStream::connect(peer.addr())?;
+//! second.write_all(connect)?;
+//! let mut reply = [0; 9];
+//! second.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"CONNECTED");
+//! assert_eq!(peer.accepted(), 2);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use stomp_proto::server::{RequestKind, ServerConfig, ServerEvent, ServerSession};
+use stomp_proto::{Command, Frame};
+
+/// How often a connection thread looks at its socket and the stop flag.
+const TICK: Duration = Duration::from_millis(5);
+
+/// Where in the handshake a connection is cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// As soon as the connection is accepted.
+    OnAccept,
+    /// Once CONNECT has arrived, without answering.
+    AfterConnect,
+    /// Halfway through writing CONNECTED.
+    MidConnected,
+    /// Right after CONNECTED was written.
+    AfterConnected,
+}
+
+impl Cut {
+    /// Every point, in handshake order.
+    pub const ALL: [Cut; 4] = [
+        Cut::OnAccept,
+        Cut::AfterConnect,
+        Cut::MidConnected,
+        Cut::AfterConnected,
+    ];
+}
+
+/// What one connection does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// A working broker: accepts any login, delivers each SEND to the
+    /// subscriptions on its destination, answers receipts, heart-beats.
+    Serve,
+    /// The connection is closed at this point of the handshake.
+    Cut(Cut),
+    /// Serves, then after this long goes silent: no heart-beats, no frames,
+    /// the socket left open and what arrives discarded.
+    StallAfter(Duration),
+    /// After CONNECTED, writes these bytes as they are (garbage, half a
+    /// frame); then closes if `close`, or serves on.
+    Write {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// Close once they are written.
+        close: bool,
+    },
+}
+
+/// A scripted STOMP server on an ephemeral loopback port. Connection `n`
+/// (from 0) plays `script[n]`, or the script's last entry once it has run
+/// out. Dropping it stops the server and every connection.
+#[derive(Debug)]
+pub struct FaultPeer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FaultPeer {
+    /// Starts a peer with the default server configuration.
+    pub fn start(script: Vec<Behaviour>) -> io::Result<FaultPeer> {
+        FaultPeer::start_with(ServerConfig::default(), script)
+    }
+
+    /// Starts a peer whose sessions use `config` (heart-beats, versions).
+    pub fn start_with(config: ServerConfig, script: Vec<Behaviour>) -> io::Result<FaultPeer> {
+        if script.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the script is empty",
+            ));
+        }
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (stop2, accepted2) = (stop.clone(), accepted.clone());
+        let thread = thread::Builder::new()
+            .name("fault-peer".into())
+            .spawn(move || accept_loop(&listener, &config, &script, &stop2, &accepted2))?;
+        Ok(FaultPeer {
+            addr,
+            stop,
+            accepted,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `stomp://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("stomp://{}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    config: &ServerConfig,
+    script: &[Behaviour],
+    stop: &Arc<AtomicBool>,
+    accepted: &AtomicUsize,
+) {
+    let mut connections = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let n = accepted.fetch_add(1, Ordering::SeqCst);
+                let behaviour = script[n.min(script.len() - 1)].clone();
+                let (config, stop) = (config.clone(), stop.clone());
+                let spawned = thread::Builder::new()
+                    .name(format!("fault-peer-{n}"))
+                    .spawn(move || {
+                        let _ = Connection::new(stream, config).play(&behaviour, &stop);
+                    });
+                if let Ok(handle) = spawned {
+                    connections.push(handle);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(TICK),
+            Err(_) => thread::sleep(TICK),
+        }
+    }
+    for handle in connections {
+        let _ = handle.join();
+    }
+}
+
+/// One accepted connection and its server session.
+struct Connection {
+    stream: TcpStream,
+    session: ServerSession,
+    subscriptions: Vec<(String, String)>,
+    next_message: u64,
+    /// The transport ended (EOF, error, or the session finished).
+    ended: bool,
+}
+
+impl Connection {
+    fn new(stream: TcpStream, config: ServerConfig) -> Connection {
+        Connection {
+            stream,
+            session: ServerSession::new(config, Instant::now()),
+            subscriptions: Vec::new(),
+            next_message: 0,
+            ended: false,
+        }
+    }
+
+    fn play(mut self, behaviour: &Behaviour, stop: &AtomicBool) -> io::Result<()> {
+        self.stream.set_read_timeout(Some(TICK))?;
+        self.stream.set_nodelay(true)?;
+        let cut = match behaviour {
+            Behaviour::Cut(Cut::OnAccept) => return self.close(),
+            Behaviour::Cut(cut) => Some(*cut),
+            _ => None,
+        };
+        // The handshake: up to CONNECT, which is accepted unless cut there.
+        while !self.ended && !stop.load(Ordering::SeqCst) {
+            self.read()?;
+            if let Some(ServerEvent::Connect(_)) = self.session.poll_event() {
+                if cut == Some(Cut::AfterConnect) {
+                    return self.close();
+                }
+                self.session.accept(Instant::now(), Some("fault-peer"));
+                break;
+            }
+            self.session.handle_timeout(Instant::now());
+        }
+        let connected = self
+            .session
+            .poll_transmit(Instant::now())
+            .unwrap_or_default();
+        match cut {
+            Some(Cut::MidConnected) => {
+                self.stream.write_all(&connected[..connected.len() / 2])?;
+                return self.close();
+            }
+            Some(_) => {
+                self.stream.write_all(&connected)?;
+                return self.close();
+            }
+            None => self.stream.write_all(&connected)?,
+        }
+        let stall_at = match behaviour {
+            Behaviour::StallAfter(after) => Some(Instant::now() + *after),
+            Behaviour::Write { bytes, close } => {
+                self.stream.write_all(bytes)?;
+                if *close {
+                    return self.close();
+                }
+                None
+            }
+            _ => None,
+        };
+        while !self.ended && !stop.load(Ordering::SeqCst) {
+            if stall_at.is_some_and(|at| Instant::now() >= at) {
+                // Silent: read and drop, so the client's writes never block.
+                self.ended |= matches!(self.stream.read(&mut [0; 4096]), Ok(0));
+                continue;
+            }
+            self.read()?;
+            self.serve()?;
+        }
+        self.close()
+    }
+
+    /// Reads what is there (waiting up to a tick) into the session.
+    fn read(&mut self) -> io::Result<()> {
+        let mut buf = [0; 16 * 1024];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {
+                self.ended = true;
+                self.session.handle_closed();
+            }
+            Ok(n) => self.session.handle_input(Instant::now(), &buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Runs timers, answers requests, and writes what the session queued.
+    fn serve(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        self.session.handle_timeout(now);
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                ServerEvent::Request(request) => match request.kind {
+                    RequestKind::Subscribe {
+                        id, destination, ..
+                    } => self.subscriptions.push((id, destination)),
+                    RequestKind::Unsubscribe { id } => self.subscriptions.retain(|(i, _)| *i != id),
+                    RequestKind::Send { destination, .. } => {
+                        self.deliver(&destination, &request.frame)
+                    }
+                    _ => {}
+                },
+                ServerEvent::Closed(_) => self.ended = true,
+                ServerEvent::Connect(_) => {}
+            }
+        }
+        while let Some(bytes) = self.session.poll_transmit(now) {
+            self.stream.write_all(&bytes)?;
+        }
+        Ok(())
+    }
+
+    /// A MESSAGE for each subscription on `destination`.
+    fn deliver(&mut self, destination: &str, sent: &Frame) {
+        let targets: Vec<String> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, d)| d == destination)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in targets {
+            self.next_message += 1;
+            let message_id = format!("fault-{}", self.next_message);
+            let frame =
+                Frame::builder(Command::Message)
+                    .header("subscription", &id)
+                    .header("destination", destination)
+                    .header("message-id", &message_id)
+                    .header("ack", &message_id)
+                    .headers(sent.headers.iter().filter(|(k, _)| {
+                        !matches!(*k, "destination" | "receipt" | "content-length")
+                    }))
+                    .body(sent.body.clone())
+                    .build();
+            // A full outgoing queue drops the message: a test peer, not a store.
+            let _ = self.session.message(&frame);
+        }
+    }
+
+    fn close(self) -> io::Result<()> {
+        let _ = self.stream.shutdown(Shutdown::Both);
+        Ok(())
+    }
+}
