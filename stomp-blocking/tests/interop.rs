@@ -1,0 +1,159 @@
+//! Interop with Python's stomp.py (installed by `scripts/peers` into
+//! `target/peers/venv`) through RabbitMQ: what stomp.py sends, we receive
+//! intact, and the other way round. Text, binary bodies with NULs, escaped
+//! header values and UTF-8.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use stomp_blocking::{AckMode, Client, SendOptions};
+
+const URL: &str = "stomp://guest:guest@127.0.0.1:61613";
+
+/// What both sides send: body, extra headers (kept in step with
+/// `peers/stomppy.py`).
+fn messages() -> Vec<(Vec<u8>, Vec<(&'static str, &'static str)>)> {
+    vec![
+        (b"plain text from stomp.py".to_vec(), vec![]),
+        (
+            (0..=255u8).chain([0, 0]).collect(),
+            vec![("content-type", "application/octet-stream")],
+        ),
+        (b"escaped headers".to_vec(), vec![("x-note", "a:b\nc\\d")]),
+        (
+            "unicode \u{e9}\u{e8} \u{2603}".as_bytes().to_vec(),
+            vec![("content-type", "text/plain;charset=utf-8")],
+        ),
+    ]
+}
+
+/// The venv's Python, or None when skipping is allowed (outside CI, asked).
+fn python() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join("target/peers/venv/bin/python3");
+    let rabbit = SocketAddr::from(([127, 0, 0, 1], 61613));
+    let up = TcpStream::connect_timeout(&rabbit, Duration::from_secs(2)).is_ok();
+    if python.exists() && up {
+        return Some(python);
+    }
+    let skip = std::env::var("STOMP_SKIP_BROKERS").is_ok_and(|v| v == "1")
+        && std::env::var("CI").map_or(true, |v| v != "true");
+    assert!(
+        skip,
+        "stomp.py or RabbitMQ missing (run `bash scripts/peers` and `bash scripts/brokers`)"
+    );
+    None
+}
+
+/// Runs the stomp.py peer; its standard output, or a panic with its errors.
+fn stomppy(python: &PathBuf, args: &[&str]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stomppy.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("stomp.py {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "stomp.py {args:?}: {status}\n{err}");
+    out
+}
+
+fn queue(test: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("/queue/stomp-rs-interop-{test}-{nanos}")
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn what_stomppy_sends_arrives_intact() {
+    let Some(python) = python() else { return };
+    let q = queue("from-py");
+    stomppy(&python, &["send", "127.0.0.1", "61613", &q]);
+    let client = Client::connect(URL).unwrap();
+    let sub = client.subscribe(&q, AckMode::ClientIndividual).unwrap();
+    for (body, headers) in messages() {
+        let message = sub.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(&message.body()[..], &body[..]);
+        for (name, value) in headers {
+            assert_eq!(message.header(name), Some(value), "{name}");
+        }
+        message.ack().unwrap();
+    }
+    client.disconnect().unwrap();
+}
+
+#[test]
+fn what_we_send_reaches_stomppy_intact() {
+    let Some(python) = python() else { return };
+    let q = queue("to-py");
+    let client = Client::connect(URL).unwrap();
+    for (body, headers) in messages() {
+        let options = SendOptions {
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            receipt: true,
+            ..SendOptions::default()
+        };
+        client.send_with(&q, body, options).unwrap();
+    }
+    client.disconnect().unwrap();
+    let count = messages().len().to_string();
+    let out = stomppy(&python, &["receive", "127.0.0.1", "61613", &q, &count]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), messages().len(), "{out}");
+    for (line, (body, headers)) in lines.iter().zip(messages()) {
+        let mut fields = line.split(' ');
+        assert_eq!(unhex(fields.next().unwrap()), body);
+        let received: Vec<(String, Vec<u8>)> = fields
+            .map(|f| {
+                let (name, value) = f.split_once('=').unwrap();
+                (name.to_string(), unhex(value))
+            })
+            .collect();
+        for (name, value) in headers {
+            assert!(
+                received.contains(&(name.to_string(), value.as_bytes().to_vec())),
+                "{name}: {received:?}"
+            );
+        }
+    }
+}
