@@ -13,9 +13,11 @@ use stomp_blocking::{AckMode, Client, SendOptions};
 
 const URL: &str = "stomp://guest:guest@127.0.0.1:61613";
 
-/// What both sides send: body, extra headers (kept in step with
-/// `peers/stomppy.py`).
-fn messages() -> Vec<(Vec<u8>, Vec<(&'static str, &'static str)>)> {
+/// A body and its extra headers.
+type Sample = (Vec<u8>, Vec<(&'static str, &'static str)>);
+
+/// What both sides send (kept in step with `peers/stomppy.py`).
+fn messages() -> Vec<Sample> {
     vec![
         (b"plain text from stomp.py".to_vec(), vec![]),
         (
