@@ -25,6 +25,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread;
@@ -368,6 +369,55 @@ impl Subscription {
         self.mailbox.pop(Some(Duration::ZERO)).ok()
     }
 
+    /// Calls `handler` with each message, as stompy's `loop` does, until it
+    /// returns [`Flow::Stop`] or the client ends: `Ok` after a stop or a
+    /// graceful disconnect, the reason otherwise. Reconnects happen
+    /// underneath; the loop goes on.
+    ///
+    /// ```no_run
+    /// use stomp_blocking::{AckMode, Client, Flow};
+    ///
+    /// # fn main() -> Result<(), stomp_blocking::Error> {
+    /// let client = Client::connect("stomp://guest:guest@localhost:61613")?;
+    /// let jobs = client.subscribe("/queue/jobs", AckMode::Auto)?;
+    /// jobs.run(|message| {
+    ///     println!("{}", message.text().unwrap_or("<binary>"));
+    ///     if message.header("last") == Some("true") {
+    ///         Flow::Stop
+    ///     } else {
+    ///         Flow::Continue
+    ///     }
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn run(&self, handler: impl FnMut(&Message) -> Flow) -> Result<(), Error> {
+        self.run_loop(false, handler)
+    }
+
+    /// [`run`](Subscription::run), acknowledging each message once the
+    /// handler returns (stompy's `send_acks`), unless the handler acked or
+    /// nacked it itself. For `client` and `client-individual` subscriptions.
+    pub fn run_acking(&self, handler: impl FnMut(&Message) -> Flow) -> Result<(), Error> {
+        self.run_loop(true, handler)
+    }
+
+    fn run_loop(&self, ack: bool, mut handler: impl FnMut(&Message) -> Flow) -> Result<(), Error> {
+        while let Some(message) = self.recv() {
+            let flow = handler(&message);
+            if ack && !message.answered.load(Ordering::Relaxed) {
+                message.ack()?;
+            }
+            if flow == Flow::Stop {
+                return Ok(());
+            }
+        }
+        match self.handle.closed() {
+            Error::Closed(Some(CloseReason::Disconnected | CloseReason::Local)) => Ok(()),
+            other => Err(other),
+        }
+    }
+
     /// Ends the subscription and waits until UNSUBSCRIBE is queued.
     pub fn unsubscribe(mut self) -> Result<(), Error> {
         self.ended = true;
@@ -414,10 +464,21 @@ impl Iterator for Messages<'_> {
     }
 }
 
+/// What a [`Subscription::run`] handler asks for next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// The next message, please.
+    Continue,
+    /// Return from `run`.
+    Stop,
+}
+
 /// A received message.
 pub struct Message {
     inner: core::Message,
     handle: Handle,
+    /// ACK or NACK was sent for it.
+    answered: AtomicBool,
 }
 
 impl fmt::Debug for Message {
@@ -428,7 +489,11 @@ impl fmt::Debug for Message {
 
 impl Message {
     pub(crate) fn new(inner: core::Message, handle: Handle) -> Message {
-        Message { inner, handle }
+        Message {
+            inner,
+            handle,
+            answered: AtomicBool::new(false),
+        }
     }
 
     /// The whole frame: headers and body.
@@ -449,6 +514,24 @@ impl Message {
     /// The body as text, if it is UTF-8.
     pub fn text(&self) -> Option<&str> {
         std::str::from_utf8(self.inner.body()).ok()
+    }
+
+    /// The body parsed as JSON into `T`.
+    ///
+    /// ```
+    /// # fn demo(message: &stomp_blocking::Message) -> Result<(), serde_json::Error> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Order {
+    ///     pizza: String,
+    /// }
+    /// let order: Order = message.json()?;
+    /// println!("one {}", order.pizza);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(self.inner.body())
     }
 
     /// The `destination` header.
@@ -480,6 +563,7 @@ impl Message {
         let Some(handle) = self.inner.ack.clone() else {
             return Ok(()); // auto mode: nothing to acknowledge
         };
+        self.answered.store(true, Ordering::Relaxed);
         self.handle.call(|done| Command::Ack {
             handle,
             nack,
