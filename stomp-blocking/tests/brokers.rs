@@ -529,3 +529,113 @@ fn json_bodies_parse_into_types() {
         client.disconnect().unwrap();
     }
 }
+
+// The broker differences of ../shared/BROKERS.md, each met by the client.
+
+/// The running broker of `kind` over `transport`.
+fn one(kind: &str, transport: &str) -> Option<&'static Broker> {
+    brokers()
+        .into_iter()
+        .find(|b| b.kind == kind && b.transport == transport)
+}
+
+#[test]
+fn activemq_stack_traces_stay_in_the_error_body() {
+    let Some(broker) = one("activemq", "tcp") else {
+        return;
+    };
+    let client = connect(broker);
+    let options = SendOptions {
+        headers: vec![("transaction".into(), "nope".into())],
+        receipt: true,
+        ..SendOptions::default()
+    };
+    let error = client.send_with("/queue/x", "x", options).unwrap_err();
+    let Error::Request(RequestError::Server(server)) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        server.message.as_deref(),
+        Some("Invalid transaction id: nope")
+    );
+    // The Java stack trace is there for who wants it, not in the one line.
+    let body = String::from_utf8_lossy(&server.frame.body);
+    assert!(body.contains("\tat org.apache.activemq"), "{body}");
+    assert!(!error.to_string().contains('\n'), "{error}");
+    // ActiveMQ named our receipt: the error is that request's, the
+    // connection goes on.
+    let q = queue("after-error");
+    let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+    client.send_with_receipt(&q, "still here").unwrap();
+    assert_eq!(recv_text(&sub), "still here");
+    client.disconnect().unwrap();
+}
+
+#[test]
+fn activemq_closing_after_a_protocol_error_is_survived_by_reconnecting() {
+    let Some(broker) = one("activemq", "tcp") else {
+        return;
+    };
+    let mut config = broker.config();
+    config.session.reconnect = stomp_blocking::ReconnectPolicy {
+        initial_delay: Duration::from_millis(50),
+        ..stomp_blocking::ReconnectPolicy::failover()
+    };
+    let client = Client::connect_with(config).unwrap();
+    let q = queue("survive");
+    let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+    // ActiveMQ drops the connection, without an ERROR, on a bare `/queue/`.
+    let error = client.send_with_receipt("/queue/", "x").unwrap_err();
+    assert_eq!(error, Error::Request(RequestError::ConnectionLost));
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match client.events().recv_timeout(left).expect("reconnected") {
+            stomp_blocking::Lifecycle::Connected(info) if info.reconnected => break,
+            _ => {}
+        }
+    }
+    // Resubscribed underneath.
+    client.send_with_receipt(&q, "after").unwrap();
+    assert_eq!(recv_text(&sub), "after");
+    client.disconnect().unwrap();
+}
+
+#[test]
+fn rabbitmq_whole_second_heartbeats_keep_the_connection_alive() {
+    let Some(broker) = one("rabbitmq", "tcp") else {
+        return;
+    };
+    let mut config = broker.config();
+    config.session.heartbeat = stomp_blocking::HeartBeat::new(1500, 1500);
+    let client = Client::connect_with(config).unwrap();
+    let negotiated = client.info().heartbeat;
+    // RabbitMQ offers whole seconds; we send and expect at the slower of
+    // the two sides' intervals.
+    for interval in [negotiated.send, negotiated.receive] {
+        let interval = interval.expect("heart-beats both ways");
+        assert!(interval >= Duration::from_millis(1500), "{negotiated:?}");
+    }
+    std::thread::sleep(Duration::from_millis(4500));
+    let stats = client.stats().unwrap();
+    assert!(stats.heartbeats_in >= 1, "{stats:?}");
+    assert!(stats.heartbeats_out >= 1, "{stats:?}");
+    client.send_with_receipt(&queue("hb"), "alive").unwrap();
+    client.disconnect().unwrap();
+}
+
+#[test]
+fn rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success() {
+    for transport in ["ws", "wss"] {
+        let Some(broker) = one("rabbitmq", transport) else {
+            continue;
+        };
+        let mut config = broker.config();
+        // Were the close not taken as the answer, this would be the error.
+        config.session.disconnect_timeout = Duration::from_secs(60);
+        let client = Client::connect_with(config).unwrap();
+        let start = std::time::Instant::now();
+        client.disconnect().unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5), "{broker}");
+    }
+}
