@@ -23,6 +23,38 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Transports
+//!
+//! The URL picks it: `stomp://` (TCP), `stomp+ssl://` (TLS with rustls; the
+//! system's roots unless [`Config::tls`] names a CA, client certificates and a
+//! server name), `ws://` and `wss://` (STOMP over WebSocket, offering the
+//! `v12.stomp`, `v11.stomp` and `v10.stomp` subprotocols; the URL's path is the
+//! HTTP path, such as RabbitMQ's `/ws`), and `failover:(..)` lists of them.
+//!
+//! # Back-pressure
+//!
+//! Each subscription holds up to [`Config::subscription_capacity`] messages.
+//! While one is full the socket is not read, so the broker holds the rest
+//! (and, per its flow control, may slow producers). A consequence to keep in
+//! mind: a thread that subscribes and then only sends, never receiving, will
+//! at some point have the broker's answers (receipts included) stuck behind
+//! the full subscription, and `send_with_receipt` then waits for its receipt
+//! timeout. Consume on another thread, or drop the subscription.
+//!
+//! # Broker notes
+//!
+//! - RabbitMQ over WebSocket answers DISCONNECT by closing instead of with a
+//!   RECEIPT: [`Client::disconnect`] takes that as success.
+//! - RabbitMQ's ERROR names no receipt and ends the connection: the request
+//!   waiting for a receipt fails with that ERROR.
+//! - ActiveMQ puts Java stack traces in ERROR bodies: the error's one-line
+//!   text is the `message` header and the body's first line; the whole body is
+//!   in [`ServerError::frame`](stomp_proto::client::ServerError::frame).
+//! - Debian's RabbitMQ 3.10 Web-STOMP may drop a busy connection whose
+//!   heart-beats *to* the broker are on (its heart-beat receiver crashes when
+//!   credit flow resumes the connection). Asking only for heart-beats from the
+//!   broker (`HeartBeat::new(0, ms)`) avoids it; a reconnect policy survives it.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -634,3 +666,9 @@ impl Drop for Transaction<'_> {
         }
     }
 }
+
+/// The README's Rust examples (the codec's and this crate's), compiled as doc
+/// tests here, where both crates are in reach.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -77,8 +77,3 @@ pub use version::{ParseVersionError, Version, VersionSet};
 
 #[cfg(test)]
 mod tests;
-
-/// The README's Rust examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
