@@ -203,23 +203,28 @@ fn client_individual_acks_and_unacked_messages_come_back() {
 #[test]
 fn nack_takes_the_message_away_from_the_subscription() {
     for broker in brokers() {
-        let q = queue("nack");
-        let client = connect(broker);
-        let sub = client.subscribe(&q, AckMode::ClientIndividual).unwrap();
-        client.send_with_receipt(&q, "reject me").unwrap();
-        let message = sub.recv_timeout(WAIT).unwrap();
-        message.nack().unwrap();
-        // RabbitMQ requeues (and redelivers at once); ActiveMQ moves it to its DLQ.
-        match broker.kind {
-            "rabbitmq" => {
-                let again = sub.recv_timeout(WAIT).unwrap();
-                assert_eq!(again.text(), Some("reject me"));
-                assert_eq!(again.header("redelivered"), Some("true"));
-                again.ack().unwrap();
+        for mode in [AckMode::Client, AckMode::ClientIndividual] {
+            let q = queue("nack");
+            let client = connect(broker);
+            let sub = client.subscribe(&q, mode).unwrap();
+            client.send_with_receipt(&q, "reject me").unwrap();
+            let message = sub.recv_timeout(WAIT).unwrap();
+            message.nack().unwrap();
+            // RabbitMQ requeues (and redelivers at once); ActiveMQ moves it to its DLQ.
+            match broker.kind {
+                "rabbitmq" => {
+                    let again = sub.recv_timeout(WAIT).unwrap();
+                    assert_eq!(again.text(), Some("reject me"), "{broker} {mode:?}");
+                    assert_eq!(again.header("redelivered"), Some("true"));
+                    again.ack().unwrap();
+                }
+                _ => assert!(
+                    sub.recv_timeout(Duration::from_millis(500)).is_err(),
+                    "{broker} {mode:?}"
+                ),
             }
-            _ => assert!(sub.recv_timeout(Duration::from_millis(500)).is_err()),
+            client.disconnect().unwrap();
         }
-        client.disconnect().unwrap();
     }
 }
 
