@@ -9,13 +9,14 @@
 //! the barrier (on RabbitMQ only that receipt means the message is on disk).
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use stomp_blocking::{
     AckMode, Client, Config, Lifecycle, ReconnectPolicy, SendOptions, UnconfirmedSends,
 };
+
+mod support;
 
 fn scripts_brokers(args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/brokers");
@@ -27,19 +28,6 @@ fn scripts_brokers(args: &[&str]) {
     assert!(status.success(), "scripts/brokers {args:?}: {status}");
 }
 
-/// Whether to run: the broker is up, or (outside CI, when asked) skip.
-fn running(name: &str, port: u16) -> bool {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    if TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok() {
-        return true;
-    }
-    let skip = std::env::var("STOMP_SKIP_BROKERS").is_ok_and(|v| v == "1")
-        && std::env::var("CI").map_or(true, |v| v != "true");
-    assert!(skip, "{name} is not running (run `bash scripts/brokers`)");
-    eprintln!("skipping {name}: not running");
-    false
-}
-
 fn persistent() -> SendOptions {
     SendOptions {
         headers: vec![("persistent".into(), "true".into())],
@@ -48,28 +36,11 @@ fn persistent() -> SendOptions {
     }
 }
 
-/// Waits for a life-cycle event that `want` accepts, up to `limit`.
-fn wait_for(client: &Client, limit: Duration, want: impl Fn(&Lifecycle) -> bool) -> Lifecycle {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match client.events().recv_timeout(left) {
-            Ok(event) if want(&event) => return event,
-            Ok(_) => {}
-            Err(e) => panic!("no such event in {limit:?}: {e}"),
-        }
-    }
-}
-
 fn survive_a_restart(name: &str, port: u16) {
-    if !running(name, port) {
+    if !support::require(name, port) {
         return;
     }
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let queue = format!("/queue/stomp-rs-restart-{nanos}");
+    let queue = support::queue("restart");
     let mut config = Config::from_url(&format!("stomp://guest:guest@127.0.0.1:{port}")).unwrap();
     config.session.reconnect = ReconnectPolicy {
         initial_delay: Duration::from_millis(200),
@@ -100,15 +71,11 @@ fn survive_a_restart(name: &str, port: u16) {
     }
 
     scripts_brokers(&["kill", name]);
-    wait_for(&client, Duration::from_secs(10), |e| {
+    support::wait_for(&client, Duration::from_secs(10), |e| {
         matches!(e, Lifecycle::ConnectionLost(_))
     });
     scripts_brokers(&["restart", name]);
-    let Lifecycle::Connected(info) = wait_for(&client, Duration::from_secs(90), |e| {
-        matches!(e, Lifecycle::Connected(_))
-    }) else {
-        unreachable!()
-    };
+    let info = support::wait_reconnected(&client, Duration::from_secs(90));
     assert!(info.reconnected, "{name}");
 
     for i in 100..150 {

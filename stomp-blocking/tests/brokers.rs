@@ -2,12 +2,13 @@
 //! `scripts/brokers` installs and starts them. A broker that is not running
 //! fails the test; only outside CI, with `STOMP_SKIP_BROKERS=1`, is it skipped.
 
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use stomp_blocking::{AckMode, Client, Config, Error, SendOptions, Tls, Version, VersionSet};
 use stomp_proto::client::RequestError;
+use support::queue;
+
+mod support;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -82,39 +83,9 @@ impl Broker {
 
 /// The running brokers: all of them, or a panic naming the missing one.
 fn brokers() -> Vec<&'static Broker> {
-    let skip = std::env::var("STOMP_SKIP_BROKERS").is_ok_and(|v| v == "1")
-        && std::env::var("CI").map_or(true, |v| v != "true");
     ALL.iter()
-        .filter(|broker| {
-            let addr = SocketAddr::from(([127, 0, 0, 1], broker.port));
-            let up = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok();
-            if !up && !skip {
-                panic!(
-                    "{broker} is not running at {} (run `bash scripts/brokers`, or set \
-                     STOMP_SKIP_BROKERS=1 outside CI to skip)",
-                    broker.url
-                );
-            }
-            if !up {
-                eprintln!("skipping {broker}: not running");
-            }
-            up
-        })
+        .filter(|broker| support::require(&broker.to_string(), broker.port))
         .collect()
-}
-
-/// A queue no other test (or earlier run) uses: RabbitMQ's queues outlive it.
-fn queue(test: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "/queue/stomp-rs-{test}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 fn connect(broker: &Broker) -> Client {
@@ -592,14 +563,7 @@ fn activemq_closing_after_a_protocol_error_is_survived_by_reconnecting() {
     // ActiveMQ drops the connection, without an ERROR, on a bare `/queue/`.
     let error = client.send_with_receipt("/queue/", "x").unwrap_err();
     assert_eq!(error, Error::Request(RequestError::ConnectionLost));
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match client.events().recv_timeout(left).expect("reconnected") {
-            stomp_blocking::Lifecycle::Connected(info) if info.reconnected => break,
-            _ => {}
-        }
-    }
+    support::wait_reconnected(&client, WAIT);
     // Resubscribed underneath.
     client.send_with_receipt(&q, "after").unwrap();
     assert_eq!(recv_text(&sub), "after");

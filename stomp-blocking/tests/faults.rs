@@ -10,6 +10,8 @@ use stomp_blocking::{
 use stomp_broker::fault::{Behaviour, Cut, FaultPeer};
 use stomp_proto::client::CloseReason;
 use stomp_proto::server::ServerConfig;
+
+mod support;
 use stomp_proto::DecodeErrorKind;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -30,17 +32,8 @@ fn failover(peer: &FaultPeer) -> Config {
     config
 }
 
-/// Waits for a life-cycle event that `want` accepts.
 fn wait_for(client: &Client, want: impl Fn(&Lifecycle) -> bool) -> Lifecycle {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match client.events().recv_timeout(left) {
-            Ok(event) if want(&event) => return event,
-            Ok(_) => {}
-            Err(e) => panic!("no such event in {WAIT:?}: {e}"),
-        }
-    }
+    support::wait_for(client, WAIT, want)
 }
 
 /// A message sent now comes back through a fresh subscription.

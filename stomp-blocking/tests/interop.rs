@@ -4,12 +4,13 @@
 //! header values and UTF-8.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use stomp_blocking::{AckMode, Client, SendOptions};
+
+mod support;
 
 const URL: &str = "stomp://guest:guest@127.0.0.1:61613";
 
@@ -36,15 +37,11 @@ fn messages() -> Vec<Sample> {
 fn python() -> Option<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join("target/peers/venv/bin/python3");
-    let rabbit = SocketAddr::from(([127, 0, 0, 1], 61613));
-    let up = TcpStream::connect_timeout(&rabbit, Duration::from_secs(2)).is_ok();
-    if python.exists() && up {
+    if python.exists() && support::listening(61613) {
         return Some(python);
     }
-    let skip = std::env::var("STOMP_SKIP_BROKERS").is_ok_and(|v| v == "1")
-        && std::env::var("CI").map_or(true, |v| v != "true");
     assert!(
-        skip,
+        support::skip_allowed(),
         "stomp.py or RabbitMQ missing (run `bash scripts/peers` and `bash scripts/brokers`)"
     );
     None
@@ -88,14 +85,6 @@ fn stomppy(python: &PathBuf, args: &[&str]) -> String {
     out
 }
 
-fn queue(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("/queue/stomp-rs-interop-{test}-{nanos}")
-}
-
 fn unhex(hex: &str) -> Vec<u8> {
     (0..hex.len())
         .step_by(2)
@@ -106,7 +95,7 @@ fn unhex(hex: &str) -> Vec<u8> {
 #[test]
 fn what_stomppy_sends_arrives_intact() {
     let Some(python) = python() else { return };
-    let q = queue("from-py");
+    let q = support::queue("from-py");
     stomppy(&python, &["send", "127.0.0.1", "61613", &q]);
     let client = Client::connect(URL).unwrap();
     let sub = client.subscribe(&q, AckMode::ClientIndividual).unwrap();
@@ -124,7 +113,7 @@ fn what_stomppy_sends_arrives_intact() {
 #[test]
 fn what_we_send_reaches_stomppy_intact() {
     let Some(python) = python() else { return };
-    let q = queue("to-py");
+    let q = support::queue("to-py");
     let client = Client::connect(URL).unwrap();
     for (body, headers) in messages() {
         let options = SendOptions {

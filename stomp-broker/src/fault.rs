@@ -33,8 +33,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use stomp_proto::server::{RequestKind, ServerConfig, ServerEvent, ServerSession};
-use stomp_proto::{Command, Frame};
+use stomp_proto::server::{message_for, RequestKind, ServerConfig, ServerEvent, ServerSession};
+use stomp_proto::Frame;
 
 /// How often a connection thread looks at its socket and the stop flag.
 const TICK: Duration = Duration::from_millis(5);
@@ -317,17 +317,7 @@ impl Connection {
         for id in targets {
             self.next_message += 1;
             let message_id = format!("fault-{}", self.next_message);
-            let frame =
-                Frame::builder(Command::Message)
-                    .header("subscription", &id)
-                    .header("destination", destination)
-                    .header("message-id", &message_id)
-                    .header("ack", &message_id)
-                    .headers(sent.headers.iter().filter(|(k, _)| {
-                        !matches!(*k, "destination" | "receipt" | "content-length")
-                    }))
-                    .body(sent.body.clone())
-                    .build();
+            let frame = message_for(sent, destination, &id, &message_id, Some(&message_id));
             // A full outgoing queue drops the message: a test peer, not a store.
             let _ = self.session.message(&frame);
         }

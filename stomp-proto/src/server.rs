@@ -521,6 +521,60 @@ impl ServerSession {
     }
 }
 
+/// The MESSAGE a broker delivers for a SEND to one subscription: the SEND's
+/// own headers and body, without the ones that were for the broker
+/// (`destination` is set anew; `receipt`, `transaction` and `content-length`
+/// are dropped, the encoder writes the last itself), and with
+/// `subscription`, `message-id` and, for client acknowledgement, `ack`.
+///
+/// ```
+/// use stomp_proto::server::message_for;
+/// use stomp_proto::{Command, Frame};
+///
+/// let send = Frame::builder(Command::Send)
+///     .header("destination", "/queue/a")
+///     .header("receipt", "r-1")
+///     .header("x-trace", "42")
+///     .body("hi")
+///     .build();
+/// let message = message_for(&send, "/queue/a", "sub-0", "m-1", Some("m-1"));
+/// assert_eq!(message.command, Command::Message);
+/// assert_eq!(message.header("x-trace"), Some("42"));
+/// assert_eq!(message.header("ack"), Some("m-1"));
+/// assert_eq!(message.header("receipt"), None);
+/// assert_eq!(&message.body[..], b"hi");
+/// ```
+pub fn message_for(
+    send: &Frame,
+    destination: &str,
+    subscription: &str,
+    message_id: &str,
+    ack: Option<&str>,
+) -> Frame {
+    let mut frame = Frame::builder(Command::Message)
+        .header("subscription", subscription)
+        .header("destination", destination)
+        .header("message-id", message_id);
+    if let Some(ack) = ack {
+        frame = frame.header("ack", ack);
+    }
+    frame
+        .headers(send.headers.iter().filter(|(name, _)| {
+            !matches!(
+                *name,
+                "destination"
+                    | "receipt"
+                    | "transaction"
+                    | "content-length"
+                    | "subscription"
+                    | "message-id"
+                    | "ack"
+            )
+        }))
+        .body(send.body.clone())
+        .build()
+}
+
 /// Checks a client frame's required headers for `version`.
 fn validate(frame: &Frame, version: Version) -> Result<RequestKind, String> {
     let required = |name: &str| {

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use stomp_proto::client::{ClientConfig, ClientSession, Event};
-use stomp_proto::server::{RequestKind, ServerConfig, ServerEvent, ServerSession};
-use stomp_proto::{Command, Frame};
+use stomp_proto::server::{message_for, RequestKind, ServerConfig, ServerEvent, ServerSession};
 
 /// How the simulated server reacts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -299,16 +298,9 @@ impl EchoBroker {
                     for id in targets {
                         self.next_message += 1;
                         let message_id = format!("m-{}", self.next_message);
-                        let frame = Frame::builder(Command::Message)
-                            .header("subscription", &id)
-                            .header("destination", destination)
-                            .header("message-id", &message_id)
-                            .header("ack", &format!("ack-{message_id}"))
-                            .headers(request.frame.headers.iter().filter(|(k, _)| {
-                                !matches!(*k, "destination" | "receipt" | "content-length")
-                            }))
-                            .body(request.frame.body.clone())
-                            .build();
+                        let ack = format!("ack-{message_id}");
+                        let frame =
+                            message_for(&request.frame, destination, &id, &message_id, Some(&ack));
                         server.message(&frame).expect("room for the message");
                     }
                 }
