@@ -58,34 +58,32 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use bytes::Bytes;
+use stomp_driver::driver::{Command, Driver, Handle};
+use stomp_driver::layers::Connector;
+use stomp_driver::queue::Queue;
+use stomp_driver::reply::reply;
 use stomp_proto::client::{
     self as core, AckHandle, ClientConfig, ClientSession, CloseReason, SessionInfo, Stats,
     SubscriptionId, TxId,
 };
-use stomp_proto::uri::{Endpoint, Scheme};
+use stomp_proto::uri::Scheme;
 use stomp_proto::Frame;
 
-mod error;
-mod mailbox;
+mod gate;
 mod pump;
-mod tls;
 mod transport;
 
-pub use error::Error;
+pub use stomp_driver::{Empty, Error, Events, Lifecycle, Tls};
 pub use stomp_proto::client::{SendOptions, SubscribeOptions};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
-pub use tls::Tls;
 
-use mailbox::{Empty, Mailbox};
-use pump::{Command, Input, Pump, Reply, Shared};
-use transport::Opener;
+use pump::Pump;
 
 /// How a [`Client`] connects and behaves.
 #[derive(Clone, Debug)]
@@ -130,64 +128,13 @@ fn random_seed() -> u64 {
         .finish()
 }
 
-/// What happens to the connection, as stomp.py's listeners would hear it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lifecycle {
-    /// CONNECTED arrived (the first time, or after a reconnect).
-    Connected(SessionInfo),
-    /// The broker was silent past the heart-beat grace.
-    HeartbeatTimeout,
-    /// The connection is gone; a reconnect follows.
-    ConnectionLost(CloseReason),
-    /// A dial is planned.
-    Reconnecting {
-        /// The reconnect pass.
-        attempt: u32,
-        /// The host.
-        host: Endpoint,
-        /// How long until then.
-        delay: Duration,
-    },
-    /// The client has ended.
-    Closed(CloseReason),
-}
-
-/// What every handle (client, subscription, message, transaction) holds: the
-/// way to the pump, and what it left behind when it ended.
-#[derive(Clone, Debug)]
-pub(crate) struct Handle {
-    pub(crate) commands: Sender<Input>,
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl Handle {
-    /// Sends a command and waits for its reply.
-    fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error> {
-        let (done, answer) = mpsc::channel();
-        self.send(command(done))?;
-        answer.recv().map_err(|_| self.closed())?
-    }
-
-    /// Sends a command without waiting.
-    fn send(&self, command: Command) -> Result<(), Error> {
-        self.commands
-            .send(Input::Command(command))
-            .map_err(|_| self.closed())
-    }
-
-    fn closed(&self) -> Error {
-        let reason = self.shared.closed.lock().unwrap_or_else(|e| e.into_inner());
-        Error::Closed(reason.clone())
-    }
-}
-
 /// A connected client. Calls block until the pump has carried them out; the
 /// ones named `*_with_receipt` (and [`Transaction::commit`]) block until the
 /// broker has confirmed. Share it between threads by reference or in an
 /// `Arc`; dropping it closes the connection without waiting.
 pub struct Client {
     handle: Handle,
-    lifecycle: Receiver<Lifecycle>,
+    events: Events,
     info: SessionInfo,
     subscription_capacity: usize,
 }
@@ -207,46 +154,27 @@ impl Client {
     /// Connects with `config` and waits for CONNECTED (or the end of the
     /// first connect's attempts).
     pub fn connect_with(config: Config) -> Result<Client, Error> {
-        let (sender, input) = mpsc::channel();
-        let (lifecycle_tx, lifecycle) = mpsc::sync_channel(256);
-        let (first_tx, first) = mpsc::channel();
         let needs_tls = config
             .session
             .hosts
             .iter()
             .any(|h| matches!(h.scheme, Scheme::StompSsl | Scheme::Wss));
         // Bad TLS settings fail here, not on every dial.
-        let tls_config = if needs_tls {
-            Some(config.tls.build()?)
-        } else {
-            None
-        };
-        let opener = Opener {
-            write_timeout: config.write_timeout,
-            tls: config.tls,
-            tls_config,
-        };
+        let connector = Connector::new(config.tls, needs_tls)?;
+        let handle = Handle::new();
+        let events = Events::new();
+        let (first_tx, first) = reply();
         let session = ClientSession::new(config.session, std::time::Instant::now());
-        let handle = Handle {
-            commands: sender,
-            shared: Arc::new(Shared::default()),
-        };
-        let pump = Pump::new(
-            session,
-            input,
-            handle.clone(),
-            lifecycle_tx,
-            first_tx,
-            opener,
-        );
+        let driver = Driver::new(session, handle.clone(), events.queue().clone(), first_tx);
+        let pump = Pump::new(driver, connector, config.write_timeout);
         thread::Builder::new()
             .name("stomp-pump".into())
             .spawn(move || pump.run())
             .map_err(|_| Error::Closed(None))?;
-        let info = first.recv().map_err(|_| Error::Closed(None))??;
+        let info = first.wait().ok_or(Error::Closed(None))??;
         Ok(Client {
             handle,
-            lifecycle,
+            events,
             info,
             subscription_capacity: config.subscription_capacity,
         })
@@ -311,10 +239,7 @@ impl Client {
         destination: &str,
         options: SubscribeOptions,
     ) -> Result<Subscription, Error> {
-        let mailbox = Arc::new(Mailbox::new(
-            self.subscription_capacity,
-            self.handle.commands.clone(),
-        ));
+        let mailbox = self.handle.mailbox(self.subscription_capacity);
         let id = self.handle.call(|done| Command::Subscribe {
             destination: destination.into(),
             options,
@@ -341,15 +266,15 @@ impl Client {
 
     /// The life-cycle events so far (connected, heart-beat timeout, connection
     /// lost, reconnecting, closed); up to 256 wait, later ones are dropped.
-    pub fn events(&self) -> &Receiver<Lifecycle> {
-        &self.lifecycle
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     /// The session's counters.
     pub fn stats(&self) -> Result<Stats, Error> {
-        let (done, answer) = mpsc::channel();
+        let (done, answer) = reply();
         self.handle.send(Command::Stats { done })?;
-        answer.recv().map_err(|_| self.handle.closed())
+        answer.wait().ok_or_else(|| self.handle.closed())
     }
 
     /// Disconnects gracefully: DISCONNECT, then its receipt (or the
@@ -371,7 +296,7 @@ impl Drop for Client {
 #[derive(Debug)]
 pub struct Subscription {
     id: SubscriptionId,
-    mailbox: Arc<Mailbox<Message>>,
+    mailbox: Arc<Queue<core::Message>>,
     handle: Handle,
     /// UNSUBSCRIBE was sent.
     ended: bool,
@@ -385,20 +310,29 @@ impl Subscription {
 
     /// The next message; `None` once the subscription or the client has ended.
     pub fn recv(&self) -> Option<Message> {
-        self.mailbox.pop(None).ok()
+        self.mailbox.pop(None).ok().map(|m| self.wrap(m))
     }
 
-    /// The next message within `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
-        self.mailbox.pop(Some(timeout)).map_err(|e| match e {
-            Empty::Timeout => RecvTimeoutError::Timeout,
-            Empty::Closed => RecvTimeoutError::Disconnected,
-        })
+    /// The next message within `timeout`: [`Empty::Timeout`] if none came,
+    /// [`Empty::Closed`] once the subscription or the client has ended.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, Empty> {
+        self.mailbox.pop(Some(timeout)).map(|m| self.wrap(m))
     }
 
     /// A message if one is waiting.
     pub fn try_recv(&self) -> Option<Message> {
-        self.mailbox.pop(Some(Duration::ZERO)).ok()
+        self.mailbox
+            .pop(Some(Duration::ZERO))
+            .ok()
+            .map(|m| self.wrap(m))
+    }
+
+    fn wrap(&self, inner: core::Message) -> Message {
+        Message {
+            inner,
+            handle: self.handle.clone(),
+            answered: AtomicBool::new(false),
+        }
     }
 
     /// Calls `handler` with each message, as stompy's `loop` does, until it
@@ -444,9 +378,9 @@ impl Subscription {
                 return Ok(());
             }
         }
-        match self.handle.closed() {
-            Error::Closed(Some(CloseReason::Disconnected | CloseReason::Local)) => Ok(()),
-            other => Err(other),
+        match self.handle.close_reason() {
+            Some(CloseReason::Disconnected | CloseReason::Local) => Ok(()),
+            _ => Err(self.handle.closed()),
         }
     }
 
@@ -520,14 +454,6 @@ impl fmt::Debug for Message {
 }
 
 impl Message {
-    pub(crate) fn new(inner: core::Message, handle: Handle) -> Message {
-        Message {
-            inner,
-            handle,
-            answered: AtomicBool::new(false),
-        }
-    }
-
     /// The whole frame: headers and body.
     pub fn frame(&self) -> &Frame {
         &self.inner.frame

@@ -356,8 +356,9 @@ impl Message {
 pub struct ServerError {
     /// The `message` header: a short description.
     pub message: Option<String>,
-    /// The whole frame (the body often has details).
-    pub frame: Frame,
+    /// The whole frame (the body often has details); boxed, so that errors
+    /// carrying it stay small.
+    pub frame: Box<Frame>,
 }
 
 impl fmt::Display for ServerError {
@@ -1443,7 +1444,7 @@ impl ClientSession {
         self.stats.errors += 1;
         let error = ServerError {
             message: frame.header("message").map(String::from),
-            frame,
+            frame: Box::new(frame),
         };
         let receipt: Option<ReceiptId> = error.frame.header("receipt-id").map(Into::into);
         if let Some(receipt) = receipt.filter(|id| self.forget(id)) {

@@ -1,4 +1,4 @@
-//! The one error type of the blocking client.
+//! The one error type of every adapter.
 
 use std::fmt;
 

@@ -15,17 +15,16 @@ use crate::Error;
 /// certificate, and the name checked against the broker's certificate (the
 /// URL's host by default; it is also sent as SNI).
 ///
-/// ```
-/// use stomp_blocking::{Config, Tls};
+/// Every adapter re-exports it and takes it in its `Config::tls`.
 ///
-/// # fn main() -> Result<(), stomp_blocking::Error> {
+/// ```
+/// use stomp_driver::Tls;
+///
 /// let ca = std::fs::read("/nonexistent/ca.pem").unwrap_or_default();
-/// let mut config = Config::from_url("stomp+ssl://guest:guest@127.0.0.1:61614")?;
-/// config.tls = Tls::default()
+/// let tls = Tls::default()
 ///     .with_ca_pem(ca)
 ///     .with_server_name("broker.internal");
-/// # Ok(())
-/// # }
+/// # let _ = tls;
 /// ```
 #[derive(Clone, Default)]
 pub struct Tls {
