@@ -68,65 +68,20 @@ use stomp_driver::layers::Connector;
 use stomp_driver::queue::Queue;
 use stomp_driver::reply::reply;
 use stomp_proto::client::{
-    self as core, AckHandle, ClientConfig, ClientSession, CloseReason, SessionInfo, Stats,
-    SubscriptionId, TxId,
+    self as core, AckHandle, ClientSession, CloseReason, SessionInfo, Stats, SubscriptionId, TxId,
 };
-use stomp_proto::uri::Scheme;
 use stomp_proto::Frame;
 
 mod gate;
 mod pump;
 mod transport;
 
-pub use stomp_driver::{Empty, Error, Events, Lifecycle, Tls};
+pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
 pub use stomp_proto::client::{SendOptions, SubscribeOptions};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
 
 use pump::Pump;
-
-/// How a [`Client`] connects and behaves.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// The session's configuration: hosts, versions, heart-beats, credentials,
-    /// timeouts, limits and the reconnect policy.
-    pub session: ClientConfig,
-    /// Messages a subscription holds before the socket stops being read
-    /// (back-pressure towards the broker).
-    pub subscription_capacity: usize,
-    /// How long one write to the socket may block.
-    pub write_timeout: Duration,
-    /// TLS settings for `stomp+ssl://` and `wss://` hosts.
-    pub tls: Tls,
-}
-
-impl Config {
-    /// A configuration around a session configuration.
-    pub fn new(session: ClientConfig) -> Config {
-        let mut session = session;
-        session.reconnect.seed = random_seed();
-        Config {
-            session,
-            subscription_capacity: 1024,
-            write_timeout: Duration::from_secs(30),
-            tls: Tls::default(),
-        }
-    }
-
-    /// From a URL: `stomp://[user:pass@]host[:port][/vhost]`, a host list, or
-    /// the `failover:(..)?options` form (see [`stomp_proto::uri`]).
-    pub fn from_url(url: &str) -> Result<Config, Error> {
-        Ok(Config::new(ClientConfig::from_uri(url)?))
-    }
-}
-
-/// The reconnect jitter's seed, from the OS's per-process hash keys.
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
-}
 
 /// A connected client. Calls block until the pump has carried them out; the
 /// ones named `*_with_receipt` (and [`Transaction::commit`]) block until the
@@ -154,13 +109,8 @@ impl Client {
     /// Connects with `config` and waits for CONNECTED (or the end of the
     /// first connect's attempts).
     pub fn connect_with(config: Config) -> Result<Client, Error> {
-        let needs_tls = config
-            .session
-            .hosts
-            .iter()
-            .any(|h| matches!(h.scheme, Scheme::StompSsl | Scheme::Wss));
         // Bad TLS settings fail here, not on every dial.
-        let connector = Connector::new(config.tls, needs_tls)?;
+        let connector = Connector::for_hosts(config.tls, &config.session.hosts)?;
         let handle = Handle::new();
         let events = Events::new();
         let (first_tx, first) = reply();

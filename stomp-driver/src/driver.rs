@@ -297,6 +297,10 @@ impl Driver {
                 Ok(None) => done.send(Ok(())),
                 Err(e) => done.send(Err(e.into())),
             },
+            // Its caller stopped waiting before this ran.
+            Command::Subscribe { mailbox, done, .. } if mailbox.is_closed() => {
+                done.send(Err(Error::Closed(None)))
+            }
             Command::Subscribe {
                 destination,
                 options,
@@ -366,9 +370,14 @@ impl Driver {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Message(message) => {
-                    if let Some(mailbox) = self.mailboxes.get(&message.subscription) {
-                        mailbox.push(message);
-                        if mailbox.is_full() {
+                    let id = message.subscription.clone();
+                    if let Some(mailbox) = self.mailboxes.get(&id) {
+                        if !mailbox.push(message) {
+                            // Its owner is gone (a subscribe call dropped
+                            // before its answer): end the subscription.
+                            self.mailboxes.remove(&id);
+                            let _ = self.session.unsubscribe(&id, false);
+                        } else if mailbox.is_full() {
                             self.update_pause(Instant::now());
                         }
                     }

@@ -35,6 +35,15 @@ impl Connector {
         Ok(Connector { tls, config })
     }
 
+    /// A connector for `hosts`: when one of them uses TLS, bad settings fail
+    /// here.
+    pub fn for_hosts(tls: Tls, hosts: &[Endpoint]) -> Result<Connector, crate::Error> {
+        let check = hosts
+            .iter()
+            .any(|h| matches!(h.scheme, Scheme::StompSsl | Scheme::Wss));
+        Connector::new(tls, check)
+    }
+
     /// Fresh layers for a connection to `endpoint` (none for plain TCP);
     /// their first output (TLS hello, HTTP upgrade) is ready to take.
     pub fn layers(&mut self, endpoint: &Endpoint) -> io::Result<Layers> {

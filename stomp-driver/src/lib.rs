@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+pub mod aio;
+mod config;
 pub mod driver;
 mod error;
 pub mod layers;
@@ -19,6 +21,7 @@ pub mod queue;
 pub mod reply;
 mod tls;
 
+pub use config::Config;
 pub use driver::Lifecycle;
 pub use error::Error;
 pub use queue::Empty;

@@ -107,6 +107,11 @@ impl<T> Queue<T> {
         self.lock().items.len() >= self.capacity
     }
 
+    /// Whether [`close`](Queue::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// No more items will be added; waiting consumers wake up and drain.
     pub fn close(&self) {
         let mut state = self.lock();

@@ -1,0 +1,713 @@
+//! The async client, for any runtime: a task runs the driver with a socket
+//! (any `futures-io` stream) and a timer, both from a [`Runtime`]; cheap
+//! handles talk to it through queues. `stomp-tokio` and `stomp-async-std`
+//! each add their runtime and re-export this API.
+//!
+//! Cancellation: every call sends its command to the driver before its
+//! first `.await`, so dropping a future half-way never leaves the connection
+//! half-done: the command runs, only its answer is lost. (A SEND dropped
+//! while waiting for its receipt is still sent, and still confirmed.)
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_io::{AsyncRead, AsyncWrite};
+use stomp_proto::client::{
+    self as core, AckHandle, ClientSession, CloseReason, SendOptions, SessionInfo, Stats,
+    SubscribeOptions, SubscriptionId, TxId,
+};
+use stomp_proto::reconnect::Dial;
+use stomp_proto::{AckMode, Frame, Version};
+
+use crate::driver::{Command, Driver, Handle, Input};
+use crate::layers::{Connector, Layers};
+use crate::queue::Queue;
+use crate::reply::reply;
+use crate::{Config, Error, Events};
+
+/// A boxed future, as runtimes hand them out.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A byte stream the runtime opened (a TCP connection).
+pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncStream for T {}
+
+/// What the client needs from an async runtime: a task, a timer and a TCP
+/// connection. `stomp-tokio` and `stomp-async-std` implement it (the latter
+/// for async-std and for smol).
+pub trait Runtime: Send + Sync + fmt::Debug + 'static {
+    /// Runs `task` to completion in the background.
+    fn spawn(&self, task: BoxFuture<()>);
+
+    /// Resolves at `deadline`.
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()>;
+
+    /// Opens a TCP connection to `host:port` (any of its addresses).
+    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>>;
+}
+
+/// A connected client: cheap to clone (every clone drives the same
+/// connection), `Send + Sync`. The connection closes when the last clone is
+/// dropped, or at [`disconnect`](Client::disconnect).
+#[derive(Clone)]
+pub struct Client {
+    handle: Handle,
+    events: Events,
+    info: SessionInfo,
+    subscription_capacity: usize,
+    /// Closes the connection when the last clone goes.
+    _owner: Arc<Owner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("info", &self.info).finish()
+    }
+}
+
+#[derive(Debug)]
+struct Owner(Handle);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = self.0.send(Command::Close);
+    }
+}
+
+impl Client {
+    /// Connects with `config` on `runtime`, and waits for CONNECTED (or the
+    /// end of the first connect's attempts).
+    pub async fn connect_with(config: Config, runtime: Arc<dyn Runtime>) -> Result<Client, Error> {
+        let connector = Connector::for_hosts(config.tls, &config.session.hosts)?;
+        let handle = Handle::new();
+        let events = Events::new();
+        let (first_tx, first) = reply();
+        let session = ClientSession::new(config.session, Instant::now());
+        let driver = Driver::new(session, handle.clone(), events.queue().clone(), first_tx);
+        let task = Task {
+            driver,
+            connector,
+            runtime: runtime.clone(),
+            write_timeout: config.write_timeout,
+            link: None,
+        };
+        runtime.spawn(Box::pin(task.run()));
+        let owner = Arc::new(Owner(handle.clone()));
+        let info = first.await.ok_or(Error::Closed(None))??;
+        Ok(Client {
+            handle,
+            events,
+            info,
+            subscription_capacity: config.subscription_capacity,
+            _owner: owner,
+        })
+    }
+
+    /// Who we are connected to (as of the first connect).
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// The negotiated version.
+    pub fn version(&self) -> Version {
+        self.info.version
+    }
+
+    /// Sends `body` to `destination`; resolves once it is queued for the wire.
+    pub async fn send(&self, destination: &str, body: impl Into<Bytes>) -> Result<(), Error> {
+        self.send_with(destination, body, SendOptions::default())
+            .await
+    }
+
+    /// Sends and resolves on the broker's RECEIPT (or fails with its ERROR,
+    /// or at the receipt timeout of the session's configuration).
+    pub async fn send_with_receipt(
+        &self,
+        destination: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        self.send_with(destination, body, SendOptions::with_receipt())
+            .await
+    }
+
+    /// Sends with headers, content type, transaction and receipt as `options`
+    /// say; with `options.receipt` it resolves once the broker confirms.
+    pub async fn send_with(
+        &self,
+        destination: &str,
+        body: impl Into<Bytes>,
+        options: SendOptions,
+    ) -> Result<(), Error> {
+        let command = |done| Command::Send {
+            destination: destination.into(),
+            body: body.into(),
+            options,
+            done,
+        };
+        self.handle.ask(command).await
+    }
+
+    /// Subscribes to `destination`.
+    pub async fn subscribe(&self, destination: &str, ack: AckMode) -> Result<Subscription, Error> {
+        let options = SubscribeOptions {
+            ack,
+            ..SubscribeOptions::default()
+        };
+        self.subscribe_with(destination, options).await
+    }
+
+    /// Subscribes with an id, extra headers (selectors, durable names,
+    /// prefetch) and ack mode as `options` say.
+    pub async fn subscribe_with(
+        &self,
+        destination: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, Error> {
+        let mailbox = self.handle.mailbox(self.subscription_capacity);
+        // Dropped before the answer, the guard closes the mailbox: the driver
+        // then unsubscribes instead of filling it.
+        let mut pending = PendingSubscription {
+            mailbox: mailbox.clone(),
+            answered: false,
+        };
+        let (done, answer) = reply();
+        self.handle.send(Command::Subscribe {
+            destination: destination.into(),
+            options,
+            mailbox: mailbox.clone(),
+            done,
+        })?;
+        let id = answer.await.unwrap_or_else(|| Err(self.handle.closed()))?;
+        pending.answered = true;
+        Ok(Subscription {
+            id,
+            mailbox,
+            handle: self.handle.clone(),
+            ended: false,
+        })
+    }
+
+    /// Begins a transaction; it aborts when dropped without `commit`.
+    pub async fn transaction(&self) -> Result<Transaction, Error> {
+        let id = self.handle.ask(|done| Command::Begin { done }).await?;
+        Ok(Transaction {
+            client: self.clone(),
+            id,
+            ended: false,
+        })
+    }
+
+    /// The life-cycle events (connected, heart-beat timeout, connection
+    /// lost, reconnecting, closed) as a `Stream`; up to 256 wait, later ones
+    /// are dropped. Clones share one queue.
+    pub fn events(&self) -> Events {
+        self.events.clone()
+    }
+
+    /// The session's counters.
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        let (done, answer) = reply();
+        self.handle.send(Command::Stats { done })?;
+        answer.await.ok_or_else(|| self.handle.closed())
+    }
+
+    /// Disconnects gracefully: DISCONNECT, then its receipt (or the
+    /// disconnect timeout). Other clones see the client closed.
+    pub async fn disconnect(self) -> Result<(), Error> {
+        self.handle.ask(|done| Command::Disconnect { done }).await
+    }
+
+    /// How the client ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.handle.close_reason()
+    }
+}
+
+/// Closes the mailbox of a subscription whose `subscribe` future was
+/// dropped before its answer.
+struct PendingSubscription {
+    mailbox: Arc<Queue<core::Message>>,
+    answered: bool,
+}
+
+impl Drop for PendingSubscription {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.mailbox.close();
+        }
+    }
+}
+
+/// A live subscription: a `Stream` of [`Message`]s, backed by a bounded
+/// queue (a slow consumer stops the socket being read; memory stays
+/// bounded). It ends when the client does. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    id: SubscriptionId,
+    mailbox: Arc<Queue<core::Message>>,
+    handle: Handle,
+    ended: bool,
+}
+
+impl Subscription {
+    /// The subscription's id.
+    pub fn id(&self) -> &SubscriptionId {
+        &self.id
+    }
+
+    /// The next message; `None` once the subscription or the client has
+    /// ended. Cancel-safe: a message is taken only when it is returned.
+    pub async fn recv(&self) -> Option<Message> {
+        let handle = self.handle.clone();
+        self.mailbox
+            .recv()
+            .await
+            .map(|inner| Message::new(inner, handle))
+    }
+
+    /// Ends the subscription; resolves once UNSUBSCRIBE is queued.
+    pub async fn unsubscribe(mut self) -> Result<(), Error> {
+        self.ended = true;
+        let id = self.id.clone();
+        self.handle
+            .ask(|done| Command::Unsubscribe {
+                id,
+                done: Some(done),
+            })
+            .await
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Message;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        let handle = &self.handle;
+        self.mailbox
+            .poll_pop(cx)
+            .map(|m| m.map(|inner| Message::new(inner, handle.clone())))
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.handle.send(Command::Unsubscribe {
+                id: self.id.clone(),
+                done: None,
+            });
+        }
+    }
+}
+
+impl Stream for Events {
+    type Item = crate::Lifecycle;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<crate::Lifecycle>> {
+        Events::poll_next(&self, cx)
+    }
+}
+
+/// A received message.
+pub struct Message {
+    inner: core::Message,
+    handle: Handle,
+    answered: AtomicBool,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl Message {
+    fn new(inner: core::Message, handle: Handle) -> Message {
+        Message {
+            inner,
+            handle,
+            answered: AtomicBool::new(false),
+        }
+    }
+
+    /// The whole frame: headers and body.
+    pub fn frame(&self) -> &Frame {
+        &self.inner.frame
+    }
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.inner.frame.header(name)
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        self.inner.body()
+    }
+
+    /// The body as text, if it is UTF-8.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(self.inner.body()).ok()
+    }
+
+    /// The body parsed as JSON into `T`.
+    #[cfg(feature = "serde")]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(self.inner.body())
+    }
+
+    /// The `destination` header.
+    pub fn destination(&self) -> Option<&str> {
+        self.inner.destination()
+    }
+
+    /// The subscription it came through.
+    pub fn subscription(&self) -> &SubscriptionId {
+        &self.inner.subscription
+    }
+
+    /// Whether `ack` or `nack` was called.
+    pub fn is_answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Acknowledges it (for `client` subscriptions: it and all before it).
+    pub async fn ack(&self) -> Result<(), Error> {
+        self.acknowledge(false, None).await
+    }
+
+    /// Rejects it (STOMP 1.1 and later).
+    pub async fn nack(&self) -> Result<(), Error> {
+        self.acknowledge(true, None).await
+    }
+
+    /// Acknowledges it inside `transaction`.
+    pub async fn ack_in(&self, transaction: &Transaction) -> Result<(), Error> {
+        self.acknowledge(false, Some(transaction.id.clone())).await
+    }
+
+    async fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
+        let Some(handle) = self.inner.ack.clone() else {
+            return Ok(()); // auto mode: nothing to acknowledge
+        };
+        self.answered.store(true, Ordering::Relaxed);
+        let command = |done| Command::Ack {
+            handle,
+            nack,
+            transaction,
+            done,
+        };
+        self.handle.ask(command).await
+    }
+
+    /// What an ACK or NACK of it carries, if its subscription needs one.
+    pub fn ack_handle(&self) -> Option<&AckHandle> {
+        self.inner.ack.as_ref()
+    }
+}
+
+/// An open transaction: sends and acks inside it take effect on
+/// [`commit`](Transaction::commit); dropping it aborts.
+#[derive(Debug)]
+pub struct Transaction {
+    client: Client,
+    id: TxId,
+    ended: bool,
+}
+
+impl Transaction {
+    /// The transaction's id.
+    pub fn id(&self) -> &TxId {
+        &self.id
+    }
+
+    /// Sends inside the transaction.
+    pub async fn send(&self, destination: &str, body: impl Into<Bytes>) -> Result<(), Error> {
+        let options = SendOptions {
+            transaction: Some(self.id.clone()),
+            ..SendOptions::default()
+        };
+        self.client.send_with(destination, body, options).await
+    }
+
+    /// Commits; resolves on the broker's receipt.
+    pub async fn commit(mut self) -> Result<(), Error> {
+        self.end(true).await
+    }
+
+    /// Aborts; resolves on the broker's receipt.
+    pub async fn abort(mut self) -> Result<(), Error> {
+        self.end(false).await
+    }
+
+    async fn end(&mut self, commit: bool) -> Result<(), Error> {
+        self.ended = true;
+        let tx = self.id.clone();
+        let command = |done| Command::End {
+            tx,
+            commit,
+            done: Some(done),
+        };
+        self.client.handle.ask(command).await
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.client.handle.send(Command::End {
+                tx: self.id.clone(),
+                commit: false,
+                done: None,
+            });
+        }
+    }
+}
+
+/// One open connection: the stream and its TLS/WebSocket layers.
+struct Link {
+    stream: Box<dyn AsyncStream>,
+    layers: Layers,
+}
+
+/// What woke the task.
+enum Wakeup {
+    Input(Option<Input>),
+    Read(io::Result<usize>),
+    Timer,
+}
+
+/// The background task: the driver, the socket, the timer.
+struct Task {
+    driver: Driver,
+    connector: Connector,
+    runtime: Arc<dyn Runtime>,
+    write_timeout: Duration,
+    link: Option<Link>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let input = self.driver.handle().input().clone();
+        let mut buf = vec![0; 64 * 1024];
+        let mut timer: Option<(Instant, BoxFuture<()>)> = None;
+        loop {
+            self.dial().await;
+            let running = self.driver.drain_events();
+            if !running {
+                self.transmit().await;
+                break;
+            }
+            if self.driver.take_link_lost() {
+                self.link = None;
+            }
+            self.transmit().await;
+            let deadline = self.driver.session.poll_timeout();
+            if timer.as_ref().map(|(at, _)| *at) != deadline {
+                timer = deadline.map(|at| (at, self.runtime.sleep_until(at)));
+            }
+            let reading = !self.driver.is_paused();
+            let wakeup = poll_fn(|cx| {
+                if let Poll::Ready(item) = input.poll_pop(cx) {
+                    return Poll::Ready(Wakeup::Input(item));
+                }
+                if let (Some(link), true) = (&mut self.link, reading) {
+                    if let Poll::Ready(read) = Pin::new(&mut link.stream).poll_read(cx, &mut buf) {
+                        return Poll::Ready(Wakeup::Read(read));
+                    }
+                }
+                if let Some((_, sleep)) = &mut timer {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Wakeup::Timer);
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            let now = Instant::now();
+            match wakeup {
+                Wakeup::Input(None) => break,
+                Wakeup::Input(Some(item)) => self.handle(item),
+                Wakeup::Read(read) => self.received(read, &buf).await,
+                Wakeup::Timer => timer = None,
+            }
+            // Take whatever else is already waiting before the timers run.
+            while let Ok(item) = input.pop(Some(Duration::ZERO)) {
+                self.handle(item);
+            }
+            self.driver.session.handle_timeout(now.max(Instant::now()));
+        }
+        self.link = None;
+    }
+
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Command(command) => self.driver.execute(command),
+            Input::Wake => {
+                self.driver.update_pause(Instant::now());
+            }
+            // Bytes come from the task's own reads.
+            Input::Bytes { .. } | Input::Eof { .. } => {}
+        }
+    }
+
+    async fn received(&mut self, read: io::Result<usize>, buf: &[u8]) {
+        let now = Instant::now();
+        let Some(link) = &mut self.link else { return };
+        let session = &mut self.driver.session;
+        let n = match read {
+            Ok(0) => {
+                self.link = None;
+                return session.handle_closed(now);
+            }
+            Ok(n) => n,
+            Err(e) => {
+                self.link = None;
+                return session.handle_transport_error(now, e.to_string());
+            }
+        };
+        match link.layers.receive(&buf[..n]) {
+            Ok((data, ended)) => {
+                if !data.is_empty() {
+                    session.handle_input(now, &data);
+                }
+                if ended {
+                    self.link = None;
+                    session.handle_closed(now);
+                    return;
+                }
+            }
+            Err(e) => {
+                self.link = None;
+                return session.handle_transport_error(now, e.to_string());
+            }
+        }
+        if let Err(e) = self.flush().await {
+            self.link = None;
+            self.driver
+                .session
+                .handle_transport_error(Instant::now(), e.to_string());
+        }
+    }
+
+    async fn dial(&mut self) {
+        while let Some(dial) = self.driver.session.poll_dial(Instant::now()) {
+            match self.open(&dial).await {
+                Ok((link, early)) => {
+                    let session = &mut self.driver.session;
+                    session.handle_connected(Instant::now());
+                    if !early.is_empty() {
+                        session.handle_input(Instant::now(), &early);
+                    }
+                    self.link = Some(link);
+                }
+                Err(e) => self
+                    .driver
+                    .session
+                    .handle_transport_error(Instant::now(), e.to_string()),
+            }
+        }
+    }
+
+    /// Connects and runs the handshakes, within the dial's timeout; gives
+    /// the link and any STOMP bytes that came with the handshakes' end.
+    async fn open(&mut self, dial: &Dial) -> io::Result<(Link, Vec<u8>)> {
+        let deadline = Instant::now() + dial.timeout;
+        let layers = self.connector.layers(&dial.endpoint)?;
+        let endpoint = &dial.endpoint;
+        let connect = self.runtime.connect(endpoint.host.clone(), endpoint.port);
+        let stream = before(&*self.runtime, deadline, connect).await??;
+        let mut link = Link { stream, layers };
+        let mut early = Vec::new();
+        let mut buf = vec![0; 16 * 1024];
+        loop {
+            let out = link.layers.take_output();
+            before(&*self.runtime, deadline, write_all(&mut link.stream, &out)).await??;
+            if link.layers.is_ready() {
+                return Ok((link, early));
+            }
+            let n = before(&*self.runtime, deadline, read(&mut link.stream, &mut buf)).await??;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed during the handshake",
+                ));
+            }
+            let (data, _) = link.layers.receive(&buf[..n])?;
+            early.extend(data);
+        }
+    }
+
+    async fn transmit(&mut self) {
+        while let Some(bytes) = self.driver.session.poll_transmit(Instant::now()) {
+            let Some(link) = &mut self.link else { continue };
+            let sent = match link.layers.send(&bytes) {
+                Ok(()) => self.flush().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                self.link = None;
+                self.driver
+                    .session
+                    .handle_transport_error(Instant::now(), e.to_string());
+            }
+        }
+    }
+
+    /// Writes what the layers have for the socket, within the write timeout.
+    async fn flush(&mut self) -> io::Result<()> {
+        let Some(link) = &mut self.link else {
+            return Ok(());
+        };
+        let out = link.layers.take_output();
+        if out.is_empty() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.write_timeout;
+        before(&*self.runtime, deadline, write_all(&mut link.stream, &out)).await?
+    }
+}
+
+/// `future`'s output, or a timeout error at `deadline`.
+async fn before<T>(
+    runtime: &dyn Runtime,
+    deadline: Instant,
+    future: impl Future<Output = T>,
+) -> io::Result<T> {
+    let mut future = std::pin::pin!(future);
+    let mut sleep = runtime.sleep_until(deadline);
+    poll_fn(|cx| {
+        if let Poll::Ready(value) = future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(value));
+        }
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+async fn read(stream: &mut Box<dyn AsyncStream>, buf: &mut [u8]) -> io::Result<usize> {
+    poll_fn(|cx| Pin::new(&mut *stream).poll_read(cx, buf)).await
+}
+
+async fn write_all(stream: &mut Box<dyn AsyncStream>, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let n = poll_fn(|cx| Pin::new(&mut *stream).poll_write(cx, bytes)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n..];
+    }
+    poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx)).await
+}

@@ -1,0 +1,99 @@
+//! An async STOMP client for Tokio. One task owns the socket and the sans-IO
+//! `ClientSession` of `stomp-proto`; [`Client`] handles are cheap clones that
+//! talk to it. Heart-beats, reconnects and resubscription happen in that
+//! task; every decision is the core's.
+//!
+//! ```no_run
+//! use futures_util::StreamExt;
+//! use stomp_tokio::{AckMode, Client};
+//!
+//! # async fn demo() -> Result<(), stomp_tokio::Error> {
+//! let client = Client::connect("stomp://guest:guest@localhost:61613").await?;
+//! let mut orders = client.subscribe("/queue/orders", AckMode::ClientIndividual).await?;
+//! client.send_with_receipt("/queue/orders", "one pizza").await?; // the broker has it
+//! if let Some(message) = orders.next().await {
+//!     println!("{}", message.text().unwrap_or("<binary>"));
+//!     message.ack().await?;
+//! }
+//! client.disconnect().await
+//! # }
+//! ```
+//!
+//! Runs on current-thread and multi-threaded runtimes. Transports, back-pressure
+//! and cancellation are as described in [`stomp_driver::aio`]: every call is
+//! cancel-safe (dropping its future never leaves the connection half-done).
+
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use stomp_driver::aio::{self, AsyncStream, BoxFuture, Runtime};
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+#[cfg(feature = "codec")]
+pub mod codec;
+
+pub use stomp_driver::aio::{Message, Subscription, Transaction};
+pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
+pub use stomp_proto::client::{SendOptions, SubscribeOptions};
+pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
+pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
+
+/// Tokio as the client's runtime: tasks, timers and TCP.
+#[derive(Debug)]
+struct Tokio(tokio::runtime::Handle);
+
+impl Runtime for Tokio {
+    fn spawn(&self, task: BoxFuture<()>) {
+        self.0.spawn(task);
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+
+    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream.compat()) as Box<dyn AsyncStream>)
+        })
+    }
+}
+
+/// A connected client: `Clone + Send + Sync`, cheap to clone; every method
+/// of [`aio::Client`] is available on it. The connection closes when the last
+/// clone is dropped, or at [`disconnect`](Client::disconnect).
+#[derive(Clone, Debug)]
+pub struct Client(aio::Client);
+
+impl Client {
+    /// Connects to `url` (see [`Config::from_url`]) and waits for CONNECTED.
+    pub async fn connect(url: &str) -> Result<Client, Error> {
+        Client::connect_with(Config::from_url(url)?).await
+    }
+
+    /// Connects with `config` and waits for CONNECTED (or the end of the
+    /// first connect's attempts). Must be called inside a Tokio runtime.
+    pub async fn connect_with(config: Config) -> Result<Client, Error> {
+        let runtime = Arc::new(Tokio(tokio::runtime::Handle::current()));
+        aio::Client::connect_with(config, runtime).await.map(Client)
+    }
+
+    /// Disconnects gracefully: DISCONNECT, then its receipt (or the
+    /// disconnect timeout).
+    pub async fn disconnect(self) -> Result<(), Error> {
+        self.0.disconnect().await
+    }
+}
+
+impl Deref for Client {
+    type Target = aio::Client;
+
+    fn deref(&self) -> &aio::Client {
+        &self.0
+    }
+}
