@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub mod aio;
+pub mod codec;
 mod config;
 pub mod driver;
 mod error;

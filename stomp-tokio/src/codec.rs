@@ -21,13 +21,9 @@
 //! # Ok::<(), stomp_tokio::codec::CodecError>(())
 //! ```
 
-use std::fmt;
-use std::io;
-
 use bytes::BytesMut;
-use stomp_proto::{
-    encode_heartbeat, DecodeError, Decoder, EncodeError, Encoder, Frame, Item, Limits, Version,
-};
+pub use stomp_driver::codec::CodecError;
+use stomp_proto::{encode_heartbeat, Decoder, Encoder, Frame, Item, Limits, Version};
 
 /// Decodes [`Item`]s (frames and heart-beats) and encodes frames and
 /// heart-beats, with one version's escaping rules and the decoder's limits.
@@ -49,35 +45,6 @@ impl StompCodec {
             decoder: Decoder::new(version, limits),
             encoder: Encoder::new(version),
         }
-    }
-}
-
-/// What went wrong in a [`StompCodec`].
-#[derive(Debug)]
-pub enum CodecError {
-    /// The input broke the protocol (with its byte offset).
-    Decode(DecodeError),
-    /// A frame could not be encoded.
-    Encode(EncodeError),
-    /// The transport failed.
-    Io(io::Error),
-}
-
-impl fmt::Display for CodecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CodecError::Decode(e) => e.fmt(f),
-            CodecError::Encode(e) => e.fmt(f),
-            CodecError::Io(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for CodecError {}
-
-impl From<io::Error> for CodecError {
-    fn from(e: io::Error) -> CodecError {
-        CodecError::Io(e)
     }
 }
 

@@ -3,14 +3,28 @@
 //! intact, and the other way round. Text, binary bodies with NULs, escaped
 //! header values and UTF-8.
 
+// Each scenario's name says what it asserts.
+#![allow(missing_docs)]
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stomp_blocking::{AckMode, Client, SendOptions};
+use stomp_driver::Config;
+use stomp_proto::client::SendOptions;
+use stomp_proto::AckMode;
 
-mod support;
+use crate::support;
+use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub};
+
+/// Instantiates every scenario of this module for `$adapter`.
+#[macro_export]
+macro_rules! interop_scenarios {
+    ($adapter:ty) => {
+        $crate::suite!($adapter, interop: what_stomppy_sends_arrives_intact, what_we_send_reaches_stomppy_intact);
+    };
+}
 
 const URL: &str = "stomp://guest:guest@127.0.0.1:61613";
 
@@ -92,12 +106,11 @@ fn unhex(hex: &str) -> Vec<u8> {
         .collect()
 }
 
-#[test]
-fn what_stomppy_sends_arrives_intact() {
+pub fn what_stomppy_sends_arrives_intact<A: Adapter>() {
     let Some(python) = python() else { return };
     let q = support::queue("from-py");
     stomppy(&python, &["send", "127.0.0.1", "61613", &q]);
-    let client = Client::connect(URL).unwrap();
+    let client = A::connect(Config::from_url(URL).unwrap()).unwrap();
     let sub = client.subscribe(&q, AckMode::ClientIndividual).unwrap();
     for (body, headers) in messages() {
         let message = sub.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -110,11 +123,10 @@ fn what_stomppy_sends_arrives_intact() {
     client.disconnect().unwrap();
 }
 
-#[test]
-fn what_we_send_reaches_stomppy_intact() {
+pub fn what_we_send_reaches_stomppy_intact<A: Adapter>() {
     let Some(python) = python() else { return };
     let q = support::queue("to-py");
-    let client = Client::connect(URL).unwrap();
+    let client = A::connect(Config::from_url(URL).unwrap()).unwrap();
     for (body, headers) in messages() {
         let options = SendOptions {
             headers: headers
@@ -124,7 +136,7 @@ fn what_we_send_reaches_stomppy_intact() {
             receipt: true,
             ..SendOptions::default()
         };
-        client.send_with(&q, body, options).unwrap();
+        client.send_with(&q, body.into(), options).unwrap();
     }
     client.disconnect().unwrap();
     let count = messages().len().to_string();

@@ -1,22 +1,27 @@
 //! Kills a real broker mid-stream (`kill -9` by its pid, through
 //! `scripts/brokers kill`) and starts it again: the client reconnects and
 //! resubscribes; no message the broker confirmed is lost and every one not
-//! acknowledged comes back. Its own test binary, so that no other broker
-//! test runs while a broker is down.
+//! acknowledged comes back. Run from a test binary of its own, so that no
+//! other broker test runs while a broker is down.
 //!
 //! Durability on both brokers: a durable queue (`/queue/..` on RabbitMQ,
 //! any queue on ActiveMQ), `persistent:true`, and each SEND's own RECEIPT as
 //! the barrier (on RabbitMQ only that receipt means the message is on disk).
 
+// Each scenario's name says what it asserts.
+#![allow(missing_docs)]
+
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use stomp_blocking::{
-    AckMode, Client, Config, Lifecycle, ReconnectPolicy, SendOptions, UnconfirmedSends,
-};
+use stomp_driver::{Config, Lifecycle};
+use stomp_proto::client::SendOptions;
+use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
+use stomp_proto::AckMode;
 
-mod support;
+use crate::support;
+use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub};
 
 fn scripts_brokers(args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/brokers");
@@ -36,7 +41,7 @@ fn persistent() -> SendOptions {
     }
 }
 
-fn survive_a_restart(name: &str, port: u16) {
+fn survive_a_restart<A: Adapter>(name: &str, port: u16) {
     if !support::require(name, port) {
         return;
     }
@@ -49,13 +54,13 @@ fn survive_a_restart(name: &str, port: u16) {
         ..ReconnectPolicy::failover()
     };
     config.session.reconnect.seed = 7;
-    let client = Client::connect_with(config).unwrap();
+    let client = A::connect(config).unwrap();
     let sub = client.subscribe(&queue, AckMode::ClientIndividual).unwrap();
 
     let mut confirmed = BTreeSet::new();
     for i in 0..100 {
         client
-            .send_with(&queue, format!("m{i:03}"), persistent())
+            .send_with(&queue, format!("m{i:03}").into(), persistent())
             .unwrap();
         confirmed.insert(format!("m{i:03}"));
     }
@@ -71,16 +76,16 @@ fn survive_a_restart(name: &str, port: u16) {
     }
 
     scripts_brokers(&["kill", name]);
-    support::wait_for(&client, Duration::from_secs(10), |e| {
+    support::wait_for(&client.events(), Duration::from_secs(10), |e| {
         matches!(e, Lifecycle::ConnectionLost(_))
     });
     scripts_brokers(&["restart", name]);
-    let info = support::wait_reconnected(&client, Duration::from_secs(90));
+    let info = support::wait_reconnected(&client.events(), Duration::from_secs(90));
     assert!(info.reconnected, "{name}");
 
     for i in 100..150 {
         client
-            .send_with(&queue, format!("m{i:03}"), persistent())
+            .send_with(&queue, format!("m{i:03}").into(), persistent())
             .unwrap();
         confirmed.insert(format!("m{i:03}"));
     }
@@ -92,7 +97,7 @@ fn survive_a_restart(name: &str, port: u16) {
     while !missing.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(message) = sub.recv_timeout(left) else {
-            panic!("{name}: never came back: {missing:?}");
+            panic!("{} {name}: never came back: {missing:?}", A::NAME);
         };
         let body = message.text().unwrap().to_string();
         assert!(confirmed.contains(&body), "{name}: unknown {body}");
@@ -105,12 +110,12 @@ fn survive_a_restart(name: &str, port: u16) {
     client.disconnect().unwrap();
 }
 
-#[test]
-fn rabbitmq_restart_loses_no_confirmed_message() {
-    survive_a_restart("rabbitmq", 61613);
+/// RabbitMQ killed and restarted under adapter `A`.
+pub fn rabbitmq_restart_loses_no_confirmed_message<A: Adapter>() {
+    survive_a_restart::<A>("rabbitmq", 61613);
 }
 
-#[test]
-fn activemq_restart_loses_no_confirmed_message() {
-    survive_a_restart("activemq", 61623);
+/// ActiveMQ killed and restarted under adapter `A`.
+pub fn activemq_restart_loses_no_confirmed_message<A: Adapter>() {
+    survive_a_restart::<A>("activemq", 61623);
 }

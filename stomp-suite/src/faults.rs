@@ -1,20 +1,30 @@
-//! The blocking client against the scripted fault peer of `stomp-broker`:
-//! stalls, half-written frames, garbage, and the connection cut at every
-//! point of the handshake.
+//! Against the scripted fault peer of `stomp-broker`: stalls, half-written
+//! frames, garbage, and the connection cut at every point of the handshake.
+
+// Each scenario's name says what it asserts.
+#![allow(missing_docs)]
 
 use std::time::{Duration, Instant};
 
-use stomp_blocking::{
-    AckMode, Client, Config, Error, HeartBeat, Lifecycle, ReconnectPolicy, UnconfirmedSends,
-};
 use stomp_broker::fault::{Behaviour, Cut, FaultPeer};
+use stomp_driver::{Config, Error, Lifecycle};
 use stomp_proto::client::CloseReason;
+use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 use stomp_proto::server::ServerConfig;
+use stomp_proto::{DecodeErrorKind, HeartBeat};
 
-mod support;
-use stomp_proto::DecodeErrorKind;
+use crate::support::{self, round_trip};
+use crate::{Adapter, SuiteClient};
 
 const WAIT: Duration = Duration::from_secs(5);
+
+/// Instantiates every scenario of this module for `$adapter`.
+#[macro_export]
+macro_rules! fault_scenarios {
+    ($adapter:ty) => {
+        $crate::suite!($adapter, faults: a_silent_broker_is_detected_within_the_heartbeat_grace, garbage_from_the_broker_is_a_protocol_error_with_its_offset, a_half_written_frame_is_never_delivered_and_the_client_reconnects, a_handshake_cut_anywhere_ends_the_session_promptly, a_handshake_cut_anywhere_is_survived_by_reconnecting);
+    };
+}
 
 fn config(peer: &FaultPeer) -> Config {
     Config::from_url(&peer.url()).unwrap()
@@ -32,20 +42,11 @@ fn failover(peer: &FaultPeer) -> Config {
     config
 }
 
-fn wait_for(client: &Client, want: impl Fn(&Lifecycle) -> bool) -> Lifecycle {
-    support::wait_for(client, WAIT, want)
+fn wait_for(client: &impl SuiteClient, want: impl Fn(&Lifecycle) -> bool) -> Lifecycle {
+    support::wait_for(&client.events(), WAIT, want)
 }
 
-/// A message sent now comes back through a fresh subscription.
-fn round_trip(client: &Client, queue: &str) {
-    let sub = client.subscribe(queue, AckMode::Auto).unwrap();
-    client.send_with_receipt(queue, "still works").unwrap();
-    let message = sub.recv_timeout(WAIT).unwrap();
-    assert_eq!(message.text(), Some("still works"));
-}
-
-#[test]
-fn a_silent_broker_is_detected_within_the_heartbeat_grace() {
+pub fn a_silent_broker_is_detected_within_the_heartbeat_grace<A: Adapter>() {
     let server = ServerConfig {
         heartbeat: HeartBeat::new(100, 100),
         ..ServerConfig::default()
@@ -56,7 +57,7 @@ fn a_silent_broker_is_detected_within_the_heartbeat_grace() {
     config.session.heartbeat = HeartBeat::new(100, 100);
     let grace = Duration::from_millis(100).mul_f64(config.session.heartbeat_grace);
     let start = Instant::now();
-    let client = Client::connect_with(config).unwrap();
+    let client = A::connect(config).unwrap();
     wait_for(&client, |e| matches!(e, Lifecycle::HeartbeatTimeout));
     let detected = start.elapsed();
     // Heart-beats kept it alive until the stall; it was declared dead within
@@ -76,14 +77,13 @@ fn a_silent_broker_is_detected_within_the_heartbeat_grace() {
     ));
 }
 
-#[test]
-fn garbage_from_the_broker_is_a_protocol_error_with_its_offset() {
+pub fn garbage_from_the_broker_is_a_protocol_error_with_its_offset<A: Adapter>() {
     let peer = FaultPeer::start(vec![Behaviour::Write {
         bytes: b"HELLO THERE\n\n\0".to_vec(),
         close: false,
     }])
     .unwrap();
-    let client = Client::connect_with(config(&peer)).unwrap();
+    let client = A::connect(config(&peer)).unwrap();
     let Lifecycle::Closed(CloseReason::Protocol(error)) =
         wait_for(&client, |e| matches!(e, Lifecycle::Closed(_)))
     else {
@@ -98,8 +98,7 @@ fn garbage_from_the_broker_is_a_protocol_error_with_its_offset() {
     assert!(error.to_string().contains(&error.offset().to_string()));
 }
 
-#[test]
-fn a_half_written_frame_is_never_delivered_and_the_client_reconnects() {
+pub fn a_half_written_frame_is_never_delivered_and_the_client_reconnects<A: Adapter>() {
     let half = b"MESSAGE\nsubscription:0\nmessage-id:x\ndestination:/queue/half\n\nhal".to_vec();
     let peer = FaultPeer::start(vec![
         Behaviour::Write {
@@ -109,7 +108,7 @@ fn a_half_written_frame_is_never_delivered_and_the_client_reconnects() {
         Behaviour::Serve,
     ])
     .unwrap();
-    let client = Client::connect_with(failover(&peer)).unwrap();
+    let client = A::connect(failover(&peer)).unwrap();
     let Lifecycle::Connected(info) = wait_for(
         &client,
         |e| matches!(e, Lifecycle::Connected(info) if info.reconnected),
@@ -124,12 +123,11 @@ fn a_half_written_frame_is_never_delivered_and_the_client_reconnects() {
     assert_eq!(peer.accepted(), 2);
 }
 
-#[test]
-fn a_handshake_cut_anywhere_ends_the_session_promptly() {
+pub fn a_handshake_cut_anywhere_ends_the_session_promptly<A: Adapter>() {
     for cut in Cut::ALL {
         let peer = FaultPeer::start(vec![Behaviour::Cut(cut)]).unwrap();
         let start = Instant::now();
-        let result = Client::connect_with(config(&peer));
+        let result = A::connect(config(&peer));
         if cut == Cut::AfterConnected {
             // CONNECTED came: connected, then closed.
             let client = result.unwrap();
@@ -153,12 +151,10 @@ fn a_handshake_cut_anywhere_ends_the_session_promptly() {
     }
 }
 
-#[test]
-fn a_handshake_cut_anywhere_is_survived_by_reconnecting() {
+pub fn a_handshake_cut_anywhere_is_survived_by_reconnecting<A: Adapter>() {
     for cut in Cut::ALL {
         let peer = FaultPeer::start(vec![Behaviour::Cut(cut), Behaviour::Serve]).unwrap();
-        let client =
-            Client::connect_with(failover(&peer)).unwrap_or_else(|e| panic!("{cut:?}: {e}"));
+        let client = A::connect(failover(&peer)).unwrap_or_else(|e| panic!("{cut:?}: {e}"));
         if cut == Cut::AfterConnected {
             // CONNECTED came, so connect returned; the reconnect follows.
             wait_for(

@@ -1,0 +1,151 @@
+//! An async STOMP client on the `futures-io` traits, for async-std and smol.
+//!
+//! async-std was discontinued upstream in 2025 (advisory RUSTSEC-2025-0052;
+//! smol is the successor it names). This crate serves both: the client runs
+//! on a small [`Runtime`] (a task, a timer, a TCP connection), implemented
+//! here for async-std ([`AsyncStd`], feature `async-std`, on by default)
+//! and for smol ([`Smol`], feature `smol`), the way quinn serves several
+//! runtimes. One task owns the socket and the sans-IO `ClientSession` of
+//! `stomp-proto`; [`Client`] handles are cheap clones that talk to it.
+//!
+//! ```no_run
+//! # #[cfg(feature = "async-std")]
+//! # fn main() -> Result<(), stomp_async_std::Error> {
+//! use stomp_async_std::{AckMode, Client};
+//!
+//! async_std::task::block_on(async {
+//!     let client = Client::connect("stomp://guest:guest@localhost:61613").await?;
+//!     let orders = client.subscribe("/queue/orders", AckMode::ClientIndividual).await?;
+//!     client.send_with_receipt("/queue/orders", "one pizza").await?; // the broker has it
+//!     if let Some(message) = orders.recv().await {
+//!         println!("{}", message.text().unwrap_or("<binary>"));
+//!         message.ack().await?;
+//!     }
+//!     client.disconnect().await
+//! })
+//! # }
+//! # #[cfg(not(feature = "async-std"))]
+//! # fn main() {}
+//! ```
+//!
+//! Transports, back-pressure and cancellation are as described in
+//! [`stomp_driver::aio`]: every call is cancel-safe.
+
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use stomp_driver::aio::{self, AsyncStream, BoxFuture};
+
+pub mod codec;
+
+pub use stomp_driver::aio::{Message, Runtime, Subscription, Transaction};
+pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
+pub use stomp_proto::client::{SendOptions, SubscribeOptions};
+pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
+pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
+
+/// The timer both runtimes share (async-std's own timers are async-io's).
+fn sleep_until(deadline: Instant) -> BoxFuture<()> {
+    Box::pin(async move {
+        async_io::Timer::at(deadline).await;
+    })
+}
+
+/// async-std as the client's runtime.
+#[cfg(feature = "async-std")]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AsyncStd;
+
+#[cfg(feature = "async-std")]
+impl Runtime for AsyncStd {
+    fn spawn(&self, task: BoxFuture<()>) {
+        async_std::task::spawn(task);
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        sleep_until(deadline)
+    }
+
+    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+        Box::pin(async move {
+            let stream = async_std::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream) as Box<dyn AsyncStream>)
+        })
+    }
+}
+
+/// smol as the client's runtime (its global executor).
+#[cfg(feature = "smol")]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Smol;
+
+#[cfg(feature = "smol")]
+impl Runtime for Smol {
+    fn spawn(&self, task: BoxFuture<()>) {
+        smol::spawn(task).detach();
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        sleep_until(deadline)
+    }
+
+    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+        Box::pin(async move {
+            let stream = smol::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream) as Box<dyn AsyncStream>)
+        })
+    }
+}
+
+/// A connected client: `Clone + Send + Sync`, cheap to clone; every method
+/// of [`aio::Client`] is available on it. The connection closes when the last
+/// clone is dropped, or at [`disconnect`](Client::disconnect).
+#[derive(Clone, Debug)]
+pub struct Client(aio::Client);
+
+impl Client {
+    /// Connects to `url` (see [`Config::from_url`]) on the default runtime
+    /// (async-std with its feature on, otherwise smol).
+    #[cfg(any(feature = "async-std", feature = "smol"))]
+    pub async fn connect(url: &str) -> Result<Client, Error> {
+        Client::connect_with(Config::from_url(url)?).await
+    }
+
+    /// Connects with `config` on the default runtime (async-std with its
+    /// feature on, otherwise smol) and waits for CONNECTED.
+    #[cfg(any(feature = "async-std", feature = "smol"))]
+    pub async fn connect_with(config: Config) -> Result<Client, Error> {
+        #[cfg(feature = "async-std")]
+        let runtime = AsyncStd;
+        #[cfg(not(feature = "async-std"))]
+        let runtime = Smol;
+        Client::connect_on(config, runtime).await
+    }
+
+    /// Connects with `config` on `runtime` and waits for CONNECTED.
+    pub async fn connect_on(config: Config, runtime: impl Runtime) -> Result<Client, Error> {
+        aio::Client::connect_with(config, Arc::new(runtime))
+            .await
+            .map(Client)
+    }
+
+    /// Disconnects gracefully: DISCONNECT, then its receipt (or the
+    /// disconnect timeout).
+    pub async fn disconnect(self) -> Result<(), Error> {
+        self.0.disconnect().await
+    }
+}
+
+impl Deref for Client {
+    type Target = aio::Client;
+
+    fn deref(&self) -> &aio::Client {
+        &self.0
+    }
+}

@@ -1,0 +1,123 @@
+//! One test suite for every adapter. The scenarios ([`brokers`], [`faults`],
+//! [`restart`], [`interop`]) are written once against the [`Adapter`] traits,
+//! a blocking view of a client; each adapter implements them (the async
+//! ones by blocking on a runtime) and the test binaries instantiate every
+//! scenario per adapter with [`suite!`].
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use stomp_driver::{Config, Empty, Error, Events};
+use stomp_proto::client::{SendOptions, SessionInfo, Stats};
+use stomp_proto::{AckMode, Version};
+
+pub mod adapters;
+pub mod brokers;
+pub mod faults;
+pub mod interop;
+pub mod restart;
+pub mod support;
+
+/// A client adapter, seen through blocking calls.
+pub trait Adapter: 'static {
+    /// Its name in messages.
+    const NAME: &'static str;
+    /// Its client.
+    type Client: SuiteClient;
+
+    /// Connects and waits for CONNECTED.
+    fn connect(config: Config) -> Result<Self::Client, Error>;
+}
+
+/// What the scenarios do with a client.
+pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
+    /// Its subscriptions.
+    type Sub: SuiteSub<Msg = Self::Msg>;
+    /// Its messages.
+    type Msg: SuiteMsg;
+    /// Its transactions.
+    type Tx<'a>: SuiteTx
+    where
+        Self: 'a;
+
+    /// Who we are connected to.
+    fn info(&self) -> SessionInfo;
+    /// SEND with options; with a receipt, waits for it.
+    fn send_with(&self, destination: &str, body: Bytes, options: SendOptions) -> Result<(), Error>;
+    /// SUBSCRIBE.
+    fn subscribe(&self, destination: &str, ack: AckMode) -> Result<Self::Sub, Error>;
+    /// BEGIN.
+    fn transaction(&self) -> Result<Self::Tx<'_>, Error>;
+    /// The session's counters.
+    fn stats(&self) -> Result<Stats, Error>;
+    /// The life-cycle events.
+    fn events(&self) -> Events;
+    /// DISCONNECT and its receipt.
+    fn disconnect(self) -> Result<(), Error>;
+
+    /// The negotiated version.
+    fn version(&self) -> Version {
+        self.info().version
+    }
+
+    /// SEND without a receipt.
+    fn send(&self, destination: &str, body: impl Into<Bytes>) -> Result<(), Error> {
+        self.send_with(destination, body.into(), SendOptions::default())
+    }
+
+    /// SEND and wait for its receipt.
+    fn send_with_receipt(&self, destination: &str, body: impl Into<Bytes>) -> Result<(), Error> {
+        self.send_with(destination, body.into(), SendOptions::with_receipt())
+    }
+}
+
+/// What the scenarios do with a subscription.
+pub trait SuiteSub: Send + Sync {
+    /// Its messages.
+    type Msg: SuiteMsg;
+    /// The next message within `timeout`.
+    fn recv_timeout(&self, timeout: Duration) -> Result<Self::Msg, Empty>;
+    /// UNSUBSCRIBE.
+    fn unsubscribe(self) -> Result<(), Error>;
+}
+
+/// What the scenarios do with a message.
+pub trait SuiteMsg: Send {
+    /// The body.
+    fn body(&self) -> &Bytes;
+    /// A header.
+    fn header(&self, name: &str) -> Option<&str>;
+    /// ACK.
+    fn ack(&self) -> Result<(), Error>;
+    /// NACK.
+    fn nack(&self) -> Result<(), Error>;
+
+    /// The body as text.
+    fn text(&self) -> Option<&str> {
+        std::str::from_utf8(self.body()).ok()
+    }
+}
+
+/// What the scenarios do with a transaction.
+pub trait SuiteTx {
+    /// SEND inside it.
+    fn send(&self, destination: &str, body: &str) -> Result<(), Error>;
+    /// COMMIT and its receipt.
+    fn commit(self) -> Result<(), Error>;
+    /// ABORT and its receipt.
+    fn abort(self) -> Result<(), Error>;
+}
+
+/// Instantiates every shared scenario of `$module` (one of [`brokers`],
+/// [`faults`], [`interop`], [`restart`]) as a `#[test]` for `$adapter`.
+#[macro_export]
+macro_rules! suite {
+    ($adapter:ty, $module:ident: $($scenario:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $scenario() {
+                $crate::$module::$scenario::<$adapter>();
+            }
+        )+
+    };
+}

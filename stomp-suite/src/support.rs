@@ -1,0 +1,188 @@
+//! What the scenarios share: the brokers and how to reach them, the skip
+//! rule, waiting for life-cycle events, fresh queue names.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use stomp_driver::{Config, Events, Lifecycle, Tls};
+use stomp_proto::client::SessionInfo;
+
+use crate::{Adapter, SuiteClient, SuiteSub};
+
+/// How long a scenario waits for something that should come.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Where `scripts/brokers` leaves its throw-away CA.
+pub const TLS_DIR: &str = "/etc/rabbitmq/stomp-tls";
+
+/// One broker over one transport.
+#[derive(Debug)]
+pub struct Broker {
+    /// `rabbitmq` or `activemq`: what the broker-specific answers depend on.
+    pub kind: &'static str,
+    /// `tcp`, `tls`, `ws` or `wss`.
+    pub transport: &'static str,
+    /// Where, with the test credentials.
+    pub url: &'static str,
+    /// The port, to check that it listens.
+    pub port: u16,
+}
+
+/// Every broker and transport the suite runs against.
+pub const ALL: [Broker; 5] = [
+    Broker {
+        kind: "rabbitmq",
+        transport: "tcp",
+        url: "stomp://guest:guest@127.0.0.1:61613",
+        port: 61613,
+    },
+    Broker {
+        kind: "activemq",
+        transport: "tcp",
+        url: "stomp://guest:guest@127.0.0.1:61623",
+        port: 61623,
+    },
+    Broker {
+        kind: "rabbitmq",
+        transport: "tls",
+        url: "stomp+ssl://guest:guest@127.0.0.1:61614",
+        port: 61614,
+    },
+    Broker {
+        kind: "rabbitmq",
+        transport: "ws",
+        url: "ws://guest:guest@127.0.0.1:15674/ws",
+        port: 15674,
+    },
+    Broker {
+        kind: "rabbitmq",
+        transport: "wss",
+        url: "wss://guest:guest@localhost:15673/ws",
+        port: 15673,
+    },
+];
+
+impl std::fmt::Display for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, self.transport)
+    }
+}
+
+impl Broker {
+    /// A configuration for this broker, trusting the brokers' CA.
+    pub fn config(&self) -> Config {
+        self.config_for(self.url)
+    }
+
+    /// A configuration for `url` (this broker's, changed), trusting the
+    /// brokers' CA.
+    pub fn config_for(&self, url: &str) -> Config {
+        let mut config = Config::from_url(url).unwrap();
+        if matches!(self.transport, "tls" | "wss") {
+            config.tls = Tls::default()
+                .with_ca_file(format!("{TLS_DIR}/ca.pem"))
+                .unwrap_or_else(|e| panic!("{self}: {e} (run `bash scripts/brokers`)"));
+        }
+        config
+    }
+
+    /// Connects adapter `A`, or panics saying where.
+    pub fn connect<A: Adapter>(&self) -> A::Client {
+        A::connect(self.config()).unwrap_or_else(|e| panic!("{} {self}: {e}", A::NAME))
+    }
+}
+
+/// The running brokers: all of them, or a panic naming the missing one.
+pub fn brokers() -> Vec<&'static Broker> {
+    ALL.iter()
+        .filter(|broker| require(&broker.to_string(), broker.port))
+        .collect()
+}
+
+/// The running broker of `kind` over `transport`.
+pub fn one(kind: &str, transport: &str) -> Option<&'static Broker> {
+    brokers()
+        .into_iter()
+        .find(|b| b.kind == kind && b.transport == transport)
+}
+
+/// Skipping a missing broker or peer is allowed only outside CI, when asked
+/// for with `STOMP_SKIP_BROKERS=1`.
+pub fn skip_allowed() -> bool {
+    std::env::var("STOMP_SKIP_BROKERS").is_ok_and(|v| v == "1")
+        && std::env::var("CI").map_or(true, |v| v != "true")
+}
+
+/// Whether something listens on loopback `port`.
+pub fn listening(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
+
+/// Whether `name` on `port` is up; a panic when it is not and skipping is
+/// not allowed.
+pub fn require(name: &str, port: u16) -> bool {
+    if listening(port) {
+        return true;
+    }
+    assert!(
+        skip_allowed(),
+        "{name} is not running on port {port} (run `bash scripts/brokers`, or set \
+         STOMP_SKIP_BROKERS=1 outside CI to skip)"
+    );
+    eprintln!("skipping {name}: not running");
+    false
+}
+
+/// Waits up to `limit` for a life-cycle event that `want` accepts.
+pub fn wait_for(events: &Events, limit: Duration, want: impl Fn(&Lifecycle) -> bool) -> Lifecycle {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(event) if want(&event) => return event,
+            Ok(_) => {}
+            Err(e) => panic!("no such event in {limit:?}: {e}"),
+        }
+    }
+}
+
+/// Waits up to `limit` for CONNECTED after a reconnect.
+pub fn wait_reconnected(events: &Events, limit: Duration) -> SessionInfo {
+    match wait_for(
+        events,
+        limit,
+        |e| matches!(e, Lifecycle::Connected(info) if info.reconnected),
+    ) {
+        Lifecycle::Connected(info) => info,
+        _ => unreachable!(),
+    }
+}
+
+/// A queue no other test (or earlier run) uses: RabbitMQ's queues outlive it.
+pub fn queue(test: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "/queue/stomp-rs-{test}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The next message's text, within [`WAIT`].
+pub fn recv_text(subscription: &impl SuiteSub) -> String {
+    let message = subscription.recv_timeout(WAIT).expect("a message in time");
+    crate::SuiteMsg::text(&message).expect("UTF-8").to_string()
+}
+
+/// A message sent now comes back through a fresh subscription.
+pub fn round_trip(client: &impl SuiteClient, queue: &str) {
+    let sub = client.subscribe(queue, stomp_proto::AckMode::Auto).unwrap();
+    client.send_with_receipt(queue, "still works").unwrap();
+    assert_eq!(recv_text(&sub), "still works");
+}

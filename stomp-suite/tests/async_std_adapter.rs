@@ -1,0 +1,15 @@
+//! The shared scenarios for `stomp-async-std`, on async-std and on smol.
+
+use stomp_suite::adapters::AsyncStd;
+
+stomp_suite::broker_scenarios!(AsyncStd);
+stomp_suite::fault_scenarios!(AsyncStd);
+stomp_suite::interop_scenarios!(AsyncStd);
+
+mod smol {
+    use stomp_suite::adapters::Smol;
+
+    stomp_suite::broker_scenarios!(Smol);
+    stomp_suite::fault_scenarios!(Smol);
+    stomp_suite::interop_scenarios!(Smol);
+}

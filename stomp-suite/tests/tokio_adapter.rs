@@ -1,0 +1,15 @@
+//! The shared scenarios for `stomp-tokio`, on a multi-threaded runtime and
+//! on a current-thread one.
+
+use stomp_suite::adapters::Tokio;
+
+stomp_suite::broker_scenarios!(Tokio);
+stomp_suite::fault_scenarios!(Tokio);
+stomp_suite::interop_scenarios!(Tokio);
+
+mod current_thread {
+    use stomp_suite::adapters::TokioCurrentThread;
+
+    stomp_suite::broker_scenarios!(TokioCurrentThread);
+    stomp_suite::fault_scenarios!(TokioCurrentThread);
+}
