@@ -207,6 +207,13 @@ pub struct AsyncClient<R> {
     _runtime: std::marker::PhantomData<fn() -> R>,
 }
 
+impl<R> AsyncClient<R> {
+    /// The async client itself.
+    pub fn inner(&self) -> &stomp_driver::aio::Client {
+        &self.client
+    }
+}
+
 impl<R> std::fmt::Debug for AsyncClient<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.client.fmt(f)
