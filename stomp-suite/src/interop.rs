@@ -1,13 +1,14 @@
-//! Interop with Python's stomp.py (installed by `scripts/peers` into
-//! `target/peers/venv`) through RabbitMQ: what stomp.py sends, we receive
-//! intact, and the other way round. Text, binary bodies with NULs, escaped
-//! header values and UTF-8.
+//! Interop through RabbitMQ with the clients people use today: Python's
+//! stomp.py over TCP and JavaScript's @stomp/stompjs over Web-STOMP (both
+//! installed by `scripts/peers` under `target/peers`). What they send, we
+//! receive intact, and the other way round: text, binary bodies with NULs,
+//! escaped header values, UTF-8.
 
 // Each scenario's name says what it asserts.
 #![allow(missing_docs)]
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,19 +23,23 @@ use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub};
 #[macro_export]
 macro_rules! interop_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, interop: what_stomppy_sends_arrives_intact, what_we_send_reaches_stomppy_intact);
+        $crate::suite!($adapter, interop: what_stomppy_sends_arrives_intact,
+            what_we_send_reaches_stomppy_intact, what_stompjs_sends_arrives_intact,
+            what_we_send_reaches_stompjs_intact);
     };
 }
 
-const URL: &str = "stomp://guest:guest@127.0.0.1:61613";
+const TCP: &str = "stomp://guest:guest@127.0.0.1:61613";
+const WS: &str = "ws://guest:guest@127.0.0.1:15674/ws";
+const WS_FOR_PEER: &str = "ws://127.0.0.1:15674/ws";
 
 /// A body and its extra headers.
 type Sample = (Vec<u8>, Vec<(&'static str, &'static str)>);
 
-/// What both sides send (kept in step with `peers/stomppy.py`).
+/// What every side sends (kept in step with `tests/peers/`).
 fn messages() -> Vec<Sample> {
     vec![
-        (b"plain text from stomp.py".to_vec(), vec![]),
+        (b"plain text from a peer".to_vec(), vec![]),
         (
             (0..=255u8).chain([0, 0]).collect(),
             vec![("content-type", "application/octet-stream")],
@@ -47,56 +52,94 @@ fn messages() -> Vec<Sample> {
     ]
 }
 
-/// The venv's Python, or None when skipping is allowed (outside CI, asked).
-fn python() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join("target/peers/venv/bin/python3");
-    if python.exists() && support::listening(61613) {
-        return Some(python);
+/// A peer client: how to run it.
+struct Peer {
+    program: PathBuf,
+    script: &'static str,
+    /// `NODE_PATH`, for the Node peer.
+    node_path: Option<PathBuf>,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The peer if it and RabbitMQ are there; None when skipping is allowed.
+fn peer(installed: &Path, program: PathBuf, script: &'static str, port: u16) -> Option<Peer> {
+    if installed.exists() && support::listening(port) {
+        let node_path = script
+            .ends_with(".cjs")
+            .then(|| root().join("target/peers/node/node_modules"));
+        return Some(Peer {
+            program,
+            script,
+            node_path,
+        });
     }
     assert!(
         support::skip_allowed(),
-        "stomp.py or RabbitMQ missing (run `bash scripts/peers` and `bash scripts/brokers`)"
+        "{script}'s client or RabbitMQ is missing (run `bash scripts/peers` and `bash scripts/brokers`)"
     );
     None
 }
 
-/// Runs the stomp.py peer; its standard output, or a panic with its errors.
-fn stomppy(python: &PathBuf, args: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stomppy.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+fn stomppy() -> Option<Peer> {
+    let python = root().join("target/peers/venv/bin/python3");
+    peer(&python.clone(), python, "stomppy.py", 61613)
+}
+
+fn stompjs() -> Option<Peer> {
+    let installed = root().join("target/peers/node/node_modules/@stomp/stompjs");
+    peer(&installed, PathBuf::from("node"), "stompjs.cjs", 15674)
+}
+
+impl Peer {
+    /// Runs the peer; its standard output, or a panic with its errors.
+    fn run(&self, args: &[&str]) -> String {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/peers")
+            .join(self.script);
+        let mut command = Command::new(&self.program);
+        command
+            .arg(script)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(node_path) = &self.node_path {
+            command.env("NODE_PATH", node_path);
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("stomp.py {args:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (mut out, mut err) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(status.success(), "stomp.py {args:?}: {status}\n{err}");
-    out
+        let mut child = command.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{} {args:?} hung", self.script);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (mut out, mut err) = (String::new(), String::new());
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(
+            status.success(),
+            "{} {args:?}: {status}\n{err}",
+            self.script
+        );
+        out
+    }
 }
 
 fn unhex(hex: &str) -> Vec<u8> {
@@ -106,15 +149,13 @@ fn unhex(hex: &str) -> Vec<u8> {
         .collect()
 }
 
-pub fn what_stomppy_sends_arrives_intact<A: Adapter>() {
-    let Some(python) = python() else { return };
-    let q = support::queue("from-py");
-    stomppy(&python, &["send", "127.0.0.1", "61613", &q]);
-    let client = A::connect(Config::from_url(URL).unwrap()).unwrap();
-    let sub = client.subscribe(&q, AckMode::ClientIndividual).unwrap();
+/// What the peer sent to `queue` is received intact by adapter `A` at `url`.
+fn receive_from<A: Adapter>(url: &str, queue: &str) {
+    let client = A::connect(Config::from_url(url).unwrap()).unwrap();
+    let sub = client.subscribe(queue, AckMode::ClientIndividual).unwrap();
     for (body, headers) in messages() {
-        let message = sub.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(&message.body()[..], &body[..]);
+        let message = sub.recv_timeout(support::WAIT).unwrap();
+        assert_eq!(&message.body()[..], &body[..], "{}", A::NAME);
         for (name, value) in headers {
             assert_eq!(message.header(name), Some(value), "{name}");
         }
@@ -123,10 +164,9 @@ pub fn what_stomppy_sends_arrives_intact<A: Adapter>() {
     client.disconnect().unwrap();
 }
 
-pub fn what_we_send_reaches_stomppy_intact<A: Adapter>() {
-    let Some(python) = python() else { return };
-    let q = support::queue("to-py");
-    let client = A::connect(Config::from_url(URL).unwrap()).unwrap();
+/// Adapter `A` at `url` sends every sample to `queue`, confirmed.
+fn send_to<A: Adapter>(url: &str, queue: &str) {
+    let client = A::connect(Config::from_url(url).unwrap()).unwrap();
     for (body, headers) in messages() {
         let options = SendOptions {
             headers: headers
@@ -136,16 +176,18 @@ pub fn what_we_send_reaches_stomppy_intact<A: Adapter>() {
             receipt: true,
             ..SendOptions::default()
         };
-        client.send_with(&q, body.into(), options).unwrap();
+        client.send_with(queue, body.into(), options).unwrap();
     }
     client.disconnect().unwrap();
-    let count = messages().len().to_string();
-    let out = stomppy(&python, &["receive", "127.0.0.1", "61613", &q, &count]);
+}
+
+/// The peer's printout of what it received matches every sample.
+fn check_printout(peer: &str, out: &str) {
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), messages().len(), "{out}");
+    assert_eq!(lines.len(), messages().len(), "{peer}: {out}");
     for (line, (body, headers)) in lines.iter().zip(messages()) {
         let mut fields = line.split(' ');
-        assert_eq!(unhex(fields.next().unwrap()), body);
+        assert_eq!(unhex(fields.next().unwrap()), body, "{peer}");
         let received: Vec<(String, Vec<u8>)> = fields
             .map(|f| {
                 let (name, value) = f.split_once('=').unwrap();
@@ -155,8 +197,40 @@ pub fn what_we_send_reaches_stomppy_intact<A: Adapter>() {
         for (name, value) in headers {
             assert!(
                 received.contains(&(name.to_string(), value.as_bytes().to_vec())),
-                "{name}: {received:?}"
+                "{peer} {name}: {received:?}"
             );
         }
     }
+}
+
+pub fn what_stomppy_sends_arrives_intact<A: Adapter>() {
+    let Some(stomppy) = stomppy() else { return };
+    let q = support::queue("from-py");
+    stomppy.run(&["send", "127.0.0.1", "61613", &q]);
+    receive_from::<A>(TCP, &q);
+}
+
+pub fn what_we_send_reaches_stomppy_intact<A: Adapter>() {
+    let Some(stomppy) = stomppy() else { return };
+    let q = support::queue("to-py");
+    send_to::<A>(TCP, &q);
+    let count = messages().len().to_string();
+    let out = stomppy.run(&["receive", "127.0.0.1", "61613", &q, &count]);
+    check_printout("stomp.py", &out);
+}
+
+pub fn what_stompjs_sends_arrives_intact<A: Adapter>() {
+    let Some(stompjs) = stompjs() else { return };
+    let q = support::queue("from-js");
+    stompjs.run(&["send", WS_FOR_PEER, &q]);
+    receive_from::<A>(WS, &q);
+}
+
+pub fn what_we_send_reaches_stompjs_intact<A: Adapter>() {
+    let Some(stompjs) = stompjs() else { return };
+    let q = support::queue("to-js");
+    send_to::<A>(WS, &q);
+    let count = messages().len().to_string();
+    let out = stompjs.run(&["receive", WS_FOR_PEER, &q, &count]);
+    check_printout("stompjs", &out);
 }

@@ -14,7 +14,7 @@ import stomp
 
 # What `send` sends: (body, extra headers).
 MESSAGES = [
-    (b"plain text from stomp.py", {}),
+    (b"plain text from a peer", {}),
     (bytes(range(256)) + b"\x00\x00", {"content-type": "application/octet-stream"}),
     (b"escaped headers", {"x-note": "a:b\nc\\d"}),
     ("unicode \u00e9\u00e8 \u2603".encode(), {"content-type": "text/plain;charset=utf-8"}),
