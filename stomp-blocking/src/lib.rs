@@ -542,9 +542,3 @@ impl Drop for Transaction<'_> {
         }
     }
 }
-
-/// The README's Rust examples (the codec's and this crate's), compiled as doc
-/// tests here, where both crates are in reach.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

@@ -122,3 +122,9 @@ macro_rules! suite {
         )+
     };
 }
+
+/// The README's Rust examples (the codec's and every adapter's), compiled as
+/// doc tests here, where every crate is in reach.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
