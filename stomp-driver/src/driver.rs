@@ -425,6 +425,8 @@ impl Driver {
     /// has left to transmit.
     fn finish(&mut self, reason: CloseReason) {
         self.link_lost = true;
+        // Recorded first: whoever wakes up below reads it.
+        *self.handle.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
         if let Some(first) = self.first_connect.take() {
             first.send(Err(Error::Connect(reason.clone())));
         }
@@ -440,7 +442,6 @@ impl Driver {
         for (_, mailbox) in self.mailboxes.drain() {
             mailbox.close();
         }
-        *self.handle.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
         // Commands still queued are dropped: their callers see the reply
         // dropped and answer with the reason above.
         self.handle.input.close();
