@@ -181,6 +181,19 @@ fn send_to<A: Adapter>(url: &str, queue: &str) {
     client.disconnect().unwrap();
 }
 
+/// Nothing is left in `queue`: the peer's acknowledgements took.
+fn nothing_left<A: Adapter>(url: &str, queue: &str, peer: &str) {
+    let client = A::connect(Config::from_url(url).unwrap()).unwrap();
+    let sub = client.subscribe(queue, AckMode::Auto).unwrap();
+    let left = sub.recv_timeout(Duration::from_millis(300));
+    assert!(
+        left.is_err(),
+        "{peer} did not acknowledge: {:?}",
+        left.ok().map(|m| m.body().clone())
+    );
+    client.disconnect().unwrap();
+}
+
 /// The peer's printout of what it received matches every sample.
 fn check_printout(peer: &str, out: &str) {
     let lines: Vec<&str> = out.lines().collect();
@@ -217,6 +230,7 @@ pub fn what_we_send_reaches_stomppy_intact<A: Adapter>() {
     let count = messages().len().to_string();
     let out = stomppy.run(&["receive", "127.0.0.1", "61613", &q, &count]);
     check_printout("stomp.py", &out);
+    nothing_left::<A>(TCP, &q, "stomp.py");
 }
 
 pub fn what_stompjs_sends_arrives_intact<A: Adapter>() {
@@ -233,4 +247,5 @@ pub fn what_we_send_reaches_stompjs_intact<A: Adapter>() {
     let count = messages().len().to_string();
     let out = stompjs.run(&["receive", WS_FOR_PEER, &q, &count]);
     check_printout("stompjs", &out);
+    nothing_left::<A>(WS, &q, "stompjs");
 }

@@ -54,7 +54,7 @@ def receive(host, port, queue, count):
     if not collector.done.wait(20):
         sys.exit("only %d of %s messages came" % (len(collector.frames), count))
     for frame in collector.frames:
-        conn.ack(frame.headers["ack"], "1")
+        conn.ack(frame.headers["ack"])
         body = frame.body if isinstance(frame.body, bytes) else frame.body.encode()
         fields = [body.hex()]
         for name, value in sorted(frame.headers.items()):
