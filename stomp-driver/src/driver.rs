@@ -393,13 +393,24 @@ impl Driver {
                     }
                 }
                 Event::Connected(info) => {
+                    tracing::info!(
+                        endpoint = ?info.endpoint,
+                        version = %info.version,
+                        server = info.server.as_deref().unwrap_or(""),
+                        reconnected = info.reconnected,
+                        "STOMP connected"
+                    );
                     if let Some(first) = self.first_connect.take() {
                         first.send(Ok(info.clone()));
                     }
                     self.tell(Lifecycle::Connected(info));
                 }
-                Event::HeartbeatTimeout => self.tell(Lifecycle::HeartbeatTimeout),
+                Event::HeartbeatTimeout => {
+                    tracing::warn!("STOMP broker silent past the heart-beat grace");
+                    self.tell(Lifecycle::HeartbeatTimeout)
+                }
                 Event::ConnectionLost(reason) => {
+                    tracing::warn!(%reason, "STOMP connection lost");
                     self.link_lost = true;
                     self.tell(Lifecycle::ConnectionLost(reason));
                 }
@@ -407,12 +418,16 @@ impl Driver {
                     attempt,
                     host,
                     delay,
-                } => self.tell(Lifecycle::Reconnecting {
-                    attempt,
-                    host,
-                    delay,
-                }),
+                } => {
+                    tracing::info!(attempt, %host, ?delay, "STOMP reconnecting");
+                    self.tell(Lifecycle::Reconnecting {
+                        attempt,
+                        host,
+                        delay,
+                    })
+                }
                 Event::Closed(reason) => {
+                    tracing::info!(%reason, "STOMP client closed");
                     self.finish(reason);
                     return false;
                 }
