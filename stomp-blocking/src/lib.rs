@@ -57,7 +57,6 @@
 //!   broker (`HeartBeat::new(0, ms)`) avoids it; a reconnect policy survives it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -68,14 +67,14 @@ use stomp_driver::layers::Connector;
 use stomp_driver::queue::Queue;
 use stomp_driver::reply::reply;
 use stomp_proto::client::{
-    self as core, AckHandle, ClientSession, CloseReason, SessionInfo, Stats, SubscriptionId, TxId,
+    self as core, ClientSession, CloseReason, SessionInfo, Stats, SubscriptionId, TxId,
 };
-use stomp_proto::Frame;
 
 mod gate;
 mod pump;
 mod transport;
 
+pub use stomp_driver::delivery::Delivery;
 pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
 pub use stomp_proto::client::{SendOptions, SubscribeOptions};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
@@ -278,11 +277,7 @@ impl Subscription {
     }
 
     fn wrap(&self, inner: core::Message) -> Message {
-        Message {
-            inner,
-            handle: self.handle.clone(),
-            answered: AtomicBool::new(false),
-        }
+        Message(Delivery::new(inner, self.handle.clone()))
     }
 
     /// Calls `handler` with each message, as stompy's `loop` does, until it
@@ -321,7 +316,7 @@ impl Subscription {
     fn run_loop(&self, ack: bool, mut handler: impl FnMut(&Message) -> Flow) -> Result<(), Error> {
         while let Some(message) = self.recv() {
             let flow = handler(&message);
-            if ack && !message.answered.load(Ordering::Relaxed) {
+            if ack && !message.is_answered() {
                 message.ack()?;
             }
             if flow == Flow::Stop {
@@ -389,69 +384,13 @@ pub enum Flow {
     Stop,
 }
 
-/// A received message.
-pub struct Message {
-    inner: core::Message,
-    handle: Handle,
-    /// ACK or NACK was sent for it.
-    answered: AtomicBool,
-}
-
-impl fmt::Debug for Message {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
-    }
-}
+/// A received message: the frame's accessors come from [`Delivery`]
+/// (`text()`, `header()`, `body()`, `json()` ...), the acknowledgements
+/// block until queued.
+#[derive(Debug)]
+pub struct Message(Delivery);
 
 impl Message {
-    /// The whole frame: headers and body.
-    pub fn frame(&self) -> &Frame {
-        &self.inner.frame
-    }
-
-    /// The first value of header `name`.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.inner.frame.header(name)
-    }
-
-    /// The body.
-    pub fn body(&self) -> &Bytes {
-        self.inner.body()
-    }
-
-    /// The body as text, if it is UTF-8.
-    pub fn text(&self) -> Option<&str> {
-        std::str::from_utf8(self.inner.body()).ok()
-    }
-
-    /// The body parsed as JSON into `T`.
-    ///
-    /// ```
-    /// # fn demo(message: &stomp_blocking::Message) -> Result<(), serde_json::Error> {
-    /// #[derive(serde::Deserialize)]
-    /// struct Order {
-    ///     pizza: String,
-    /// }
-    /// let order: Order = message.json()?;
-    /// println!("one {}", order.pizza);
-    /// # Ok(())
-    /// # }
-    /// ```
-    #[cfg(feature = "serde")]
-    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(self.inner.body())
-    }
-
-    /// The `destination` header.
-    pub fn destination(&self) -> Option<&str> {
-        self.inner.destination()
-    }
-
-    /// The subscription it came through.
-    pub fn subscription(&self) -> &SubscriptionId {
-        &self.inner.subscription
-    }
-
     /// Acknowledges it (for `client` subscriptions: it and all before it).
     pub fn ack(&self) -> Result<(), Error> {
         self.acknowledge(false, None)
@@ -468,21 +407,18 @@ impl Message {
     }
 
     fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
-        let Some(handle) = self.inner.ack.clone() else {
-            return Ok(()); // auto mode: nothing to acknowledge
-        };
-        self.answered.store(true, Ordering::Relaxed);
-        self.handle.call(|done| Command::Ack {
-            handle,
-            nack,
-            transaction,
-            done,
-        })
+        match self.0.acknowledgement(nack, transaction) {
+            Some(command) => self.0.handle().call(command),
+            None => Ok(()), // auto mode: nothing to acknowledge
+        }
     }
+}
 
-    /// What an ACK or NACK of it carries, if its subscription needs one.
-    pub fn ack_handle(&self) -> Option<&AckHandle> {
-        self.inner.ack.as_ref()
+impl std::ops::Deref for Message {
+    type Target = Delivery;
+
+    fn deref(&self) -> &Delivery {
+        &self.0
     }
 }
 

@@ -111,20 +111,9 @@ impl Pump {
             Input::Bytes { generation, bytes } if generation == self.generation => {
                 let Some(link) = &mut self.link else { return };
                 link.gate().consumed();
-                match link.receive(&bytes) {
-                    Ok((data, ended)) => {
-                        if !data.is_empty() {
-                            session.handle_input(now, &data);
-                        }
-                        if ended {
-                            self.link = None;
-                            session.handle_closed(now);
-                        }
-                    }
-                    Err(e) => {
-                        self.link = None;
-                        session.handle_transport_error(now, e.to_string());
-                    }
+                let received = link.receive(&bytes);
+                if !self.driver.received(now, received) {
+                    self.link = None;
                 }
             }
             Input::Eof { generation } if generation == self.generation => {

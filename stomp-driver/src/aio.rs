@@ -12,7 +12,6 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -21,12 +20,13 @@ use bytes::Bytes;
 use futures_core::Stream;
 use futures_io::{AsyncRead, AsyncWrite};
 use stomp_proto::client::{
-    self as core, AckHandle, ClientSession, CloseReason, SendOptions, SessionInfo, Stats,
-    SubscribeOptions, SubscriptionId, TxId,
+    self as core, ClientSession, CloseReason, SendOptions, SessionInfo, Stats, SubscribeOptions,
+    SubscriptionId, TxId,
 };
 use stomp_proto::reconnect::Dial;
-use stomp_proto::{AckMode, Frame, Version};
+use stomp_proto::{AckMode, Version};
 
+use crate::delivery::Delivery;
 use crate::driver::{Command, Driver, Handle, Input};
 use crate::layers::{Connector, Layers};
 use crate::queue::Queue;
@@ -317,67 +317,15 @@ impl Stream for Events {
     }
 }
 
-/// A received message.
-pub struct Message {
-    inner: core::Message,
-    handle: Handle,
-    answered: AtomicBool,
-}
-
-impl fmt::Debug for Message {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
-    }
-}
+/// A received message: the frame's accessors come from [`Delivery`]
+/// (`text()`, `header()`, `body()`, `json()` ...), the acknowledgements are
+/// async.
+#[derive(Debug)]
+pub struct Message(Delivery);
 
 impl Message {
     fn new(inner: core::Message, handle: Handle) -> Message {
-        Message {
-            inner,
-            handle,
-            answered: AtomicBool::new(false),
-        }
-    }
-
-    /// The whole frame: headers and body.
-    pub fn frame(&self) -> &Frame {
-        &self.inner.frame
-    }
-
-    /// The first value of header `name`.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.inner.frame.header(name)
-    }
-
-    /// The body.
-    pub fn body(&self) -> &Bytes {
-        self.inner.body()
-    }
-
-    /// The body as text, if it is UTF-8.
-    pub fn text(&self) -> Option<&str> {
-        std::str::from_utf8(self.inner.body()).ok()
-    }
-
-    /// The body parsed as JSON into `T`.
-    #[cfg(feature = "serde")]
-    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(self.inner.body())
-    }
-
-    /// The `destination` header.
-    pub fn destination(&self) -> Option<&str> {
-        self.inner.destination()
-    }
-
-    /// The subscription it came through.
-    pub fn subscription(&self) -> &SubscriptionId {
-        &self.inner.subscription
-    }
-
-    /// Whether `ack` or `nack` was called.
-    pub fn is_answered(&self) -> bool {
-        self.answered.load(Ordering::Relaxed)
+        Message(Delivery::new(inner, handle))
     }
 
     /// Acknowledges it (for `client` subscriptions: it and all before it).
@@ -396,22 +344,18 @@ impl Message {
     }
 
     async fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
-        let Some(handle) = self.inner.ack.clone() else {
-            return Ok(()); // auto mode: nothing to acknowledge
-        };
-        self.answered.store(true, Ordering::Relaxed);
-        let command = |done| Command::Ack {
-            handle,
-            nack,
-            transaction,
-            done,
-        };
-        self.handle.ask(command).await
+        match self.0.acknowledgement(nack, transaction) {
+            Some(command) => self.0.handle().ask(command).await,
+            None => Ok(()), // auto mode: nothing to acknowledge
+        }
     }
+}
 
-    /// What an ACK or NACK of it carries, if its subscription needs one.
-    pub fn ack_handle(&self) -> Option<&AckHandle> {
-        self.inner.ack.as_ref()
+impl std::ops::Deref for Message {
+    type Target = Delivery;
+
+    fn deref(&self) -> &Delivery {
+        &self.0
     }
 }
 
@@ -575,21 +519,10 @@ impl Task {
                 return session.handle_transport_error(now, e.to_string());
             }
         };
-        match link.layers.receive(&buf[..n]) {
-            Ok((data, ended)) => {
-                if !data.is_empty() {
-                    session.handle_input(now, &data);
-                }
-                if ended {
-                    self.link = None;
-                    session.handle_closed(now);
-                    return;
-                }
-            }
-            Err(e) => {
-                self.link = None;
-                return session.handle_transport_error(now, e.to_string());
-            }
+        let received = link.layers.receive(&buf[..n]);
+        if !self.driver.received(now, received) {
+            self.link = None;
+            return;
         }
         if let Err(e) = self.flush().await {
             self.link = None;

@@ -281,6 +281,28 @@ impl Driver {
         true
     }
 
+    /// Hands the session what the transport's layers made of some input
+    /// (STOMP bytes, and whether the peer ended the stream cleanly), or
+    /// their failure; false when the transport is done for and should be
+    /// dropped.
+    pub fn received(&mut self, now: Instant, result: std::io::Result<(Vec<u8>, bool)>) -> bool {
+        match result {
+            Ok((data, ended)) => {
+                if !data.is_empty() {
+                    self.session.handle_input(now, &data);
+                }
+                if ended {
+                    self.session.handle_closed(now);
+                }
+                !ended
+            }
+            Err(e) => {
+                self.session.handle_transport_error(now, e.to_string());
+                false
+            }
+        }
+    }
+
     /// Carries out a command.
     pub fn execute(&mut self, command: Command) {
         let session = &mut self.session;

@@ -15,6 +15,7 @@ use std::time::Duration;
 pub mod aio;
 pub mod codec;
 mod config;
+pub mod delivery;
 pub mod driver;
 mod error;
 pub mod layers;

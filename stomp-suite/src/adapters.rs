@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
+use stomp_driver::delivery::Delivery;
 use stomp_driver::{Config, Empty, Error, Events};
 use stomp_proto::client::{SendOptions, SessionInfo, Stats};
 use stomp_proto::AckMode;
@@ -72,11 +73,11 @@ impl SuiteSub for stomp_blocking::Subscription {
 
 impl SuiteMsg for stomp_blocking::Message {
     fn body(&self) -> &Bytes {
-        self.body()
+        Delivery::body(self)
     }
 
     fn header(&self, name: &str) -> Option<&str> {
-        self.header(name)
+        Delivery::header(self, name)
     }
 
     fn ack(&self) -> Result<(), Error> {

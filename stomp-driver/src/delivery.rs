@@ -1,0 +1,105 @@
+//! A received message as every adapter hands it out: the frame, and what an
+//! ACK or NACK of it needs. Each adapter wraps it with acknowledgements of
+//! its kind (blocking or async) and derefs to it for the rest.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use stomp_proto::client::{self as core, AckHandle, SubscriptionId, TxId};
+use stomp_proto::Frame;
+
+use crate::driver::{Command, Done, Handle};
+
+/// A received message; see the module docs.
+pub struct Delivery {
+    inner: core::Message,
+    handle: Handle,
+    answered: AtomicBool,
+}
+
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl Delivery {
+    /// A message that came through a subscription of the client behind
+    /// `handle`.
+    pub fn new(inner: core::Message, handle: Handle) -> Delivery {
+        Delivery {
+            inner,
+            handle,
+            answered: AtomicBool::new(false),
+        }
+    }
+
+    /// The whole frame: headers and body.
+    pub fn frame(&self) -> &Frame {
+        &self.inner.frame
+    }
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.inner.frame.header(name)
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        self.inner.body()
+    }
+
+    /// The body as text, if it is UTF-8.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(self.inner.body()).ok()
+    }
+
+    /// The body parsed as JSON into `T`.
+    #[cfg(feature = "serde")]
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(self.inner.body())
+    }
+
+    /// The `destination` header.
+    pub fn destination(&self) -> Option<&str> {
+        self.inner.destination()
+    }
+
+    /// The subscription it came through.
+    pub fn subscription(&self) -> &SubscriptionId {
+        &self.inner.subscription
+    }
+
+    /// What an ACK or NACK of it carries, if its subscription needs one.
+    pub fn ack_handle(&self) -> Option<&AckHandle> {
+        self.inner.ack.as_ref()
+    }
+
+    /// Whether an ACK or NACK was asked for.
+    pub fn is_answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// The client's handle (for the adapter's ack calls).
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// The ACK or NACK command for it, marking it answered; `None` when its
+    /// subscription acknowledges automatically.
+    pub fn acknowledgement(
+        &self,
+        nack: bool,
+        transaction: Option<TxId>,
+    ) -> Option<impl FnOnce(Done<()>) -> Command> {
+        let handle = self.inner.ack.clone()?;
+        self.answered.store(true, Ordering::Relaxed);
+        Some(move |done| Command::Ack {
+            handle,
+            nack,
+            transaction,
+            done,
+        })
+    }
+}
