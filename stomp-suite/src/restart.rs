@@ -75,6 +75,16 @@ fn survive_a_restart<A: Adapter>(name: &str, port: u16) {
         }
     }
 
+    if name == "rabbitmq" {
+        // RabbitMQ writes a new queue's declaration to its metadata store
+        // lazily; a crash right after can forget the queue (and with it the
+        // confirmed messages): have it on disk before the kill.
+        let synced = Command::new("rabbitmqctl")
+            .args(["-q", "eval", "ok = mnesia:sync_log()."])
+            .status()
+            .unwrap();
+        assert!(synced.success(), "rabbitmqctl eval: {synced}");
+    }
     scripts_brokers(&["kill", name]);
     support::wait_for(&client.events(), Duration::from_secs(10), |e| {
         matches!(e, Lifecycle::ConnectionLost(_))
