@@ -10,7 +10,7 @@ use std::task::{Context, Waker};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use stomp_driver::Config;
+use stomp_driver::{aio, Config};
 use stomp_proto::AckMode;
 
 use crate::adapters::{AsyncClient, BlockOn};
@@ -35,11 +35,13 @@ fn poll_once<F: Future>(future: F) {
     let _ = future.as_mut().poll(&mut cx);
 }
 
-fn connect<A>(config: Config) -> AsyncClient<A>
+/// The async client itself, connected with `config`.
+fn connect<A>(config: Config) -> aio::Client
 where
     A: Adapter<Client = AsyncClient<A>> + BlockOn,
 {
-    A::connect(config).unwrap_or_else(|e| panic!("{}: {e}", A::NAME))
+    let client = A::connect(config).unwrap_or_else(|e| panic!("{}: {e}", A::NAME));
+    client.inner().clone()
 }
 
 pub fn a_hundred_subscriptions_share_one_connection<A>()
@@ -50,7 +52,6 @@ where
         return;
     };
     let client = connect::<A>(broker.config());
-    let client = client.inner().clone();
     let queues: Vec<String> = (0..100).map(|_| queue("hundred")).collect();
     A::block_on(async {
         let subs = join_all(queues.iter().map(|q| client.subscribe(q, AckMode::Auto))).await;
@@ -84,7 +85,6 @@ where
         return;
     };
     let client = connect::<A>(broker.config());
-    let client = client.inner().clone();
     let q = queue("ten-senders");
     A::block_on(async {
         let sub = client.subscribe(&q, AckMode::Auto).await.unwrap();
@@ -127,7 +127,6 @@ where
     let mut config = broker.config();
     config.subscription_capacity = 4;
     let client = connect::<A>(config);
-    let client = client.inner().clone();
     let (q, orphan) = (queue("cancel"), queue("orphan"));
     let sub = A::block_on(client.subscribe(&q, AckMode::ClientIndividual)).unwrap();
 
@@ -175,7 +174,6 @@ where
 
     // The dropped ack counted: "cancelled" is not redelivered.
     let again = connect::<A>(broker.config());
-    let again = again.inner().clone();
     let sub = A::block_on(again.subscribe(&q, AckMode::Auto)).unwrap();
     assert!(
         A::timeout(sub.recv(), Duration::from_millis(500)).is_err(),

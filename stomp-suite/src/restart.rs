@@ -81,6 +81,7 @@ fn survive_a_restart<A: Adapter>(name: &str, port: u16) {
         // confirmed messages): have it on disk before the kill.
         let synced = Command::new("rabbitmqctl")
             .args(["-q", "eval", "ok = mnesia:sync_log()."])
+            .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
         assert!(synced.success(), "rabbitmqctl eval: {synced}");
