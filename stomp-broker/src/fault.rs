@@ -29,7 +29,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -91,7 +91,17 @@ pub struct FaultPeer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<TlsSeen>>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What a TLS client showed the peer in its handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSeen {
+    /// The server name it asked for (SNI), if any.
+    pub server_name: Option<String>,
+    /// How many certificates it presented (its chain).
+    pub client_certificates: usize,
 }
 
 impl FaultPeer {
@@ -102,6 +112,30 @@ impl FaultPeer {
 
     /// Starts a peer whose sessions use `config` (heart-beats, versions).
     pub fn start_with(config: ServerConfig, script: Vec<Behaviour>) -> io::Result<FaultPeer> {
+        FaultPeer::spawn(config, script, None)
+    }
+
+    /// Starts a peer that speaks TLS with `tls` (its certificate, and
+    /// whether it asks for client certificates); [`tls_seen`](FaultPeer::tls_seen)
+    /// tells what each client showed.
+    pub fn start_tls(
+        config: ServerConfig,
+        script: Vec<Behaviour>,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> io::Result<FaultPeer> {
+        FaultPeer::spawn(config, script, Some(tls))
+    }
+
+    /// What each TLS client showed in its handshake, in order.
+    pub fn tls_seen(&self) -> Vec<TlsSeen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn spawn(
+        config: ServerConfig,
+        script: Vec<Behaviour>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<FaultPeer> {
         if script.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -113,14 +147,23 @@ impl FaultPeer {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
-        let (stop2, accepted2) = (stop.clone(), accepted.clone());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let shared = Shared {
+            config,
+            script,
+            tls,
+            stop: stop.clone(),
+            accepted: accepted.clone(),
+            seen: seen.clone(),
+        };
         let thread = thread::Builder::new()
             .name("fault-peer".into())
-            .spawn(move || accept_loop(&listener, &config, &script, &stop2, &accepted2))?;
+            .spawn(move || accept_loop(&listener, shared))?;
         Ok(FaultPeer {
             addr,
             stop,
             accepted,
+            seen,
             thread: Some(thread),
         })
     }
@@ -150,24 +193,31 @@ impl Drop for FaultPeer {
     }
 }
 
-fn accept_loop(
-    listener: &TcpListener,
-    config: &ServerConfig,
-    script: &[Behaviour],
-    stop: &Arc<AtomicBool>,
-    accepted: &AtomicUsize,
-) {
+/// What the accept loop hands each connection.
+struct Shared {
+    config: ServerConfig,
+    script: Vec<Behaviour>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<TlsSeen>>>,
+}
+
+fn accept_loop(listener: &TcpListener, shared: Shared) {
+    let shared = Arc::new(shared);
     let mut connections = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
+    while !shared.stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, _)) => {
-                let n = accepted.fetch_add(1, Ordering::SeqCst);
-                let behaviour = script[n.min(script.len() - 1)].clone();
-                let (config, stop) = (config.clone(), stop.clone());
+                let n = shared.accepted.fetch_add(1, Ordering::SeqCst);
+                let behaviour = shared.script[n.min(shared.script.len() - 1)].clone();
+                let shared = shared.clone();
                 let spawned = thread::Builder::new()
                     .name(format!("fault-peer-{n}"))
                     .spawn(move || {
-                        let _ = Connection::new(stream, config).play(&behaviour, &stop);
+                        if let Ok(connection) = Connection::new(stream, &shared) {
+                            let _ = connection.play(&behaviour, &shared.stop);
+                        }
                     });
                 if let Ok(handle) = spawned {
                     connections.push(handle);
@@ -182,9 +232,43 @@ fn accept_loop(
     }
 }
 
+/// The bytes of one connection: plain, or TLS over it.
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Read for Io {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Io::Plain(stream) => stream.read(buf),
+            Io::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Io {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Io::Plain(stream) => stream.write(buf),
+            Io::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Io::Plain(stream) => stream.flush(),
+            Io::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
 /// One accepted connection and its server session.
 struct Connection {
-    stream: TcpStream,
+    socket: TcpStream,
+    stream: Io,
+    /// Where to note what a TLS client showed, until it has been noted.
+    seen: Option<Arc<Mutex<Vec<TlsSeen>>>>,
     session: ServerSession,
     subscriptions: Vec<(String, String)>,
     next_message: u64,
@@ -193,19 +277,34 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(stream: TcpStream, config: ServerConfig) -> Connection {
-        Connection {
+    fn new(socket: TcpStream, shared: &Shared) -> io::Result<Connection> {
+        socket.set_nonblocking(false)?;
+        let stream = match &shared.tls {
+            None => Io::Plain(socket.try_clone()?),
+            Some(tls) => {
+                let server =
+                    rustls::ServerConnection::new(tls.clone()).map_err(io::Error::other)?;
+                Io::Tls(Box::new(rustls::StreamOwned::new(
+                    server,
+                    socket.try_clone()?,
+                )))
+            }
+        };
+        let seen = shared.tls.as_ref().map(|_| shared.seen.clone());
+        Ok(Connection {
+            socket,
             stream,
-            session: ServerSession::new(config, Instant::now()),
+            seen,
+            session: ServerSession::new(shared.config.clone(), Instant::now()),
             subscriptions: Vec::new(),
             next_message: 0,
             ended: false,
-        }
+        })
     }
 
     fn play(mut self, behaviour: &Behaviour, stop: &AtomicBool) -> io::Result<()> {
-        self.stream.set_read_timeout(Some(TICK))?;
-        self.stream.set_nodelay(true)?;
+        self.socket.set_read_timeout(Some(TICK))?;
+        self.socket.set_nodelay(true)?;
         let cut = match behaviour {
             Behaviour::Cut(Cut::OnAccept) => return self.close(),
             Behaviour::Cut(cut) => Some(*cut),
@@ -269,7 +368,10 @@ impl Connection {
                 self.ended = true;
                 self.session.handle_closed();
             }
-            Ok(n) => self.session.handle_input(Instant::now(), &buf[..n]),
+            Ok(n) => {
+                self.note_tls();
+                self.session.handle_input(Instant::now(), &buf[..n]);
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -323,8 +425,28 @@ impl Connection {
         }
     }
 
-    fn close(self) -> io::Result<()> {
-        let _ = self.stream.shutdown(Shutdown::Both);
+    /// Once the TLS handshake is done, notes what the client showed.
+    fn note_tls(&mut self) {
+        let Io::Tls(stream) = &self.stream else {
+            return;
+        };
+        if let Some(seen) = self.seen.take() {
+            let tls = &stream.conn;
+            seen.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(TlsSeen {
+                    server_name: tls.server_name().map(String::from),
+                    client_certificates: tls.peer_certificates().map_or(0, <[_]>::len),
+                });
+        }
+    }
+
+    fn close(mut self) -> io::Result<()> {
+        if let Io::Tls(stream) = &mut self.stream {
+            stream.conn.send_close_notify();
+            let _ = stream.flush();
+        }
+        let _ = self.socket.shutdown(Shutdown::Both);
         Ok(())
     }
 }

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use stomp_broker::fault::{Behaviour, Cut, FaultPeer};
-use stomp_driver::{Config, Error, Lifecycle};
+use stomp_broker::fault::{Behaviour, Cut, FaultPeer, TlsSeen};
+use stomp_driver::{Config, Error, Lifecycle, Tls};
 use stomp_proto::client::CloseReason;
 use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 use stomp_proto::server::ServerConfig;
@@ -22,7 +22,8 @@ const WAIT: Duration = Duration::from_secs(5);
 #[macro_export]
 macro_rules! fault_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, faults: a_silent_broker_is_detected_within_the_heartbeat_grace, garbage_from_the_broker_is_a_protocol_error_with_its_offset, a_half_written_frame_is_never_delivered_and_the_client_reconnects, a_handshake_cut_anywhere_ends_the_session_promptly, a_handshake_cut_anywhere_is_survived_by_reconnecting);
+        $crate::suite!($adapter, faults: a_silent_broker_is_detected_within_the_heartbeat_grace, garbage_from_the_broker_is_a_protocol_error_with_its_offset, a_half_written_frame_is_never_delivered_and_the_client_reconnects, a_handshake_cut_anywhere_ends_the_session_promptly, a_handshake_cut_anywhere_is_survived_by_reconnecting,
+            tls_sends_the_server_name_and_presents_the_client_certificate);
     };
 }
 
@@ -166,4 +167,88 @@ pub fn a_handshake_cut_anywhere_is_survived_by_reconnecting<A: Adapter>() {
         assert_eq!(peer.accepted(), 2, "{cut:?}");
         client.disconnect().unwrap();
     }
+}
+
+/// A throw-away CA made here, a server certificate for `stomp.test` and a
+/// client certificate, both signed by it: (CA, server chain and key, client
+/// chain and key), in PEM.
+fn test_pki() -> (String, (String, String), (String, String)) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, &ca_key);
+    let leaf = |name: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    (ca_cert.pem(), leaf("stomp.test"), leaf("client.test"))
+}
+
+/// A TLS fault peer with `server` as its certificate that accepts client
+/// certificates from `ca` (and clients without one).
+fn tls_peer(ca: &str, server: &(String, String)) -> FaultPeer {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
+        .unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .unwrap();
+    let chain = vec![CertificateDer::from_pem_slice(server.0.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(server.1.as_bytes()).unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap();
+    FaultPeer::start_tls(
+        ServerConfig::default(),
+        vec![Behaviour::Serve],
+        std::sync::Arc::new(tls),
+    )
+    .unwrap()
+}
+
+pub fn tls_sends_the_server_name_and_presents_the_client_certificate<A: Adapter>() {
+    let (ca, server, client) = test_pki();
+    let peer = tls_peer(&ca, &server);
+    let mut config = Config::from_url(&format!("stomp+ssl://{}", peer.addr())).unwrap();
+    config.tls = Tls::default()
+        .with_ca_pem(ca.clone())
+        .with_server_name("stomp.test")
+        .with_client_cert_pem(client.0.clone(), client.1.clone());
+    let client = A::connect(config).unwrap_or_else(|e| panic!("{}: {e}", A::NAME));
+    round_trip(&client, "/queue/tls");
+    client.disconnect().unwrap();
+    assert_eq!(
+        peer.tls_seen(),
+        [TlsSeen {
+            server_name: Some("stomp.test".into()),
+            client_certificates: 1,
+        }],
+        "{}",
+        A::NAME
+    );
+
+    // Without the name, the certificate (for stomp.test) does not match
+    // 127.0.0.1: refused before any STOMP is spoken.
+    let mut config = Config::from_url(&format!("stomp+ssl://{}", peer.addr())).unwrap();
+    config.tls = Tls::default().with_ca_pem(ca);
+    let error = A::connect(config).unwrap_err();
+    assert!(
+        matches!(&error, Error::Connect(CloseReason::TransportError(e)) if e.contains("not valid for name")),
+        "{}: {error:?}",
+        A::NAME
+    );
 }
