@@ -1,0 +1,853 @@
+//! The embedded broker's logic, sans-IO like the rest of the core: a
+//! transport adapter opens connections by id, hands in bytes and the time,
+//! and writes out what [`Engine::poll_transmit`] gives. Queues
+//! (`/queue/..` and any other name) give each message to one consumer,
+//! round-robin, and hold it until it is acknowledged in the client modes
+//! (redelivered, marked `redelivered:true`, on NACK or when its consumer
+//! goes); topics (`/topic/..`) give a copy to every current subscriber.
+//! Transactions hold their SENDs, ACKs and NACKs until COMMIT. A
+//! subscription holds at most its prefetch of unacknowledged messages
+//! (`activemq.prefetchSize` or `prefetch-count`), and a connection whose
+//! outgoing queue is full gets nothing more until it drains: a slow
+//! consumer cannot make the broker buffer without bound.
+//!
+//! It is a development and test broker; deployments use RabbitMQ, ActiveMQ
+//! or Artemis.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+use stomp_proto::server::{
+    message_for, RequestKind, ServerCommandError, ServerConfig, ServerEvent, ServerSession,
+};
+use stomp_proto::{AckMode, Command, Frame};
+
+/// A connection's number.
+pub type ConnectionId = u64;
+
+/// How the broker behaves.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Each connection's session configuration (versions, heart-beats,
+    /// limits); the engine sends receipts itself, once a request is applied.
+    pub server: ServerConfig,
+    /// Who may log in (login, passcode); empty: anyone.
+    pub users: Vec<(String, String)>,
+    /// Unacknowledged messages a client-acknowledged subscription may hold
+    /// when it names no prefetch.
+    pub prefetch: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            server: ServerConfig::default(),
+            users: Vec::new(),
+            prefetch: 1000,
+        }
+    }
+}
+
+/// A stored message: the SEND it came from.
+#[derive(Clone, Debug)]
+struct Stored {
+    send: Box<Frame>,
+    message_id: String,
+    redelivered: bool,
+}
+
+#[derive(Debug)]
+struct Subscription {
+    destination: String,
+    ack: AckMode,
+    prefetch: usize,
+    in_flight: usize,
+}
+
+#[derive(Debug)]
+struct Unacked {
+    ack_id: String,
+    subscription: String,
+    destination: String,
+    /// Topics' copies are not redelivered.
+    from_queue: bool,
+    message: Stored,
+}
+
+/// What a transaction holds until COMMIT.
+#[derive(Debug)]
+enum Held {
+    Send { destination: String, frame: Frame },
+    Ack { id: String, nack: bool },
+}
+
+#[derive(Debug)]
+struct Connection {
+    session: ServerSession,
+    subscriptions: HashMap<String, Subscription>,
+    transactions: HashMap<String, Vec<Held>>,
+    unacked: Vec<Unacked>,
+    next_ack: u64,
+}
+
+/// The broker; see the module docs.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    connections: HashMap<ConnectionId, Connection>,
+    queues: HashMap<String, VecDeque<Stored>>,
+    /// Round-robin position per queue.
+    cursors: HashMap<String, usize>,
+    next_connection: ConnectionId,
+    next_message: u64,
+}
+
+impl Engine {
+    /// An empty broker.
+    pub fn new(config: EngineConfig) -> Engine {
+        let mut config = config;
+        config.server.auto_receipts = false;
+        Engine {
+            config,
+            connections: HashMap::new(),
+            queues: HashMap::new(),
+            cursors: HashMap::new(),
+            next_connection: 1,
+            next_message: 1,
+        }
+    }
+
+    /// A transport opened at `now`.
+    pub fn open(&mut self, now: Instant) -> ConnectionId {
+        let id = self.next_connection;
+        self.next_connection += 1;
+        let connection = Connection {
+            session: ServerSession::new(self.config.server.clone(), now),
+            subscriptions: HashMap::new(),
+            transactions: HashMap::new(),
+            unacked: Vec::new(),
+            next_ack: 1,
+        };
+        self.connections.insert(id, connection);
+        id
+    }
+
+    /// Bytes that arrived on connection `id`.
+    pub fn input(&mut self, id: ConnectionId, now: Instant, bytes: &[u8]) {
+        if let Some(connection) = self.connections.get_mut(&id) {
+            connection.session.handle_input(now, bytes);
+            self.process(id, now);
+        }
+    }
+
+    /// What to write to connection `id` next. When it returns `None` and
+    /// [`is_finished`](Engine::is_finished) says so, close the transport.
+    pub fn poll_transmit(&mut self, id: ConnectionId, now: Instant) -> Option<Bytes> {
+        let bytes = self.connections.get_mut(&id)?.session.poll_transmit(now);
+        if bytes.is_none() {
+            // Drained: what waited for room may go now.
+            self.dispatch_all();
+        }
+        bytes
+    }
+
+    /// Whether connection `id` has ended (its last bytes may still wait in
+    /// `poll_transmit`).
+    pub fn is_finished(&self, id: ConnectionId) -> bool {
+        self.connections
+            .get(&id)
+            .is_none_or(|c| c.session.is_finished())
+    }
+
+    /// Connection `id`'s transport closed: its unacknowledged queue messages
+    /// go back to their queues, marked redelivered.
+    pub fn closed(&mut self, id: ConnectionId) {
+        let Some(mut connection) = self.connections.remove(&id) else {
+            return;
+        };
+        connection.session.handle_closed();
+        for unacked in connection.unacked.drain(..).rev() {
+            if unacked.from_queue {
+                self.requeue(&unacked.destination, unacked.message);
+            }
+        }
+        self.dispatch_all();
+    }
+
+    /// Runs every connection's timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
+        for id in ids {
+            if let Some(connection) = self.connections.get_mut(&id) {
+                connection.session.handle_timeout(now);
+                self.process(id, now);
+            }
+        }
+    }
+
+    /// When to call [`handle_timeout`](Engine::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connections
+            .values()
+            .filter_map(|c| c.session.poll_timeout())
+            .min()
+    }
+
+    /// Messages waiting in queue `destination`.
+    pub fn queued(&self, destination: &str) -> usize {
+        self.queues.get(destination).map_or(0, VecDeque::len)
+    }
+
+    fn process(&mut self, id: ConnectionId, now: Instant) {
+        loop {
+            let Some(connection) = self.connections.get_mut(&id) else {
+                return;
+            };
+            let Some(event) = connection.session.poll_event() else {
+                return;
+            };
+            match event {
+                ServerEvent::Connect(request) => {
+                    let allowed = self.config.users.is_empty()
+                        || self.config.users.iter().any(|(login, passcode)| {
+                            request.login.as_deref() == Some(login)
+                                && request.passcode.as_deref() == Some(passcode)
+                        });
+                    if allowed {
+                        connection
+                            .session
+                            .accept(now, Some(&format!("session-{id}")));
+                    } else {
+                        connection
+                            .session
+                            .reject("Bad CONNECT", "login or passcode refused");
+                    }
+                }
+                ServerEvent::Request(request) => {
+                    let receipt = request.receipt.clone();
+                    if let Err(why) = self.apply(id, request.kind, request.frame) {
+                        if let Some(connection) = self.connections.get_mut(&id) {
+                            connection.session.error(receipt.as_deref(), &why, &why);
+                        }
+                        continue;
+                    }
+                    if let (Some(receipt), Some(connection)) =
+                        (receipt, self.connections.get_mut(&id))
+                    {
+                        connection.session.receipt(&receipt);
+                    }
+                }
+                ServerEvent::Closed(_) => {
+                    // The transport is closed once the last bytes are out;
+                    // the unacknowledged go back now.
+                    let unacked = std::mem::take(&mut connection.unacked);
+                    connection.subscriptions.clear();
+                    for unacked in unacked.into_iter().rev() {
+                        if unacked.from_queue {
+                            self.requeue(&unacked.destination, unacked.message);
+                        }
+                    }
+                    self.dispatch_all();
+                }
+            }
+        }
+    }
+
+    /// Applies one request; the ERROR message when it is refused.
+    fn apply(&mut self, id: ConnectionId, kind: RequestKind, frame: Frame) -> Result<(), String> {
+        let prefetch_default = self.config.prefetch;
+        let connection = self
+            .connections
+            .get_mut(&id)
+            .ok_or_else(|| "gone".to_string())?;
+        match kind {
+            RequestKind::Send {
+                destination,
+                transaction: Some(tx),
+            } => held(connection, &tx)?.push(Held::Send { destination, frame }),
+            RequestKind::Send { destination, .. } => self.publish(&destination, frame),
+            RequestKind::Subscribe {
+                id: sub,
+                destination,
+                ack,
+            } => {
+                if connection.subscriptions.contains_key(&sub) {
+                    return Err(format!("subscription {sub:?} already exists"));
+                }
+                let prefetch = ["activemq.prefetchSize", "prefetch-count"]
+                    .iter()
+                    .find_map(|name| frame.header(name)?.parse().ok())
+                    .filter(|&n: &usize| n > 0)
+                    .unwrap_or(prefetch_default);
+                connection.subscriptions.insert(
+                    sub,
+                    Subscription {
+                        destination: destination.clone(),
+                        ack,
+                        prefetch,
+                        in_flight: 0,
+                    },
+                );
+                self.dispatch(&destination);
+            }
+            RequestKind::Unsubscribe { id: sub } => {
+                if connection.subscriptions.remove(&sub).is_none() {
+                    return Err(format!("no subscription {sub:?}"));
+                }
+                // What it held unacknowledged goes back.
+                let (gone, kept): (Vec<Unacked>, Vec<Unacked>) = connection
+                    .unacked
+                    .drain(..)
+                    .partition(|u| u.subscription == sub);
+                connection.unacked = kept;
+                for unacked in gone.into_iter().rev() {
+                    if unacked.from_queue {
+                        self.requeue(&unacked.destination, unacked.message);
+                    }
+                }
+                self.dispatch_all();
+            }
+            RequestKind::Ack {
+                id: ack_id,
+                transaction: Some(tx),
+                nack,
+                ..
+            } => held(connection, &tx)?.push(Held::Ack { id: ack_id, nack }),
+            RequestKind::Ack {
+                id: ack_id, nack, ..
+            } => self.acknowledge(id, &ack_id, nack)?,
+            RequestKind::Begin { transaction } => {
+                if connection.transactions.contains_key(&transaction) {
+                    return Err(format!("transaction {transaction:?} already begun"));
+                }
+                connection.transactions.insert(transaction, Vec::new());
+            }
+            RequestKind::Commit { transaction } => {
+                let held = connection
+                    .transactions
+                    .remove(&transaction)
+                    .ok_or_else(|| format!("no transaction {transaction:?}"))?;
+                for item in held {
+                    match item {
+                        Held::Send { destination, frame } => self.publish(&destination, frame),
+                        Held::Ack { id: ack_id, nack } => self.acknowledge(id, &ack_id, nack)?,
+                    }
+                }
+            }
+            RequestKind::Abort { transaction } => {
+                connection
+                    .transactions
+                    .remove(&transaction)
+                    .ok_or_else(|| format!("no transaction {transaction:?}"))?;
+            }
+            RequestKind::Disconnect => {}
+        }
+        Ok(())
+    }
+
+    /// A SEND takes effect: to a topic's subscribers now, or into a queue.
+    fn publish(&mut self, destination: &str, frame: Frame) {
+        let message = Stored {
+            send: Box::new(frame),
+            message_id: format!("m-{}", self.next_message),
+            redelivered: false,
+        };
+        self.next_message += 1;
+        if destination.starts_with("/topic/") {
+            let targets: Vec<(ConnectionId, String)> = self
+                .connections
+                .iter()
+                .flat_map(|(id, c)| {
+                    c.subscriptions
+                        .iter()
+                        .filter(|(_, s)| s.destination == destination)
+                        .map(|(sub, _)| (*id, sub.clone()))
+                })
+                .collect();
+            for (id, sub) in targets {
+                // A topic copy a full connection cannot take is dropped.
+                let _ = self.deliver(id, &sub, destination, message.clone(), false);
+            }
+            return;
+        }
+        self.queues
+            .entry(destination.to_string())
+            .or_default()
+            .push_back(message);
+        self.dispatch(destination);
+    }
+
+    fn requeue(&mut self, destination: &str, mut message: Stored) {
+        message.redelivered = true;
+        self.queues
+            .entry(destination.to_string())
+            .or_default()
+            .push_front(message);
+    }
+
+    fn dispatch_all(&mut self) {
+        let names: Vec<String> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in names {
+            self.dispatch(&name);
+        }
+    }
+
+    /// Gives queue `destination`'s messages to its consumers, round-robin,
+    /// while one has room.
+    fn dispatch(&mut self, destination: &str) {
+        if destination.starts_with("/topic/") {
+            return;
+        }
+        loop {
+            let mut consumers: Vec<(ConnectionId, String)> = self
+                .connections
+                .iter()
+                .flat_map(|(id, c)| {
+                    c.subscriptions
+                        .iter()
+                        .filter(|(_, s)| {
+                            s.destination == destination
+                                && (s.ack == AckMode::Auto || s.in_flight < s.prefetch)
+                        })
+                        .map(|(sub, _)| (*id, sub.clone()))
+                })
+                .collect();
+            if consumers.is_empty() || self.queued(destination) == 0 {
+                return;
+            }
+            consumers.sort();
+            let start = *self.cursors.get(destination).unwrap_or(&0);
+            let mut delivered = false;
+            for k in 0..consumers.len() {
+                let (id, sub) = consumers[(start + k) % consumers.len()].clone();
+                let Some(message) = self
+                    .queues
+                    .get_mut(destination)
+                    .and_then(VecDeque::pop_front)
+                else {
+                    return;
+                };
+                match self.deliver(id, &sub, destination, message, true) {
+                    Ok(()) => {
+                        let next = (start + k + 1) % consumers.len();
+                        self.cursors.insert(destination.to_string(), next);
+                        delivered = true;
+                        break;
+                    }
+                    Err(message) => {
+                        // That connection is full: back to the front.
+                        self.queues
+                            .entry(destination.to_string())
+                            .or_default()
+                            .push_front(message);
+                    }
+                }
+            }
+            if !delivered {
+                return;
+            }
+        }
+    }
+
+    /// Sends one MESSAGE; the message back when the connection cannot take it.
+    fn deliver(
+        &mut self,
+        id: ConnectionId,
+        sub: &str,
+        destination: &str,
+        message: Stored,
+        from_queue: bool,
+    ) -> Result<(), Stored> {
+        let Some(connection) = self.connections.get_mut(&id) else {
+            return Err(message);
+        };
+        let Some(subscription) = connection.subscriptions.get_mut(sub) else {
+            return Err(message);
+        };
+        let ack_id = format!("{id}-{}", connection.next_ack);
+        let mut frame = message_for(
+            &message.send,
+            destination,
+            sub,
+            &message.message_id,
+            Some(&ack_id),
+        );
+        if message.redelivered {
+            frame = Frame::builder(Command::Message)
+                .headers(frame.headers.iter())
+                .header("redelivered", "true")
+                .body(frame.body.clone())
+                .build();
+        }
+        match connection.session.message(&frame) {
+            Ok(()) => {}
+            Err(ServerCommandError::Backpressure | ServerCommandError::NotConnected) => {
+                return Err(message)
+            }
+            // A frame that cannot be encoded is dropped.
+            Err(ServerCommandError::Encode(_)) => return Ok(()),
+        }
+        connection.next_ack += 1;
+        if subscription.ack != AckMode::Auto {
+            subscription.in_flight += 1;
+            connection.unacked.push(Unacked {
+                ack_id,
+                subscription: sub.to_string(),
+                destination: destination.to_string(),
+                from_queue,
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// ACK or NACK `ack_id` on connection `id` (for `client` subscriptions,
+    /// every earlier message of the subscription too).
+    fn acknowledge(&mut self, id: ConnectionId, ack_id: &str, nack: bool) -> Result<(), String> {
+        let connection = self
+            .connections
+            .get_mut(&id)
+            .ok_or_else(|| "gone".to_string())?;
+        let at = connection
+            .unacked
+            .iter()
+            .position(|u| u.ack_id == ack_id)
+            .ok_or_else(|| format!("no message to acknowledge with id {ack_id:?}"))?;
+        let sub = connection.unacked[at].subscription.clone();
+        let cumulative = connection
+            .subscriptions
+            .get(&sub)
+            .is_some_and(|s| s.ack == AckMode::Client);
+        let chosen: BTreeSet<usize> = if cumulative {
+            (0..=at)
+                .filter(|&i| connection.unacked[i].subscription == sub)
+                .collect()
+        } else {
+            BTreeSet::from([at])
+        };
+        let mut taken = Vec::new();
+        for i in chosen.into_iter().rev() {
+            taken.push(connection.unacked.remove(i));
+        }
+        if let Some(subscription) = connection.subscriptions.get_mut(&sub) {
+            subscription.in_flight = subscription.in_flight.saturating_sub(taken.len());
+        }
+        if nack {
+            // `taken` is newest first: requeue so the oldest ends in front.
+            for unacked in taken {
+                if unacked.from_queue {
+                    self.requeue(&unacked.destination, unacked.message);
+                }
+            }
+        }
+        self.dispatch_all();
+        Ok(())
+    }
+}
+
+/// The held items of transaction `tx`, or why there is none.
+fn held<'a>(connection: &'a mut Connection, tx: &str) -> Result<&'a mut Vec<Held>, String> {
+    connection
+        .transactions
+        .get_mut(tx)
+        .ok_or_else(|| format!("no transaction {tx:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use stomp_proto::client::{
+        ClientConfig, ClientSession, Event, Message, SendOptions, SubscribeOptions,
+    };
+    use stomp_proto::AckMode;
+
+    use super::{ConnectionId, Engine, EngineConfig};
+
+    /// Clients and the engine, wired in memory.
+    struct Net {
+        engine: Engine,
+        clients: Vec<(ClientSession, ConnectionId)>,
+        now: Instant,
+    }
+
+    impl Net {
+        fn new(config: EngineConfig) -> Net {
+            Net {
+                engine: Engine::new(config),
+                clients: Vec::new(),
+                now: Instant::now(),
+            }
+        }
+
+        /// A connected client's index.
+        fn connect(&mut self, config: ClientConfig) -> usize {
+            let mut client = ClientSession::new(config, self.now);
+            client.poll_dial(self.now).expect("a dial");
+            client.handle_connected(self.now);
+            let id = self.engine.open(self.now);
+            self.clients.push((client, id));
+            self.pump();
+            self.clients.len() - 1
+        }
+
+        fn client(&mut self) -> usize {
+            self.connect(ClientConfig::default())
+        }
+
+        /// Moves bytes both ways until nothing moves.
+        fn pump(&mut self) {
+            loop {
+                let mut moved = false;
+                for (client, id) in &mut self.clients {
+                    while let Some(bytes) = client.poll_transmit(self.now) {
+                        self.engine.input(*id, self.now, &bytes);
+                        moved = true;
+                    }
+                    while let Some(bytes) = self.engine.poll_transmit(*id, self.now) {
+                        client.handle_input(self.now, &bytes);
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    return;
+                }
+            }
+        }
+
+        fn session(&mut self, n: usize) -> &mut ClientSession {
+            &mut self.clients[n].0
+        }
+
+        fn subscribe(&mut self, n: usize, destination: &str, ack: AckMode) {
+            let options = SubscribeOptions {
+                ack,
+                ..SubscribeOptions::default()
+            };
+            self.session(n).subscribe(destination, options).unwrap();
+            self.pump();
+        }
+
+        fn send(&mut self, n: usize, destination: &str, body: &str) {
+            let body = body.to_string();
+            self.session(n)
+                .send(destination, body, SendOptions::default())
+                .unwrap();
+            self.pump();
+        }
+
+        /// The messages client `n` has received since the last call.
+        fn messages(&mut self, n: usize) -> Vec<Message> {
+            let mut messages = Vec::new();
+            while let Some(event) = self.session(n).poll_event() {
+                if let Event::Message(message) = event {
+                    messages.push(message);
+                }
+            }
+            messages
+        }
+
+        fn texts(&mut self, n: usize) -> Vec<String> {
+            self.messages(n)
+                .iter()
+                .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_queue_gives_each_message_to_one_consumer_round_robin() {
+        let mut net = Net::new(EngineConfig::default());
+        let (a, b, producer) = (net.client(), net.client(), net.client());
+        net.subscribe(a, "/queue/work", AckMode::Auto);
+        net.subscribe(b, "/queue/work", AckMode::Auto);
+        for n in 0..6 {
+            net.send(producer, "/queue/work", &n.to_string());
+        }
+        let (to_a, to_b) = (net.texts(a), net.texts(b));
+        assert_eq!(to_a.len(), 3, "{to_a:?} {to_b:?}");
+        assert_eq!(to_b.len(), 3, "{to_a:?} {to_b:?}");
+        let mut all: Vec<String> = to_a.into_iter().chain(to_b).collect();
+        all.sort();
+        assert_eq!(all, ["0", "1", "2", "3", "4", "5"]);
+    }
+
+    #[test]
+    fn a_queue_holds_messages_until_a_consumer_comes() {
+        let mut net = Net::new(EngineConfig::default());
+        let producer = net.client();
+        net.send(producer, "/queue/later", "waiting");
+        assert_eq!(net.engine.queued("/queue/later"), 1);
+        let consumer = net.client();
+        net.subscribe(consumer, "/queue/later", AckMode::Auto);
+        assert_eq!(net.texts(consumer), ["waiting"]);
+        assert_eq!(net.engine.queued("/queue/later"), 0);
+    }
+
+    #[test]
+    fn a_topic_gives_a_copy_to_every_current_subscriber() {
+        let mut net = Net::new(EngineConfig::default());
+        let (a, b, producer) = (net.client(), net.client(), net.client());
+        net.send(producer, "/topic/news", "before anyone");
+        net.subscribe(a, "/topic/news", AckMode::Auto);
+        net.subscribe(b, "/topic/news", AckMode::Auto);
+        net.send(producer, "/topic/news", "hello");
+        assert_eq!(net.texts(a), ["hello"]);
+        assert_eq!(net.texts(b), ["hello"]);
+    }
+
+    #[test]
+    fn unacknowledged_messages_go_to_another_consumer_marked_redelivered() {
+        let mut net = Net::new(EngineConfig::default());
+        let (a, producer) = (net.client(), net.client());
+        net.subscribe(a, "/queue/jobs", AckMode::ClientIndividual);
+        net.send(producer, "/queue/jobs", "one");
+        net.send(producer, "/queue/jobs", "two");
+        let received = net.messages(a);
+        assert_eq!(received.len(), 2);
+        // "one" is acknowledged, "two" is not when a goes away.
+        let handle = received[0].ack.clone().unwrap();
+        net.session(a).ack(&handle, None, false).unwrap();
+        net.pump();
+        let gone = net.clients[a].1;
+        net.engine.closed(gone);
+        assert_eq!(net.engine.queued("/queue/jobs"), 1);
+
+        let b = net.client();
+        net.subscribe(b, "/queue/jobs", AckMode::Auto);
+        let again = net.messages(b);
+        assert_eq!(again.len(), 1);
+        assert_eq!(&again[0].body()[..], b"two");
+        assert_eq!(again[0].frame.header("redelivered"), Some("true"));
+    }
+
+    #[test]
+    fn nack_requeues_and_client_acks_are_cumulative() {
+        let mut net = Net::new(EngineConfig::default());
+        let (a, producer) = (net.client(), net.client());
+        net.subscribe(a, "/queue/n", AckMode::Client);
+        for body in ["1", "2", "3"] {
+            net.send(producer, "/queue/n", body);
+        }
+        let received = net.messages(a);
+        // ACK of "2" in client mode takes "1" with it.
+        let second = received[1].ack.clone().unwrap();
+        net.session(a).ack(&second, None, false).unwrap();
+        net.pump();
+        let third = received[2].ack.clone().unwrap();
+        net.session(a).nack(&third, None, false).unwrap();
+        net.pump();
+        let again = net.messages(a);
+        assert_eq!(again.len(), 1, "only the NACKed one comes back");
+        assert_eq!(&again[0].body()[..], b"3");
+        assert_eq!(again[0].frame.header("redelivered"), Some("true"));
+    }
+
+    #[test]
+    fn prefetch_bounds_what_a_client_subscription_holds() {
+        let mut net = Net::new(EngineConfig::default());
+        let (a, producer) = (net.client(), net.client());
+        let options = SubscribeOptions {
+            ack: AckMode::ClientIndividual,
+            headers: vec![("activemq.prefetchSize".into(), "2".into())],
+            ..SubscribeOptions::default()
+        };
+        net.session(a).subscribe("/queue/p", options).unwrap();
+        net.pump();
+        for n in 0..5 {
+            net.send(producer, "/queue/p", &n.to_string());
+        }
+        let first = net.messages(a);
+        assert_eq!(first.len(), 2);
+        assert_eq!(net.engine.queued("/queue/p"), 3);
+        let handle = first[0].ack.clone().unwrap();
+        net.session(a).ack(&handle, None, false).unwrap();
+        net.pump();
+        assert_eq!(net.texts(a), ["2"]);
+    }
+
+    #[test]
+    fn transactions_apply_on_commit_and_never_after_abort() {
+        let mut net = Net::new(EngineConfig::default());
+        let (a, producer) = (net.client(), net.client());
+        net.subscribe(a, "/queue/tx", AckMode::Auto);
+        let (aborted, _) = net.session(producer).begin(None, false).unwrap();
+        let options = SendOptions {
+            transaction: Some(aborted.clone()),
+            ..SendOptions::default()
+        };
+        net.session(producer)
+            .send("/queue/tx", "aborted", options)
+            .unwrap();
+        net.session(producer).abort(&aborted, false).unwrap();
+        let (committed, _) = net.session(producer).begin(None, false).unwrap();
+        let options = SendOptions {
+            transaction: Some(committed.clone()),
+            ..SendOptions::default()
+        };
+        net.session(producer)
+            .send("/queue/tx", "committed", options)
+            .unwrap();
+        net.pump();
+        assert!(net.texts(a).is_empty(), "nothing before COMMIT");
+        net.session(producer).commit(&committed, false).unwrap();
+        net.pump();
+        assert_eq!(net.texts(a), ["committed"]);
+    }
+
+    #[test]
+    fn a_configured_user_list_refuses_strangers() {
+        let mut net = Net::new(EngineConfig {
+            users: vec![("alice".into(), "secret".into())],
+            ..EngineConfig::default()
+        });
+        let stranger = net.client();
+        let refused = std::iter::from_fn(|| net.session(stranger).poll_event()).any(|e| {
+            matches!(e, Event::Closed(stomp_proto::client::CloseReason::ServerError(ref s))
+                if s.message.as_deref() == Some("Bad CONNECT"))
+        });
+        assert!(refused);
+        let alice =
+            net.connect(ClientConfig::from_uri("stomp://alice:secret@127.0.0.1:61613").unwrap());
+        let connected = std::iter::from_fn(|| net.session(alice).poll_event())
+            .any(|e| matches!(e, Event::Connected(_)));
+        assert!(connected);
+    }
+
+    #[test]
+    fn receipts_come_after_the_request_is_applied_and_bad_requests_get_an_error() {
+        let mut net = Net::new(EngineConfig::default());
+        let a = net.client();
+        let receipt = net
+            .session(a)
+            .send("/queue/r", "x", SendOptions::with_receipt())
+            .unwrap()
+            .unwrap();
+        net.pump();
+        assert_eq!(net.engine.queued("/queue/r"), 1);
+        let events: Vec<Event> = std::iter::from_fn(|| net.session(a).poll_event()).collect();
+        assert!(events.contains(&Event::Receipt(receipt)), "{events:?}");
+
+        // COMMIT of a transaction never begun (raw: the client session
+        // refuses to send it): an ERROR naming that request, then the end.
+        let id = net.clients[a].1;
+        let now = net.now;
+        net.engine
+            .input(id, now, b"COMMIT\ntransaction:never\nreceipt:bad-1\n\n\0");
+        net.pump();
+        let failed = std::iter::from_fn(|| net.session(a).poll_event()).any(|e| match e {
+            Event::Closed(stomp_proto::client::CloseReason::ServerError(error)) => {
+                error.message.as_deref() == Some("no transaction \"never\"")
+                    && error.frame.header("receipt-id") == Some("bad-1")
+            }
+            _ => false,
+        });
+        assert!(failed);
+    }
+}
