@@ -15,3 +15,4 @@
 
 pub mod engine;
 pub mod fault;
+pub mod serve;

@@ -108,9 +108,10 @@ pub fn nack_takes_the_message_away_from_the_subscription<A: Adapter>() {
             client.send_with_receipt(&q, "reject me").unwrap();
             let message = sub.recv_timeout(WAIT).unwrap();
             message.nack().unwrap();
-            // RabbitMQ requeues (and redelivers at once); ActiveMQ moves it to its DLQ.
+            // RabbitMQ and the embedded broker requeue (and redeliver at once);
+            // ActiveMQ moves it to its DLQ.
             match broker.kind {
-                "rabbitmq" => {
+                "rabbitmq" | "embedded" => {
                     let again = sub.recv_timeout(WAIT).unwrap();
                     assert_eq!(again.text(), Some("reject me"), "{broker} {mode:?}");
                     assert_eq!(again.header("redelivered"), Some("true"));

@@ -29,8 +29,11 @@ pub struct Broker {
     pub port: u16,
 }
 
+/// Where the suite starts its own embedded broker (`stomp-broker`).
+pub const EMBEDDED_PORT: u16 = 61633;
+
 /// Every broker and transport the suite runs against.
-pub const ALL: [Broker; 5] = [
+pub const ALL: [Broker; 6] = [
     Broker {
         kind: "rabbitmq",
         transport: "tcp",
@@ -61,7 +64,48 @@ pub const ALL: [Broker; 5] = [
         url: "wss://guest:guest@localhost:15673/ws",
         port: 15673,
     },
+    Broker {
+        kind: "embedded",
+        transport: "tcp",
+        url: "stomp://guest:guest@127.0.0.1:61633",
+        port: EMBEDDED_PORT,
+    },
 ];
+
+/// Starts the embedded broker for this test binary, once: logins
+/// guest/guest only, on [`EMBEDDED_PORT`], kept for the process's life.
+pub fn embedded() {
+    static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    STARTED.get_or_init(|| {
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("embedded-broker".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let config = stomp_broker::serve::ServeConfig {
+                        listen: ([127, 0, 0, 1], EMBEDDED_PORT).into(),
+                        engine: stomp_broker::engine::EngineConfig {
+                            users: vec![("guest".into(), "guest".into())],
+                            ..Default::default()
+                        },
+                    };
+                    let broker = stomp_broker::serve::Broker::start(config).await;
+                    let _ = ready_tx.send(broker.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                    let _broker = broker;
+                    std::future::pending::<()>().await;
+                });
+            })
+            .unwrap();
+        ready
+            .recv()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the embedded broker did not start: {e}"));
+    });
+}
 
 impl std::fmt::Display for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,6 +139,7 @@ impl Broker {
 
 /// The running brokers: all of them, or a panic naming the missing one.
 pub fn brokers() -> Vec<&'static Broker> {
+    embedded();
     ALL.iter()
         .filter(|broker| require(&broker.to_string(), broker.port))
         .collect()
