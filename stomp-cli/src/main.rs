@@ -59,6 +59,17 @@ enum Command {
         /// The input file; standard input when absent or `-`.
         file: Option<PathBuf>,
     },
+    /// Run the embedded development broker (queues, topics, acks,
+    /// transactions) until Ctrl-C. For development and tests; deployments use
+    /// RabbitMQ, ActiveMQ or Artemis.
+    Serve {
+        /// Where to listen for STOMP over TCP.
+        #[arg(long, default_value = "127.0.0.1:61613", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        /// Who may log in, as LOGIN:PASSCODE (repeatable); anyone when absent.
+        #[arg(long = "user", value_name = "LOGIN:PASSCODE")]
+        users: Vec<String>,
+    },
 }
 
 /// Why a sub-command failed; each kind has its own exit status.
@@ -69,6 +80,8 @@ pub enum Failure {
     Incomplete(String),
     /// Reading or writing failed (exit 3).
     Io(io::Error),
+    /// The command cannot run as asked (exit 4).
+    Usage(String),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +101,7 @@ fn main() -> ExitCode {
                 .map_err(Failure::Io)
                 .and_then(|input| commands::encode::run(protocol, BufReader::new(input), &mut out)),
         ),
+        Command::Serve { listen, users } => ("serve", commands::serve::run(listen, &users)),
     };
     let _ = out.flush();
     match result {
@@ -98,6 +112,7 @@ fn main() -> ExitCode {
                 Failure::Malformed(m) => (1, m),
                 Failure::Incomplete(m) => (2, m),
                 Failure::Io(e) => (3, e.to_string()),
+                Failure::Usage(m) => (4, m),
             };
             eprintln!("stomp {name}: {message}");
             ExitCode::from(code)

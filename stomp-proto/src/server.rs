@@ -208,6 +208,11 @@ enum State {
         client_heartbeat: HeartBeat,
     },
     Connected,
+    /// DISCONNECT arrived and the owner sends the receipts
+    /// (`auto_receipts: false`): the requests before it still get their
+    /// answers; nothing more is read; the session closes once the owner has
+    /// taken the events up to its `Closed`.
+    Disconnecting,
     /// An ERROR or the DISCONNECT receipt is queued; nothing more is read.
     Closing,
     Closed,
@@ -277,7 +282,13 @@ impl ServerSession {
             timers.received(now);
         }
         self.inbound.extend_from_slice(octets);
-        while !self.is_finished() {
+        self.decode_buffered();
+    }
+
+    /// Decodes what is buffered, except while the owner decides on CONNECT:
+    /// frames a client pipelines behind its CONNECT wait for the answer.
+    fn decode_buffered(&mut self) {
+        while matches!(self.state, State::AwaitingConnect { .. } | State::Connected) {
             match self.decoder.decode(&mut self.inbound) {
                 Ok(Some(Item::Frame(frame))) => self.handle_frame(frame),
                 Ok(Some(Item::Heartbeat)) => {}
@@ -342,7 +353,15 @@ impl ServerSession {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if matches!(event, Some(ServerEvent::Closed(_)))
+            && matches!(self.state, State::Disconnecting)
+        {
+            // The owner has answered everything before the DISCONNECT.
+            self.state = State::Closing;
+            self.timers = None;
+        }
+        event
     }
 
     /// Accepts the pending CONNECT: sends CONNECTED and starts heart-beats.
@@ -370,6 +389,7 @@ impl ServerSession {
         if version > Version::V1_0 {
             self.timers = Some(Timers::new(negotiated, self.config.heartbeat_grace, now));
         }
+        self.decode_buffered();
     }
 
     /// Rejects the pending CONNECT with an ERROR, then ends the session.
@@ -383,7 +403,7 @@ impl ServerSession {
     /// Queues a MESSAGE frame (the owner sets `destination`, `message-id`,
     /// `subscription`, `ack`, and any headers it copies from the SEND).
     pub fn message(&mut self, frame: &Frame) -> Result<(), ServerCommandError> {
-        if !matches!(self.state, State::Connected) {
+        if !matches!(self.state, State::Connected | State::Disconnecting) {
             return Err(ServerCommandError::NotConnected);
         }
         if self.outbox.would_exceed(frame.body.len()) {
@@ -397,7 +417,7 @@ impl ServerSession {
 
     /// Sends a RECEIPT (when `auto_receipts` is off, once a request is processed).
     pub fn receipt(&mut self, receipt_id: &str) {
-        if matches!(self.state, State::Connected) {
+        if matches!(self.state, State::Connected | State::Disconnecting) {
             let frame = Frame::builder(Command::Receipt)
                 .header("receipt-id", receipt_id)
                 .build();
@@ -464,6 +484,16 @@ impl ServerSession {
                 "no frame may follow CONNECT before CONNECTED",
             ),
             (State::Connected, _) => match validate(&frame, self.version) {
+                Ok(kind) if kind == RequestKind::Disconnect && !self.config.auto_receipts => {
+                    self.events.push_back(ServerEvent::Request(Request {
+                        kind,
+                        receipt,
+                        frame,
+                    }));
+                    self.state = State::Disconnecting;
+                    self.events
+                        .push_back(ServerEvent::Closed(ServerClose::Disconnected));
+                }
                 Ok(kind) => {
                     let disconnect = kind == RequestKind::Disconnect;
                     if let (Some(id), true) = (&receipt, self.config.auto_receipts || disconnect) {
@@ -481,7 +511,7 @@ impl ServerSession {
                 }
                 Err(problem) => self.fail(receipt.as_deref(), &problem, &problem),
             },
-            (State::Closing | State::Closed, _) => {}
+            (State::Disconnecting | State::Closing | State::Closed, _) => {}
         }
     }
 
@@ -642,4 +672,74 @@ fn validate(frame: &Frame, version: Version) -> Result<RequestKind, String> {
         Command::Connect | Command::Stomp => return Err("already connected".into()),
         other => return Err(format!("{other} is a server frame")),
     })
+}
+
+#[cfg(test)]
+mod pipelining {
+    use std::time::Instant;
+
+    use super::{RequestKind, ServerConfig, ServerEvent, ServerSession};
+
+    #[test]
+    fn frames_pipelined_behind_connect_wait_for_the_answer() {
+        let now = Instant::now();
+        let mut server = ServerSession::new(ServerConfig::default(), now);
+        server.handle_input(
+            now,
+            b"CONNECT\naccept-version:1.2\nhost:/\n\n\0SEND\ndestination:/queue/a\n\nhi\0",
+        );
+        assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
+        assert_eq!(server.poll_event(), None, "the SEND waits");
+        server.accept(now, None);
+        let Some(ServerEvent::Request(request)) = server.poll_event() else {
+            panic!("the SEND, once accepted")
+        };
+        assert!(matches!(request.kind, RequestKind::Send { .. }));
+        assert!(server
+            .poll_transmit(now)
+            .unwrap()
+            .starts_with(b"CONNECTED\n"));
+    }
+
+    #[test]
+    fn an_owner_sending_receipts_answers_everything_before_disconnect() {
+        let now = Instant::now();
+        let config = ServerConfig {
+            auto_receipts: false,
+            ..ServerConfig::default()
+        };
+        let mut server = ServerSession::new(config, now);
+        server.handle_input(now, b"CONNECT\naccept-version:1.2\nhost:/\n\n\0");
+        server.poll_event();
+        server.accept(now, None);
+        server.poll_transmit(now);
+        server.handle_input(
+            now,
+            b"SUBSCRIBE\nid:0\ndestination:/queue/a\n\n\0DISCONNECT\nreceipt:bye\n\n\0",
+        );
+        assert!(matches!(server.poll_event(), Some(ServerEvent::Request(_))));
+        let Some(ServerEvent::Request(disconnect)) = server.poll_event() else {
+            panic!("the DISCONNECT")
+        };
+        assert_eq!(disconnect.kind, RequestKind::Disconnect);
+        // Still open for what the SUBSCRIBE brings, then the receipt.
+        let message = crate::Frame::builder(crate::Command::Message)
+            .header("subscription", "0")
+            .header("destination", "/queue/a")
+            .header("message-id", "m-1")
+            .body("for you")
+            .build();
+        assert_eq!(server.message(&message), Ok(()));
+        server.receipt("bye");
+        assert!(!server.is_finished());
+        assert!(matches!(server.poll_event(), Some(ServerEvent::Closed(_))));
+        assert!(server.is_finished());
+        let mut out = Vec::new();
+        while let Some(bytes) = server.poll_transmit(now) {
+            out.extend_from_slice(&bytes);
+        }
+        let out = String::from_utf8(out).unwrap();
+        let (message_at, receipt_at) = (out.find("MESSAGE").unwrap(), out.find("RECEIPT").unwrap());
+        assert!(message_at < receipt_at, "{out}");
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod serve;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
