@@ -167,11 +167,7 @@ impl Engine {
             return;
         };
         connection.session.handle_closed();
-        for unacked in connection.unacked.drain(..).rev() {
-            if unacked.from_queue {
-                self.requeue(&unacked.destination, unacked.message);
-            }
-        }
+        self.give_back(connection.unacked.drain(..).rev());
         self.dispatch_all();
     }
 
@@ -243,11 +239,7 @@ impl Engine {
                     // the unacknowledged go back now.
                     let unacked = std::mem::take(&mut connection.unacked);
                     connection.subscriptions.clear();
-                    for unacked in unacked.into_iter().rev() {
-                        if unacked.from_queue {
-                            self.requeue(&unacked.destination, unacked.message);
-                        }
-                    }
+                    self.give_back(unacked.into_iter().rev());
                     self.dispatch_all();
                 }
             }
@@ -301,11 +293,7 @@ impl Engine {
                     .drain(..)
                     .partition(|u| u.subscription == sub);
                 connection.unacked = kept;
-                for unacked in gone.into_iter().rev() {
-                    if unacked.from_queue {
-                        self.requeue(&unacked.destination, unacked.message);
-                    }
-                }
+                self.give_back(gone.into_iter().rev());
                 self.dispatch_all();
             }
             RequestKind::Ack {
@@ -376,6 +364,17 @@ impl Engine {
             .or_default()
             .push_back(message);
         self.dispatch(destination);
+    }
+
+    /// Puts unacknowledged queue messages back at the front of their queues,
+    /// marked redelivered; given newest first, so the oldest ends in front.
+    /// Topic copies are dropped.
+    fn give_back(&mut self, newest_first: impl Iterator<Item = Unacked>) {
+        for unacked in newest_first {
+            if unacked.from_queue {
+                self.requeue(&unacked.destination, unacked.message);
+            }
+        }
     }
 
     fn requeue(&mut self, destination: &str, mut message: Stored) {
@@ -539,12 +538,8 @@ impl Engine {
             subscription.in_flight = subscription.in_flight.saturating_sub(taken.len());
         }
         if nack {
-            // `taken` is newest first: requeue so the oldest ends in front.
-            for unacked in taken {
-                if unacked.from_queue {
-                    self.requeue(&unacked.destination, unacked.message);
-                }
-            }
+            // `taken` is newest first already.
+            self.give_back(taken.into_iter());
         }
         self.dispatch_all();
         Ok(())
