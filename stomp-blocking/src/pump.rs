@@ -37,6 +37,9 @@ impl Pump {
             if !running {
                 // Flush what is queued (an ERROR's aftermath) first.
                 self.transmit();
+                if let Some(link) = self.link.take() {
+                    link.finish(self.write_timeout);
+                }
                 break;
             }
             if self.driver.take_link_lost() {
@@ -93,13 +96,26 @@ impl Pump {
         }
     }
 
+    /// Hands the writer thread what the session has to send, while it has
+    /// room; the rest waits in the session, and so do commands that find
+    /// no room there.
     fn transmit(&mut self) {
-        let session = &mut self.driver.session;
-        while let Some(bytes) = session.poll_transmit(Instant::now()) {
-            let Some(link) = &mut self.link else { continue };
-            if let Err(e) = link.write(&bytes) {
-                self.link = None;
-                session.handle_transport_error(Instant::now(), e.to_string());
+        loop {
+            let session = &mut self.driver.session;
+            while self.link.as_mut().is_none_or(Link::can_write) {
+                let Some(bytes) = session.poll_transmit(Instant::now()) else {
+                    break;
+                };
+                // Without a transport the bytes are dropped: the session
+                // resends what a new connection needs.
+                let Some(link) = &mut self.link else { continue };
+                if let Err(e) = link.write(&bytes) {
+                    self.link = None;
+                    session.handle_transport_error(Instant::now(), e.to_string());
+                }
+            }
+            if !self.driver.run_deferred() {
+                break;
             }
         }
     }
@@ -116,9 +132,14 @@ impl Pump {
                     self.link = None;
                 }
             }
-            Input::Eof { generation } if generation == self.generation => {
+            Input::Eof { generation, error }
+                if generation == self.generation && self.link.is_some() =>
+            {
                 self.link = None;
-                session.handle_closed(now);
+                match error {
+                    Some(error) => session.handle_transport_error(now, error),
+                    None => session.handle_closed(now),
+                }
             }
             Input::Bytes { .. } | Input::Eof { .. } => {}
             Input::Wake => {

@@ -1,8 +1,14 @@
 //! The socket of one connection: TCP opened by the pump, a reader thread
-//! that only moves raw bytes to the pump, and the driver's TLS/WebSocket
-//! [`Layers`] between the socket and the session. Handshakes run while the
-//! transport opens, before the reader starts.
+//! and a writer thread that only move raw bytes between the socket and the
+//! pump, and the driver's TLS/WebSocket [`Layers`] between the socket and
+//! the session. Handshakes run while the transport opens, before the
+//! threads start.
+//!
+//! The pump itself never blocks on the socket: a peer that stops reading
+//! until it has written (many brokers serve a connection that way) must
+//! not stop us reading, or both sides wait on each other.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -23,9 +29,19 @@ pub(crate) struct Link {
     stream: TcpStream,
     gate: Arc<Gate>,
     layers: Layers,
+    /// Raw bytes for the writer thread, a few chunks at most.
+    out: Arc<Queue<Vec<u8>>>,
+    /// Raw bytes made while `out` was full, in order.
+    backlog: VecDeque<Vec<u8>>,
+    /// Closed when the writer thread has stopped.
+    writer_done: Arc<Queue<()>>,
     /// STOMP bytes that came with the end of the handshakes.
     pub early: Vec<u8>,
 }
+
+/// Chunks that may wait for the writer thread; past them, bytes wait in
+/// the session's outgoing queue, whose limit holds callers back.
+const MAX_OUT_CHUNKS: usize = 4;
 
 impl Link {
     /// Connects to what `dial` names, runs the TLS and WebSocket handshakes
@@ -43,13 +59,22 @@ impl Link {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(write_timeout))?;
         stream.set_read_timeout(Some(dial.timeout))?;
+        let room = input.clone();
         let mut link = Link {
             stream,
             gate: Arc::new(Gate::default()),
             layers,
+            out: Arc::new(Queue::bounded(
+                MAX_OUT_CHUNKS,
+                Some(Box::new(move || {
+                    room.push(Input::Wake);
+                })),
+            )),
+            backlog: VecDeque::new(),
+            writer_done: Arc::new(Queue::unbounded()),
             early: Vec::new(),
         };
-        link.flush()?;
+        link.handshake_flush()?;
         let mut buf = vec![0; 16 * 1024];
         while !link.layers.is_ready() {
             let n = link.stream.read(&mut buf)?;
@@ -61,32 +86,76 @@ impl Link {
             }
             let (data, _) = link.layers.receive(&buf[..n])?;
             link.early.extend(data);
-            link.flush()?;
+            link.handshake_flush()?;
         }
         link.stream.set_read_timeout(None)?;
         let reader = link.stream.try_clone()?;
         let gate = link.gate.clone();
+        let reader_input = input.clone();
         thread::Builder::new()
             .name("stomp-reader".into())
-            .spawn(move || read_loop(reader, &gate, generation, &input))?;
+            .spawn(move || read_loop(reader, &gate, generation, &reader_input))?;
+        let writer = link.stream.try_clone()?;
+        let out = link.out.clone();
+        let done = link.writer_done.clone();
+        thread::Builder::new()
+            .name("stomp-writer".into())
+            .spawn(move || {
+                write_loop(writer, &out, generation, &input);
+                done.close();
+            })?;
         Ok(link)
     }
 
-    /// Writes STOMP bytes.
+    /// Whether it takes more bytes now; when false, a [`Input::Wake`]
+    /// follows once the writer thread has made room.
+    pub fn can_write(&mut self) -> bool {
+        while !self.out.is_full() {
+            let Some(chunk) = self.backlog.pop_front() else {
+                return true;
+            };
+            self.out.push(chunk);
+        }
+        false
+    }
+
+    /// Hands STOMP bytes to the writer thread.
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.layers.send(bytes)?;
-        self.flush()
+        self.flush();
+        Ok(())
     }
 
     /// Takes raw bytes from the reader thread; gives the STOMP bytes in them
     /// and whether the peer ended the stream cleanly.
     pub fn receive(&mut self, raw: &[u8]) -> io::Result<(Vec<u8>, bool)> {
         let received = self.layers.receive(raw)?;
-        self.flush()?;
+        // What the layers answer (TLS records, WebSocket pongs) goes out in
+        // turn with everything else.
+        self.flush();
         Ok(received)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    /// Waits up to `limit` for the writer thread to write what it was
+    /// given, then closes the transport.
+    pub fn finish(mut self, limit: Duration) {
+        self.backlog.drain(..).for_each(|chunk| {
+            self.out.push(chunk);
+        });
+        self.out.close();
+        let _ = self.writer_done.pop(Some(limit));
+    }
+
+    fn flush(&mut self) {
+        let out = self.layers.take_output();
+        if !out.is_empty() {
+            self.backlog.push_back(out);
+        }
+        self.can_write();
+    }
+
+    /// Writes on the pump's thread: only while the handshakes run.
+    fn handshake_flush(&mut self) -> io::Result<()> {
         let out = self.layers.take_output();
         if out.is_empty() {
             return Ok(());
@@ -102,6 +171,7 @@ impl Link {
 impl Drop for Link {
     fn drop(&mut self) {
         self.gate.close();
+        self.out.close();
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 }
@@ -119,17 +189,39 @@ fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<TcpStream> {
 
 fn read_loop(mut stream: TcpStream, gate: &Gate, generation: u64, input: &Queue<Input>) {
     let mut buf = vec![0; 64 * 1024];
+    let mut error = None;
     while gate.wait_ready() {
         match stream.read(&mut buf) {
-            Ok(n) if n > 0 => {
+            Ok(0) => break,
+            Ok(n) => {
                 let bytes = buf[..n].to_vec();
                 if !input.push(Input::Bytes { generation, bytes }) {
                     return;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => gate.consumed(),
-            _ => break,
+            Err(e) => {
+                error = Some(e.to_string());
+                break;
+            }
         }
     }
-    input.push(Input::Eof { generation });
+    input.push(Input::Eof { generation, error });
+}
+
+/// Writes what the pump hands over until the queue closes; a failed write
+/// (the write timeout included) ends the transport and tells the pump why.
+fn write_loop(mut stream: TcpStream, out: &Queue<Vec<u8>>, generation: u64, input: &Queue<Input>) {
+    while let Ok(chunk) = out.pop(None) {
+        if let Err(e) = stream.write_all(&chunk) {
+            out.close();
+            // Told before the shutdown, so the reader's end comes second.
+            input.push(Input::Eof {
+                generation,
+                error: Some(format!("write failed: {e}")),
+            });
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+    }
 }

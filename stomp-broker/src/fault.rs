@@ -73,6 +73,9 @@ pub enum Behaviour {
     /// Serves, then after this long goes silent: no heart-beats, no frames,
     /// the socket left open and what arrives discarded.
     StallAfter(Duration),
+    /// After CONNECTED, neither reads nor writes: the socket stays open and
+    /// the client's writes back up until they time out.
+    Deaf,
     /// After CONNECTED, writes these bytes as they are (garbage, half a
     /// frame); then closes if `close`, or serves on.
     Write {
@@ -345,6 +348,12 @@ impl Connection {
                     return self.close();
                 }
                 None
+            }
+            Behaviour::Deaf => {
+                while !stop.load(Ordering::SeqCst) {
+                    thread::sleep(TICK);
+                }
+                return self.close();
             }
             _ => None,
         };

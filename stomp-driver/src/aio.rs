@@ -421,12 +421,97 @@ impl Drop for Transaction {
 struct Link {
     stream: Box<dyn AsyncStream>,
     layers: Layers,
+    /// Raw bytes not yet written; the first `written` of them are.
+    out: Vec<u8>,
+    written: usize,
+    /// Written bytes not yet flushed.
+    unflushed: bool,
+    /// When the last write made progress, while bytes wait.
+    progress: Option<Instant>,
+}
+
+/// Raw bytes the task holds for the socket before it stops taking more from
+/// the session (whose outgoing limit then holds callers back).
+const OUT_HIGH_WATER: usize = 256 * 1024;
+
+impl Link {
+    fn new(stream: Box<dyn AsyncStream>, layers: Layers) -> Link {
+        Link {
+            stream,
+            layers,
+            out: Vec::new(),
+            written: 0,
+            unflushed: false,
+            progress: None,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len() - self.written
+    }
+
+    /// Moves what the layers made into the bytes to write.
+    fn take_output(&mut self, now: Instant) {
+        let more = self.layers.take_output();
+        if more.is_empty() {
+            return;
+        }
+        if self.written == self.out.len() {
+            self.out = more;
+            self.written = 0;
+        } else {
+            self.out.extend_from_slice(&more);
+        }
+        self.progress.get_or_insert(now);
+    }
+
+    /// Writes what it can without waiting; `Ready(Ok(()))` when it made
+    /// progress, `Pending` when the socket takes nothing now (or nothing
+    /// waits).
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut progressed = false;
+        while self.written < self.out.len() {
+            match Pin::new(&mut self.stream).poll_write(cx, &self.out[self.written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.written += n;
+                    self.unflushed = true;
+                    progressed = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => break,
+            }
+        }
+        if self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+            if self.unflushed {
+                match Pin::new(&mut self.stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.unflushed = false,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            }
+        }
+        if progressed {
+            self.progress = (self.pending() > 0).then(Instant::now);
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// When waiting bytes count as a failed write.
+    fn write_deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.progress.map(|at| at + timeout)
+    }
 }
 
 /// What woke the task.
 enum Wakeup {
     Input(Option<Input>),
     Read(io::Result<usize>),
+    Wrote(io::Result<()>),
     Timer,
 }
 
@@ -448,25 +533,42 @@ impl Task {
             self.dial().await;
             let running = self.driver.drain_events();
             if !running {
-                self.transmit().await;
+                self.transmit();
+                self.finish().await;
                 break;
             }
             if self.driver.take_link_lost() {
                 self.link = None;
             }
-            self.transmit().await;
-            let deadline = self.driver.session.poll_timeout();
+            self.transmit();
+            let write_deadline = self
+                .link
+                .as_ref()
+                .and_then(|link| link.write_deadline(self.write_timeout));
+            let deadline = [self.driver.session.poll_timeout(), write_deadline]
+                .into_iter()
+                .flatten()
+                .min();
             if timer.as_ref().map(|(at, _)| *at) != deadline {
                 timer = deadline.map(|at| (at, self.runtime.sleep_until(at)));
             }
             let reading = !self.driver.is_paused();
+            // Reading, writing, commands and timers all wait here together:
+            // a peer that stops reading until it has written is still read.
             let wakeup = poll_fn(|cx| {
                 if let Poll::Ready(item) = input.poll_pop(cx) {
                     return Poll::Ready(Wakeup::Input(item));
                 }
-                if let (Some(link), true) = (&mut self.link, reading) {
-                    if let Poll::Ready(read) = Pin::new(&mut link.stream).poll_read(cx, &mut buf) {
-                        return Poll::Ready(Wakeup::Read(read));
+                if let Some(link) = &mut self.link {
+                    if let Poll::Ready(wrote) = link.poll_write(cx) {
+                        return Poll::Ready(Wakeup::Wrote(wrote));
+                    }
+                    if reading {
+                        if let Poll::Ready(read) =
+                            Pin::new(&mut link.stream).poll_read(cx, &mut buf)
+                        {
+                            return Poll::Ready(Wakeup::Read(read));
+                        }
                     }
                 }
                 if let Some((_, sleep)) = &mut timer {
@@ -481,8 +583,15 @@ impl Task {
             match wakeup {
                 Wakeup::Input(None) => break,
                 Wakeup::Input(Some(item)) => self.handle(item),
-                Wakeup::Read(read) => self.received(read, &buf).await,
-                Wakeup::Timer => timer = None,
+                Wakeup::Read(read) => self.received(read, &buf),
+                Wakeup::Wrote(Ok(())) => {}
+                Wakeup::Wrote(Err(e)) => self.write_failed(e),
+                Wakeup::Timer => {
+                    timer = None;
+                    if write_deadline.is_some_and(|at| at <= now) {
+                        self.write_failed(io::ErrorKind::TimedOut.into());
+                    }
+                }
             }
             // Take whatever else is already waiting before the timers run.
             while let Ok(item) = input.pop(Some(Duration::ZERO)) {
@@ -504,7 +613,14 @@ impl Task {
         }
     }
 
-    async fn received(&mut self, read: io::Result<usize>, buf: &[u8]) {
+    fn write_failed(&mut self, error: io::Error) {
+        self.link = None;
+        self.driver
+            .session
+            .handle_transport_error(Instant::now(), format!("write failed: {error}"));
+    }
+
+    fn received(&mut self, read: io::Result<usize>, buf: &[u8]) {
         let now = Instant::now();
         let Some(link) = &mut self.link else { return };
         let session = &mut self.driver.session;
@@ -520,15 +636,11 @@ impl Task {
             }
         };
         let received = link.layers.receive(&buf[..n]);
+        // What the layers answer (TLS records, WebSocket pongs) goes out in
+        // turn with everything else.
+        link.take_output(now);
         if !self.driver.received(now, received) {
             self.link = None;
-            return;
-        }
-        if let Err(e) = self.flush().await {
-            self.link = None;
-            self.driver
-                .session
-                .handle_transport_error(Instant::now(), e.to_string());
         }
     }
 
@@ -559,7 +671,7 @@ impl Task {
         let endpoint = &dial.endpoint;
         let connect = self.runtime.connect(endpoint.host.clone(), endpoint.port);
         let stream = before(&*self.runtime, deadline, connect).await??;
-        let mut link = Link { stream, layers };
+        let mut link = Link::new(stream, layers);
         let mut early = Vec::new();
         let mut buf = vec![0; 16 * 1024];
         loop {
@@ -580,33 +692,45 @@ impl Task {
         }
     }
 
-    async fn transmit(&mut self) {
-        while let Some(bytes) = self.driver.session.poll_transmit(Instant::now()) {
-            let Some(link) = &mut self.link else { continue };
-            let sent = match link.layers.send(&bytes) {
-                Ok(()) => self.flush().await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = sent {
-                self.link = None;
-                self.driver
-                    .session
-                    .handle_transport_error(Instant::now(), e.to_string());
+    /// Takes what the session has to send into the link's buffer, up to its
+    /// high-water mark; the rest waits in the session, and so do commands
+    /// that find no room there. The socket is written in the task's poll.
+    fn transmit(&mut self) {
+        loop {
+            let session = &mut self.driver.session;
+            while self
+                .link
+                .as_ref()
+                .is_none_or(|link| link.pending() < OUT_HIGH_WATER)
+            {
+                let now = Instant::now();
+                let Some(bytes) = session.poll_transmit(now) else {
+                    break;
+                };
+                // Without a transport the bytes are dropped: the session
+                // resends what a new connection needs.
+                let Some(link) = &mut self.link else { continue };
+                match link.layers.send(&bytes) {
+                    Ok(()) => link.take_output(now),
+                    Err(e) => {
+                        self.link = None;
+                        session.handle_transport_error(now, e.to_string());
+                    }
+                }
+            }
+            if !self.driver.run_deferred() {
+                break;
             }
         }
     }
 
-    /// Writes what the layers have for the socket, within the write timeout.
-    async fn flush(&mut self) -> io::Result<()> {
-        let Some(link) = &mut self.link else {
-            return Ok(());
-        };
-        let out = link.layers.take_output();
-        if out.is_empty() {
-            return Ok(());
-        }
+    /// The session ended: writes what is left (an ERROR's aftermath)
+    /// within the write timeout.
+    async fn finish(&mut self) {
+        let Some(link) = &mut self.link else { return };
         let deadline = Instant::now() + self.write_timeout;
-        before(&*self.runtime, deadline, write_all(&mut link.stream, &out)).await?
+        let out = &link.out[link.written..];
+        let _ = before(&*self.runtime, deadline, write_all(&mut link.stream, out)).await;
     }
 }
 

@@ -3,7 +3,7 @@
 //! life-cycle queue. It decides nothing; the session does. An adapter runs it
 //! in a loop with the transport and a timer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -36,6 +36,8 @@ pub enum Input {
     Eof {
         /// Which transport.
         generation: u64,
+        /// Why, when it failed; `None` when the peer closed it.
+        error: Option<String>,
     },
     /// A full subscription has room again.
     Wake,
@@ -112,6 +114,18 @@ pub enum Command {
     },
     /// Close at once.
     Close,
+}
+
+impl Command {
+    /// The body octets of the frame it queues, if it queues one (every
+    /// command but `Stats` and `Close`).
+    fn queues(&self) -> Option<usize> {
+        match self {
+            Command::Send { body, .. } => Some(body.len()),
+            Command::Stats { .. } | Command::Close => None,
+            _ => Some(0),
+        }
+    }
 }
 
 /// What happens to the connection, as stomp.py's listeners would hear it.
@@ -227,6 +241,8 @@ pub struct Driver {
     mailboxes: HashMap<SubscriptionId, Arc<Queue<core::Message>>>,
     waiting: HashMap<ReceiptId, Done<()>>,
     disconnecting: Option<Done<()>>,
+    /// Commands waiting for room in the session's outgoing queue, in order.
+    deferred: VecDeque<Command>,
     paused: bool,
     link_lost: bool,
 }
@@ -248,6 +264,7 @@ impl Driver {
             mailboxes: HashMap::new(),
             waiting: HashMap::new(),
             disconnecting: None,
+            deferred: VecDeque::new(),
             paused: false,
             link_lost: false,
         }
@@ -303,8 +320,49 @@ impl Driver {
         }
     }
 
-    /// Carries out a command.
+    /// Carries out a command, or holds it back while the session's outgoing
+    /// queue has no room for it (or earlier commands wait): callers wait
+    /// instead of failing with back-pressure. Call
+    /// [`run_deferred`](Driver::run_deferred) after transmitting.
     pub fn execute(&mut self, command: Command) {
+        if let Command::Unsubscribe { id, .. } = &command {
+            // Its messages stop at once, even if the frame has to wait: a
+            // mailbox nobody empties must not pause reading.
+            if let Some(mailbox) = self.mailboxes.remove(id) {
+                mailbox.close();
+                self.update_pause(Instant::now());
+            }
+        }
+        match command.queues() {
+            Some(len) if !self.deferred.is_empty() || !self.session.has_room_for(len) => {
+                self.deferred.push_back(command);
+            }
+            _ => self.run(command),
+        }
+    }
+
+    /// Runs the held-back commands that fit now, in order; true when any
+    /// ran (they may have queued more to transmit).
+    pub fn run_deferred(&mut self) -> bool {
+        let mut ran = false;
+        while let Some(len) = self.deferred.front().and_then(Command::queues) {
+            if !self.session.has_room_for(len) {
+                break;
+            }
+            if let Some(command) = self.deferred.pop_front() {
+                self.run(command);
+                ran = true;
+            }
+        }
+        ran
+    }
+
+    /// Whether commands are held back for room to write.
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    fn run(&mut self, command: Command) {
         let session = &mut self.session;
         match command {
             Command::Send {
@@ -479,6 +537,8 @@ impl Driver {
         for (_, mailbox) in self.mailboxes.drain() {
             mailbox.close();
         }
+        // Held-back commands are dropped like queued ones (below).
+        self.deferred.clear();
         // Commands still queued are dropped: their callers see the reply
         // dropped and answer with the reason above.
         self.handle.input.close();

@@ -978,6 +978,36 @@ impl ClientSession {
         self.events.len() < self.config.max_events && self.state != State::Closed
     }
 
+    /// Octets queued and not yet taken by [`poll_transmit`](ClientSession::poll_transmit).
+    pub fn outgoing_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Whether a frame with a body of `body_len` octets fits in the outgoing
+    /// queue now, that is, whether a command carrying it would be refused
+    /// with [`CommandError::Backpressure`] or not. A driver that would
+    /// rather wait than fail holds such commands back until
+    /// [`poll_transmit`](ClientSession::poll_transmit) has made room.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use stomp_proto::client::{ClientConfig, ClientSession};
+    ///
+    /// let config = ClientConfig { max_outgoing: 1024, ..ClientConfig::default() };
+    /// let mut session = ClientSession::new(config, Instant::now());
+    /// session.handle_connected(Instant::now());
+    /// // CONNECT waits to be written: room for a small body, not a large one.
+    /// assert!(session.outgoing_len() > 0);
+    /// assert!(session.has_room_for(100));
+    /// assert!(!session.has_room_for(4096));
+    /// // Written: an empty queue takes any one frame, however large.
+    /// while session.poll_transmit(Instant::now()).is_some() {}
+    /// assert!(session.has_room_for(4096));
+    /// ```
+    pub fn has_room_for(&self, body_len: usize) -> bool {
+        !self.outbox.would_exceed(body_len)
+    }
+
     /// Whether the session is connected (CONNECTED received, not disconnecting).
     pub fn is_connected(&self) -> bool {
         self.state == State::Connected

@@ -14,7 +14,7 @@ use stomp_proto::server::ServerConfig;
 use stomp_proto::{DecodeErrorKind, HeartBeat};
 
 use crate::support::{self, round_trip};
-use crate::{Adapter, SuiteClient};
+use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -23,7 +23,9 @@ const WAIT: Duration = Duration::from_secs(5);
 macro_rules! fault_scenarios {
     ($adapter:ty) => {
         $crate::suite!($adapter, faults: a_silent_broker_is_detected_within_the_heartbeat_grace, garbage_from_the_broker_is_a_protocol_error_with_its_offset, a_half_written_frame_is_never_delivered_and_the_client_reconnects, a_handshake_cut_anywhere_ends_the_session_promptly, a_handshake_cut_anywhere_is_survived_by_reconnecting,
-            tls_sends_the_server_name_and_presents_the_client_certificate);
+            tls_sends_the_server_name_and_presents_the_client_certificate,
+            a_broker_that_writes_before_reading_never_deadlocks_a_busy_client,
+            a_broker_that_stops_reading_fails_the_write_within_the_write_timeout);
     };
 }
 
@@ -250,5 +252,82 @@ pub fn tls_sends_the_server_name_and_presents_the_client_certificate<A: Adapter>
         matches!(&error, Error::Connect(CloseReason::TransportError(e)) if e.contains("not valid for name")),
         "{}: {error:?}",
         A::NAME
+    );
+}
+
+/// A broker that writes everything it owes before it reads again (the
+/// fault peer serves that way, and so can a real one): the client must keep
+/// reading while its own writes wait, or both sides block on each other.
+/// 32 MB each way, far past what the sockets buffer.
+pub fn a_broker_that_writes_before_reading_never_deadlocks_a_busy_client<A: Adapter>() {
+    const COUNT: usize = 2_000;
+    const SIZE: usize = 16 * 1024;
+    let peer = FaultPeer::start(vec![Behaviour::Serve]).unwrap();
+    let mut config = config(&peer);
+    // Longer than the consumer waits: a deadlock fails the test, it does not
+    // end in a write timeout that a reconnect would hide.
+    config.write_timeout = support::WAIT * 2;
+    let client = A::connect(config).unwrap();
+    let subscription = client
+        .subscribe("/queue/flood", stomp_proto::AckMode::Auto)
+        .unwrap();
+    let body = bytes::Bytes::from(vec![b'x'; SIZE]);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(|| {
+            for n in 0..COUNT {
+                match subscription.recv_timeout(support::WAIT) {
+                    Ok(message) => assert_eq!(message.body().len(), SIZE),
+                    Err(e) => panic!("{}: message {n} of {COUNT}: {e}", A::NAME),
+                }
+            }
+        });
+        for n in 0..COUNT {
+            if let Err(e) = client.send("/queue/flood", body.clone()) {
+                panic!("{}: send {n} of {COUNT}: {e}", A::NAME);
+            }
+        }
+        consumer.join().unwrap();
+    });
+    let stats = client.stats().unwrap();
+    assert_eq!(stats.connections_lost, 0, "{}", A::NAME);
+    assert_eq!(
+        stats.frames_in(stomp_proto::Command::Message),
+        COUNT as u64,
+        "{}",
+        A::NAME
+    );
+    eprintln!(
+        "{}: {COUNT} x {SIZE} B each way in {:?}",
+        A::NAME,
+        start.elapsed()
+    );
+    client.disconnect().unwrap();
+}
+
+pub fn a_broker_that_stops_reading_fails_the_write_within_the_write_timeout<A: Adapter>() {
+    let peer = FaultPeer::start(vec![Behaviour::Deaf]).unwrap();
+    let mut config = config(&peer);
+    let write_timeout = Duration::from_millis(500);
+    config.write_timeout = write_timeout;
+    let client = A::connect(config).unwrap();
+    let body = bytes::Bytes::from(vec![b'x'; 1 << 20]);
+    let start = Instant::now();
+    // Sends wait while the outgoing queue is full; once the socket's
+    // buffers are, the write timeout ends the connection and the sends.
+    let failed = (0..200).find_map(|_| client.send("/queue/deaf", body.clone()).err());
+    let elapsed = start.elapsed();
+    let Some(Error::Closed(Some(CloseReason::TransportError(error)))) = failed else {
+        panic!("{}: {failed:?}", A::NAME)
+    };
+    assert!(error.contains("write failed"), "{}: {error}", A::NAME);
+    assert!(
+        elapsed < write_timeout + WAIT,
+        "{}: took {elapsed:?}",
+        A::NAME
+    );
+    assert_eq!(
+        wait_for(&client, |e| matches!(e, Lifecycle::Closed(_))),
+        Lifecycle::Closed(CloseReason::TransportError(error))
     );
 }
