@@ -1305,10 +1305,14 @@ impl ClientSession {
         while self.events.len() < self.config.max_events && self.has_transport() {
             match self.decoder.decode(&mut self.inbound) {
                 Ok(Some(Item::Frame(frame))) => {
+                    tracing::debug!(target: "stomp::frames", "< {}", frame.summary());
                     self.stats.frames_in[command_index(frame.command)] += 1;
                     self.handle_frame(frame);
                 }
-                Ok(Some(Item::Heartbeat)) => self.stats.heartbeats_in += 1,
+                Ok(Some(Item::Heartbeat)) => {
+                    tracing::trace!(target: "stomp::frames", "< heart-beat");
+                    self.stats.heartbeats_in += 1;
+                }
                 Ok(None) => break,
                 Err(e) => self.fail(CloseReason::Protocol(e)),
             }
@@ -1438,7 +1442,10 @@ impl ClientSession {
         };
         let mode = self.subscriptions.get(&subscription).map(|s| s.ack);
         let ack = match self.version {
-            // 1.2 servers say whether an ack is needed by sending the `ack` header.
+            // An auto subscription never acknowledges, whatever the server
+            // sends (some send an `ack` header on every MESSAGE).
+            _ if mode == Some(AckMode::Auto) => None,
+            // 1.2 servers name what to acknowledge in the `ack` header.
             Version::V1_2 => frame.header("ack").map(String::from),
             _ if mode.is_some_and(AckMode::needs_ack) => {
                 frame.header("message-id").map(String::from)

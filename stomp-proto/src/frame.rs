@@ -446,6 +446,39 @@ impl Frame {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)
     }
+
+    /// The frame as one line for logs: the command, the headers (a
+    /// `passcode` masked, control characters escaped) and the body's length.
+    ///
+    /// ```
+    /// use stomp_proto::{Command, Frame};
+    ///
+    /// let frame = Frame::builder(Command::Connect)
+    ///     .header("login", "guest")
+    ///     .header("passcode", "secret")
+    ///     .body("")
+    ///     .build();
+    /// assert_eq!(frame.summary().to_string(), "CONNECT login:guest passcode:*** (0 bytes)");
+    /// ```
+    pub fn summary(&self) -> Summary<'_> {
+        Summary(self)
+    }
+}
+
+/// A frame as one log line; see [`Frame::summary`].
+#[derive(Clone, Copy, Debug)]
+pub struct Summary<'a>(&'a Frame);
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let frame = self.0;
+        f.write_str(frame.command.as_str())?;
+        for (name, value) in frame.headers.iter() {
+            let value = if name == "passcode" { "***" } else { value };
+            write!(f, " {}:{}", name.escape_debug(), value.escape_debug())?;
+        }
+        write!(f, " ({} bytes)", frame.body.len())
+    }
 }
 
 /// Builds a [`Frame`], keeping every header in one buffer.

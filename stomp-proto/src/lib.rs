@@ -71,7 +71,7 @@ mod version;
 pub use ack::AckMode;
 pub use decode::{DecodeError, DecodeErrorKind, Decoder, Item, Limits};
 pub use encode::{encode, encode_heartbeat, ContentLengthPolicy, EncodeError, Encoder};
-pub use frame::{Command, Frame, FrameBuilder, Headers, Iter};
+pub use frame::{Command, Frame, FrameBuilder, Headers, Iter, Summary};
 pub use heartbeat::HeartBeat;
 pub use version::{ParseVersionError, Version, VersionSet};
 

@@ -60,11 +60,13 @@ impl Outbox {
             self.pending.extend_from_slice(&frame.body);
         }
         self.pending.extend_from_slice(&[0]);
+        tracing::debug!(target: "stomp::frames", "> {}", frame.summary());
         Ok(self.len() - before)
     }
 
     /// Queues one heart-beat.
     pub(crate) fn push_heartbeat(&mut self) {
+        tracing::trace!(target: "stomp::frames", "> heart-beat");
         encode_heartbeat(&mut self.pending);
     }
 

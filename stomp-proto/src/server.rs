@@ -290,8 +290,13 @@ impl ServerSession {
     fn decode_buffered(&mut self) {
         while matches!(self.state, State::AwaitingConnect { .. } | State::Connected) {
             match self.decoder.decode(&mut self.inbound) {
-                Ok(Some(Item::Frame(frame))) => self.handle_frame(frame),
-                Ok(Some(Item::Heartbeat)) => {}
+                Ok(Some(Item::Frame(frame))) => {
+                    tracing::debug!(target: "stomp::frames", "< {}", frame.summary());
+                    self.handle_frame(frame)
+                }
+                Ok(Some(Item::Heartbeat)) => {
+                    tracing::trace!(target: "stomp::frames", "< heart-beat");
+                }
                 Ok(None) => break,
                 Err(e) => {
                     self.fail(None, "malformed frame", &e.to_string());
