@@ -470,12 +470,13 @@ impl Engine {
             return Err(message);
         };
         let ack_id = format!("{id}-{}", connection.next_ack);
+        let needs_ack = subscription.ack != AckMode::Auto;
         let mut frame = message_for(
             &message.send,
             destination,
             sub,
             &message.message_id,
-            Some(&ack_id),
+            needs_ack.then_some(ack_id.as_str()),
         );
         if message.redelivered {
             frame = Frame::builder(Command::Message)
@@ -493,7 +494,7 @@ impl Engine {
             Err(ServerCommandError::Encode(_)) => return Ok(()),
         }
         connection.next_ack += 1;
-        if subscription.ack != AckMode::Auto {
+        if needs_ack {
             subscription.in_flight += 1;
             connection.unacked.push(Unacked {
                 ack_id,

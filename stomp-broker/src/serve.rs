@@ -1,8 +1,26 @@
-//! The embedded broker on Tokio: a TCP listener (loopback by default) and
-//! one task that owns the [`Engine`]. Each connection has a reader task
-//! that hands the engine what arrives, and a writer task that writes what
-//! the engine gives, a bounded channel between them: the engine asks a
-//! connection for more only while its writer has room.
+//! The embedded broker on Tokio: a TCP listener and optionally a WebSocket
+//! one (loopback by default), and one task that owns the [`Engine`]. Each
+//! connection has a reader task that hands the engine what arrives, and a
+//! writer task that writes what the engine gives, a bounded channel between
+//! them: the engine asks a connection for more only while its writer has
+//! room.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use stomp_broker::serve::{Broker, ServeConfig};
+//!
+//! let broker = Broker::start(ServeConfig {
+//!     listen: "127.0.0.1:0".parse().unwrap(),
+//!     ws: Some("127.0.0.1:0".parse().unwrap()),
+//!     ..ServeConfig::default()
+//! })
+//! .await?;
+//! assert!(broker.url().starts_with("stomp://127.0.0.1:"));
+//! assert!(broker.ws_url().unwrap().starts_with("ws://127.0.0.1:"));
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::io;
@@ -10,20 +28,33 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::engine::{ConnectionId, Engine, EngineConfig};
 
-/// Frames waiting for one connection's writer.
+/// Chunks waiting for one TCP connection's writer.
 const WRITER_QUEUE: usize = 16;
+
+/// WebSocket messages (each all the whole frames waiting) waiting for one
+/// connection's writer.
+const WS_WRITER_QUEUE: usize = 2;
+
+/// The STOMP WebSocket sub-protocols, most preferred first.
+const WS_PROTOCOLS: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
 /// Where the broker listens, and how it behaves.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     /// The STOMP over TCP listener's address.
     pub listen: SocketAddr,
+    /// The STOMP over WebSocket listener's address, if any (any HTTP path).
+    pub ws: Option<SocketAddr>,
     /// Queues, topics, logins, sessions.
     pub engine: EngineConfig,
 }
@@ -32,6 +63,7 @@ impl Default for ServeConfig {
     fn default() -> ServeConfig {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 61613)),
+            ws: None,
             engine: EngineConfig::default(),
         }
     }
@@ -41,20 +73,30 @@ impl Default for ServeConfig {
 #[derive(Debug)]
 pub struct Broker {
     addr: SocketAddr,
+    ws_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
 }
 
 impl Broker {
-    /// Binds the listener and starts the broker on the current Tokio runtime.
+    /// Binds the listeners and starts the broker on the current Tokio runtime.
     pub async fn start(config: ServeConfig) -> io::Result<Broker> {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
+        let ws = match config.ws {
+            Some(at) => Some(TcpListener::bind(at).await?),
+            None => None,
+        };
+        let ws_addr = ws.as_ref().map(TcpListener::local_addr).transpose()?;
         let (stop, stopped) = oneshot::channel();
         let (events, inbox) = mpsc::channel(256);
-        tokio::spawn(accept_loop(listener, events));
+        if let Some(ws) = ws {
+            tokio::spawn(accept_loop(ws, Transport::WebSocket, events.clone()));
+        }
+        tokio::spawn(accept_loop(listener, Transport::Tcp, events));
         tokio::spawn(run_engine(Engine::new(config.engine), inbox, stopped));
         Ok(Broker {
             addr,
+            ws_addr,
             stop: Some(stop),
         })
     }
@@ -68,6 +110,16 @@ impl Broker {
     pub fn url(&self) -> String {
         format!("stomp://{}", self.addr)
     }
+
+    /// The WebSocket listener's address, if it has one.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws_addr
+    }
+
+    /// `ws://<addr>/stomp`, if it has a WebSocket listener.
+    pub fn ws_url(&self) -> Option<String> {
+        self.ws_addr.map(|addr| format!("ws://{addr}/stomp"))
+    }
 }
 
 impl Drop for Broker {
@@ -78,10 +130,20 @@ impl Drop for Broker {
     }
 }
 
+/// How a connection carries STOMP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    Tcp,
+    /// Each WebSocket message carries whole frames.
+    WebSocket,
+}
+
 /// What reaches the engine task.
 enum Event {
     Open {
         writer: mpsc::Sender<Bytes>,
+        transport: Transport,
+        peer: SocketAddr,
         id: oneshot::Sender<ConnectionId>,
     },
     Bytes(ConnectionId, Vec<u8>),
@@ -90,33 +152,50 @@ enum Event {
     Wrote,
 }
 
-async fn accept_loop(listener: TcpListener, events: mpsc::Sender<Event>) {
+async fn accept_loop(listener: TcpListener, transport: Transport, events: mpsc::Sender<Event>) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             // The engine has stopped: so does the listener.
             () = events.closed() => return,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let Ok((stream, peer)) = accepted else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, events.clone()));
+        match transport {
+            Transport::Tcp => tokio::spawn(connection(stream, peer, events.clone())),
+            Transport::WebSocket => tokio::spawn(ws_connection(stream, peer, events.clone())),
+        };
     }
+}
+
+/// Registers a connection with the engine; its id, unless the engine stopped.
+async fn open(
+    events: &mpsc::Sender<Event>,
+    transport: Transport,
+    peer: SocketAddr,
+    writer: mpsc::Sender<Bytes>,
+) -> Option<ConnectionId> {
+    let (id_tx, id_rx) = oneshot::channel();
+    let open = Event::Open {
+        writer,
+        transport,
+        peer,
+        id: id_tx,
+    };
+    events.send(open).await.ok()?;
+    id_rx.await.ok()
 }
 
 /// One connection: registers with the engine, then runs its reader here
 /// and its writer in a task of its own.
-async fn connection(stream: TcpStream, events: mpsc::Sender<Event>) {
+async fn connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<Event>) {
     let (mut reader, mut writer) = stream.into_split();
     let (writer_tx, mut writer_rx) = mpsc::channel::<Bytes>(WRITER_QUEUE);
-    let (id_tx, id_rx) = oneshot::channel();
-    let open = Event::Open {
-        writer: writer_tx,
-        id: id_tx,
-    };
-    if events.send(open).await.is_err() {
+    let Some(id) = open(&events, Transport::Tcp, peer, writer_tx).await else {
         return;
-    }
-    let Ok(id) = id_rx.await else { return };
+    };
     let wrote = events.clone();
     tokio::spawn(async move {
         while let Some(bytes) = writer_rx.recv().await {
@@ -145,12 +224,74 @@ async fn connection(stream: TcpStream, events: mpsc::Sender<Event>) {
     let _ = events.send(Event::Closed(id)).await;
 }
 
+/// Agrees on the first STOMP sub-protocol the client offers, if any.
+// The handshake library's callback type, not ours.
+#[allow(clippy::result_large_err)]
+fn choose_protocol(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+    let offered = request
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    if let Some(chosen) = WS_PROTOCOLS.iter().find(|p| offered.contains(p)) {
+        response
+            .headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_static(chosen));
+    }
+    Ok(response)
+}
+
+/// One STOMP over WebSocket connection: the handshake (agreeing on a STOMP
+/// sub-protocol when the client offers one), then like [`connection`],
+/// with text or binary messages in both directions.
+async fn ws_connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<Event>) {
+    let Ok(socket) = tokio_tungstenite::accept_hdr_async(stream, choose_protocol).await else {
+        tracing::info!(%peer, "WebSocket handshake failed");
+        return;
+    };
+    let (mut sink, mut messages) = socket.split();
+    let (writer_tx, mut writer_rx) = mpsc::channel::<Bytes>(WS_WRITER_QUEUE);
+    let Some(id) = open(&events, Transport::WebSocket, peer, writer_tx).await else {
+        return;
+    };
+    let wrote = events.clone();
+    tokio::spawn(async move {
+        while let Some(bytes) = writer_rx.recv().await {
+            let message = match std::str::from_utf8(&bytes) {
+                Ok(text) => Message::text(text),
+                Err(_) => Message::binary(bytes),
+            };
+            if sink.send(message).await.is_err() {
+                break;
+            }
+            let _ = wrote.try_send(Event::Wrote);
+        }
+        let _ = sink.close().await;
+    });
+    while let Some(Ok(message)) = messages.next().await {
+        let bytes = match message {
+            Message::Text(text) => text.as_bytes().to_vec(),
+            Message::Binary(bytes) => bytes.to_vec(),
+            Message::Close(_) => break,
+            // Pings are answered by the library.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+        };
+        if events.send(Event::Bytes(id, bytes)).await.is_err() {
+            return;
+        }
+    }
+    let _ = events.send(Event::Closed(id)).await;
+}
+
 async fn run_engine(
     mut engine: Engine,
     mut inbox: mpsc::Receiver<Event>,
     mut stopped: oneshot::Receiver<()>,
 ) {
-    let mut writers: HashMap<ConnectionId, mpsc::Sender<Bytes>> = HashMap::new();
+    let mut writers: HashMap<ConnectionId, Writer> = HashMap::new();
     loop {
         let deadline = engine.poll_timeout();
         let sleep = async {
@@ -163,13 +304,15 @@ async fn run_engine(
             _ = &mut stopped => return,
             event = inbox.recv() => match event {
                 None => return,
-                Some(Event::Open { writer, id }) => {
+                Some(Event::Open { writer, transport, peer, id }) => {
                     let connection = engine.open(Instant::now());
-                    writers.insert(connection, writer);
+                    tracing::info!(connection, %peer, ?transport, "connection opened");
+                    writers.insert(connection, Writer { channel: writer, transport });
                     let _ = id.send(connection);
                 }
                 Some(Event::Bytes(id, bytes)) => engine.input(id, Instant::now(), &bytes),
                 Some(Event::Closed(id)) => {
+                    tracing::info!(connection = id, "connection closed");
                     engine.closed(id);
                     writers.remove(&id);
                 }
@@ -181,9 +324,35 @@ async fn run_engine(
     }
 }
 
+/// One connection's writer task.
+struct Writer {
+    channel: mpsc::Sender<Bytes>,
+    transport: Transport,
+}
+
+impl Writer {
+    /// The next chunk for the writer: as the engine gives it over TCP; over
+    /// WebSocket, everything waiting, so each message holds whole frames.
+    fn next(&self, engine: &mut Engine, id: ConnectionId, now: Instant) -> Option<Bytes> {
+        let first = engine.poll_transmit(id, now)?;
+        if self.transport == Transport::Tcp {
+            return Some(first);
+        }
+        let Some(second) = engine.poll_transmit(id, now) else {
+            return Some(first);
+        };
+        let mut whole = first.to_vec();
+        whole.extend_from_slice(&second);
+        while let Some(more) = engine.poll_transmit(id, now) {
+            whole.extend_from_slice(&more);
+        }
+        Some(Bytes::from(whole))
+    }
+}
+
 /// Hands each connection's writer what the engine has for it, while it has
 /// room; lets go of the writers of ended connections once drained.
-fn flush(engine: &mut Engine, writers: &mut HashMap<ConnectionId, mpsc::Sender<Bytes>>) {
+fn flush(engine: &mut Engine, writers: &mut HashMap<ConnectionId, Writer>) {
     let now = Instant::now();
     let mut drained = Vec::new();
     // New room may let queued messages out to any connection: go round
@@ -193,12 +362,12 @@ fn flush(engine: &mut Engine, writers: &mut HashMap<ConnectionId, mpsc::Sender<B
         drained.clear();
         for (&id, writer) in writers.iter() {
             loop {
-                if writer.capacity() == 0 {
+                if writer.channel.capacity() == 0 {
                     break;
                 }
-                match engine.poll_transmit(id, now) {
+                match writer.next(engine, id, now) {
                     Some(bytes) => {
-                        if writer.try_send(bytes).is_err() {
+                        if writer.channel.try_send(bytes).is_err() {
                             break;
                         }
                         moved = true;

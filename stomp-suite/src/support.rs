@@ -32,8 +32,11 @@ pub struct Broker {
 /// Where the suite starts its own embedded broker (`stomp-broker`).
 pub const EMBEDDED_PORT: u16 = 61633;
 
+/// The embedded broker's WebSocket listener.
+pub const EMBEDDED_WS_PORT: u16 = 61634;
+
 /// Every broker and transport the suite runs against.
-pub const ALL: [Broker; 6] = [
+pub const ALL: [Broker; 7] = [
     Broker {
         kind: "rabbitmq",
         transport: "tcp",
@@ -70,10 +73,17 @@ pub const ALL: [Broker; 6] = [
         url: "stomp://guest:guest@127.0.0.1:61633",
         port: EMBEDDED_PORT,
     },
+    Broker {
+        kind: "embedded",
+        transport: "ws",
+        url: "ws://guest:guest@127.0.0.1:61634/stomp",
+        port: EMBEDDED_WS_PORT,
+    },
 ];
 
 /// Starts the embedded broker for this test binary, once: logins
-/// guest/guest only, on [`EMBEDDED_PORT`], kept for the process's life.
+/// guest/guest only, on [`EMBEDDED_PORT`] and [`EMBEDDED_WS_PORT`], kept
+/// for the process's life.
 pub fn embedded() {
     static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     STARTED.get_or_init(|| {
@@ -88,6 +98,7 @@ pub fn embedded() {
                 runtime.block_on(async {
                     let config = stomp_broker::serve::ServeConfig {
                         listen: ([127, 0, 0, 1], EMBEDDED_PORT).into(),
+                        ws: Some(([127, 0, 0, 1], EMBEDDED_WS_PORT).into()),
                         engine: stomp_broker::engine::EngineConfig {
                             users: vec![("guest".into(), "guest".into())],
                             ..Default::default()
