@@ -31,6 +31,14 @@ Example:
   echo '{\"command\":\"SEND\",\"headers\":[[\"destination\",\"/queue/a\"]],\"body\":\"hi\"}' \\
     | stomp encode | stomp decode";
 
+const SUBSCRIBE_HELP: &str = "\
+Exit status: 0 after --count messages or Ctrl-C (with a graceful DISCONNECT),
+5 when the broker ends the session (an ERROR, a heart-beat timeout), with the
+reason on stderr.
+
+Example:
+  stomp subscribe /queue/orders --json --count 10 | stomp encode | stomp decode";
+
 /// A command-line tool for STOMP 1.0, 1.1 and 1.2.
 #[derive(Parser)]
 #[command(name = "stomp", version, about)]
@@ -59,6 +67,11 @@ enum Command {
         /// The input file; standard input when absent or `-`.
         file: Option<PathBuf>,
     },
+    /// Send a message (or --count of them), then disconnect gracefully.
+    Send(commands::send::SendArgs),
+    /// Print the messages that arrive on a destination until Ctrl-C or --count.
+    #[command(after_help = SUBSCRIBE_HELP)]
+    Subscribe(commands::subscribe::SubscribeArgs),
     /// Run the embedded development broker (queues, topics, acks,
     /// transactions) until Ctrl-C. For development and tests; deployments use
     /// RabbitMQ, ActiveMQ or Artemis.
@@ -66,6 +79,9 @@ enum Command {
         /// Where to listen for STOMP over TCP.
         #[arg(long, default_value = "127.0.0.1:61613", value_name = "ADDR")]
         listen: std::net::SocketAddr,
+        /// Where to listen for STOMP over WebSocket (any path), if anywhere.
+        #[arg(long, value_name = "ADDR")]
+        ws: Option<std::net::SocketAddr>,
         /// Who may log in, as LOGIN:PASSCODE (repeatable); anyone when absent.
         #[arg(long = "user", value_name = "LOGIN:PASSCODE")]
         users: Vec<String>,
@@ -82,6 +98,9 @@ pub enum Failure {
     Io(io::Error),
     /// The command cannot run as asked (exit 4).
     Usage(String),
+    /// The broker could not be reached, refused us, or ended the session
+    /// (an ERROR, a heart-beat timeout) (exit 5).
+    Remote(String),
 }
 
 fn main() -> ExitCode {
@@ -101,7 +120,18 @@ fn main() -> ExitCode {
                 .map_err(Failure::Io)
                 .and_then(|input| commands::encode::run(protocol, BufReader::new(input), &mut out)),
         ),
-        Command::Serve { listen, users } => ("serve", commands::serve::run(listen, &users)),
+        Command::Serve { listen, ws, users } => {
+            commands::init_logging(0, true);
+            ("serve", commands::serve::run(listen, ws, &users))
+        }
+        Command::Send(args) => {
+            commands::init_logging(args.connect.verbose, false);
+            ("send", commands::send::run(&args))
+        }
+        Command::Subscribe(args) => {
+            commands::init_logging(args.connect.verbose, false);
+            ("subscribe", commands::subscribe::run(&args))
+        }
     };
     let _ = out.flush();
     match result {
@@ -113,6 +143,7 @@ fn main() -> ExitCode {
                 Failure::Incomplete(m) => (2, m),
                 Failure::Io(e) => (3, e.to_string()),
                 Failure::Usage(m) => (4, m),
+                Failure::Remote(m) => (5, m),
             };
             eprintln!("stomp {name}: {message}");
             ExitCode::from(code)

@@ -1,12 +1,58 @@
 //! The sub-commands.
 
+pub mod connect;
 pub mod decode;
 pub mod encode;
+pub mod send;
 pub mod serve;
+pub mod subscribe;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
+
+/// The runtime the client sub-commands run on: one thread is plenty.
+pub fn runtime() -> Result<tokio::runtime::Runtime, crate::Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(crate::Failure::Io)
+}
+
+/// Logs to stderr: with `serve`, the broker's connections (with times and
+/// levels); with `-v`, every frame (`-vv`: heart-beats too), as
+/// `> SEND destination:/queue/a (5 bytes)`.
+pub fn init_logging(verbose: u8, serve: bool) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let frames = match verbose {
+        0 => LevelFilter::OFF,
+        1 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    let rest = if serve {
+        LevelFilter::INFO
+    } else {
+        LevelFilter::WARN
+    };
+    let filter = Targets::new()
+        .with_target("stomp::frames", frames)
+        .with_default(rest);
+    let format = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .with_level(serve);
+    let layer = if serve {
+        format.boxed()
+    } else {
+        format.without_time().boxed()
+    };
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init();
+}
 
 /// Opens `path` for reading, or standard input for `-` or no path.
 pub fn open_input(path: Option<&Path>) -> io::Result<Box<dyn Read>> {

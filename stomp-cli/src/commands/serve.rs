@@ -7,9 +7,10 @@ use stomp_broker::serve::{Broker, ServeConfig};
 
 use crate::Failure;
 
-/// Runs the broker on `listen`; logins from `users` (`login:passcode`), or
-/// open when there are none.
-pub fn run(listen: SocketAddr, users: &[String]) -> Result<(), Failure> {
+/// Runs the broker on `listen` (and `ws` for STOMP over WebSocket); logins
+/// from `users` (`login:passcode`), or open when there are none.
+/// Connections are logged on stderr.
+pub fn run(listen: SocketAddr, ws: Option<SocketAddr>, users: &[String]) -> Result<(), Failure> {
     let users = users
         .iter()
         .map(|user| {
@@ -26,16 +27,22 @@ pub fn run(listen: SocketAddr, users: &[String]) -> Result<(), Failure> {
     runtime.block_on(async {
         let config = ServeConfig {
             listen,
+            ws,
             engine: EngineConfig {
                 users,
                 ..EngineConfig::default()
             },
         };
-        let broker = Broker::start(config)
-            .await
-            .map_err(|e| Failure::Usage(format!("cannot listen on {listen}: {e}")))?;
+        let broker = Broker::start(config).await.map_err(|e| {
+            let at = ws.map_or(listen.to_string(), |ws| format!("{listen} or {ws}"));
+            Failure::Usage(format!("cannot listen on {at}: {e}"))
+        })?;
+        let ws = broker
+            .ws_url()
+            .map(|url| format!(" and {url}"))
+            .unwrap_or_default();
         eprintln!(
-            "stomp serve: listening on {} (STOMP 1.0, 1.1, 1.2; Ctrl-C stops)",
+            "stomp serve: listening on {}{ws} (STOMP 1.0, 1.1, 1.2; Ctrl-C stops)",
             broker.url()
         );
         tokio::signal::ctrl_c().await.map_err(Failure::Io)?;

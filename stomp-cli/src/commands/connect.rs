@@ -1,0 +1,162 @@
+//! The connection flags every client sub-command takes, and connecting
+//! with them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stomp_proto::client::{CloseReason, Credentials};
+use stomp_proto::{HeartBeat, Version, VersionSet};
+use stomp_tokio::{Client, Config, Error, Tls};
+
+use crate::Failure;
+
+/// Where `stomp serve` listens by default, and so where clients go.
+pub const DEFAULT_URL: &str = "stomp://127.0.0.1:61613";
+
+/// How to reach the broker.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ConnectArgs {
+    /// The broker: stomp://[LOGIN:PASSCODE@]HOST[:PORT][/VHOST], stomp+ssl://,
+    /// ws://HOST:PORT/PATH, wss://, or failover:(URL,URL)?OPTIONS.
+    #[arg(long, env = "STOMP_URL", default_value = DEFAULT_URL, value_name = "URL")]
+    pub url: String,
+    /// The versions to offer, comma-separated.
+    #[arg(
+        long = "accept-version",
+        value_delimiter = ',',
+        default_value = "1.0,1.1,1.2",
+        value_name = "VERSIONS"
+    )]
+    pub accept_version: Vec<Version>,
+    /// Heart-beats: we can send every CX ms, we want one every CY ms (0: none).
+    #[arg(
+        long = "heart-beat",
+        default_value = "10000,10000",
+        value_name = "CX,CY"
+    )]
+    pub heart_beat: HeartBeat,
+    /// The login (overrides the URL's).
+    #[arg(long, env = "STOMP_LOGIN")]
+    pub login: Option<String>,
+    /// The passcode (overrides the URL's).
+    #[arg(long, env = "STOMP_PASSCODE", hide_env_values = true)]
+    pub passcode: Option<String>,
+    /// How long connecting, and each receipt, may take: 10s, 500ms, 2m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "TIME")]
+    pub timeout: Duration,
+    /// A CA certificate (PEM) to trust for stomp+ssl:// and wss://, besides
+    /// the system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Log every frame sent (>) and received (<) on stderr; twice: heart-beats too.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl ConnectArgs {
+    /// The client configuration the flags describe.
+    pub fn config(&self) -> Result<Config, Failure> {
+        if self.url.starts_with("udp://") {
+            return Err(Failure::Usage(
+                "--url udp://: multicast is not supported by this build".into(),
+            ));
+        }
+        let mut config =
+            Config::from_url(&self.url).map_err(|e| Failure::Usage(format!("--url: {e}")))?;
+        let versions: VersionSet = self.accept_version.iter().copied().collect();
+        config.session.versions = versions;
+        config.session.heartbeat = self.heart_beat;
+        config.session.connect_timeout = self.timeout;
+        config.session.receipt_timeout = self.timeout;
+        config.session.disconnect_timeout = self.timeout;
+        if self.login.is_some() || self.passcode.is_some() {
+            let login = self.login.clone().unwrap_or_default();
+            let passcode = self.passcode.clone().unwrap_or_default();
+            config.session.credentials = Some(Arc::new(Credentials::new(login, passcode)));
+            // The flags win over the URL's user part.
+            for host in &mut config.session.hosts {
+                host.login = None;
+                host.passcode = None;
+            }
+        }
+        if let Some(ca) = &self.ca {
+            config.tls = Tls::default()
+                .with_ca_file(ca)
+                .map_err(|e| Failure::Usage(format!("--ca: {e}")))?;
+        }
+        Ok(config)
+    }
+
+    /// Connects, or says in one line why not.
+    pub async fn connect(&self) -> Result<Client, Failure> {
+        let config = self.config()?;
+        Client::connect_with(config)
+            .await
+            .map_err(|e| Failure::Remote(format!("cannot connect to {}: {}", self.url, e)))
+    }
+}
+
+/// `10s`, `500ms`, `2m`, or a number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (like 10s, 500ms, 2m)"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// Why a session ended, as the one line a user reads; `None` for a
+/// graceful end.
+pub fn ended(error: &Error) -> String {
+    match error {
+        Error::Closed(Some(reason)) | Error::Connect(reason) => reason_line(reason),
+        other => other.to_string(),
+    }
+}
+
+/// One line for a close reason.
+pub fn reason_line(reason: &CloseReason) -> String {
+    match reason {
+        CloseReason::ServerError(error) => {
+            let message = error.message.as_deref().unwrap_or("(no message)");
+            let body = String::from_utf8_lossy(&error.frame.body);
+            let detail = body.lines().next().unwrap_or("").trim();
+            if detail.is_empty() || detail == message {
+                format!("the broker sent an ERROR: {message}")
+            } else {
+                format!("the broker sent an ERROR: {message} ({detail})")
+            }
+        }
+        CloseReason::HeartbeatTimeout => "the broker went silent (heart-beat timeout)".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+    }
+}
