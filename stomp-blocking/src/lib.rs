@@ -182,7 +182,9 @@ impl Client {
     }
 
     /// Subscribes with an id, extra headers (selectors, durable names,
-    /// prefetch) and ack mode as `options` say.
+    /// prefetch) and ack mode as `options` say; with `options.receipt` it
+    /// returns once the broker confirms (so a send after it, on any
+    /// connection, finds the subscription in place).
     pub fn subscribe_with(
         &self,
         destination: &str,

@@ -116,6 +116,24 @@ pub enum Command {
     Close,
 }
 
+/// Who waits for a receipt.
+#[derive(Debug)]
+enum Waiter {
+    /// A send, COMMIT or ABORT.
+    Done(Done<()>),
+    /// A subscription asked with a receipt.
+    Subscribed(SubscriptionId, Done<SubscriptionId>),
+}
+
+impl Waiter {
+    fn answer(self, result: Result<(), Error>) {
+        match self {
+            Waiter::Done(done) => done.send(result),
+            Waiter::Subscribed(id, done) => done.send(result.map(|()| id)),
+        }
+    }
+}
+
 impl Command {
     /// The body octets of the frame it queues, if it queues one (every
     /// command but `Stats` and `Close`).
@@ -239,7 +257,7 @@ pub struct Driver {
     lifecycle: Arc<Queue<Lifecycle>>,
     first_connect: Option<Done<SessionInfo>>,
     mailboxes: HashMap<SubscriptionId, Arc<Queue<core::Message>>>,
-    waiting: HashMap<ReceiptId, Done<()>>,
+    waiting: HashMap<ReceiptId, Waiter>,
     disconnecting: Option<Done<()>>,
     /// Commands waiting for room in the session's outgoing queue, in order.
     deferred: VecDeque<Command>,
@@ -372,7 +390,7 @@ impl Driver {
                 done,
             } => match session.send(&destination, body, options) {
                 Ok(Some(receipt)) => {
-                    self.waiting.insert(receipt, done);
+                    self.waiting.insert(receipt, Waiter::Done(done));
                 }
                 Ok(None) => done.send(Ok(())),
                 Err(e) => done.send(Err(e.into())),
@@ -387,9 +405,15 @@ impl Driver {
                 mailbox,
                 done,
             } => match session.subscribe(&destination, options) {
-                Ok((id, _)) => {
+                Ok((id, receipt)) => {
                     self.mailboxes.insert(id.clone(), mailbox);
-                    done.send(Ok(id));
+                    match receipt {
+                        // Answered once the broker confirms it.
+                        Some(receipt) => {
+                            self.waiting.insert(receipt, Waiter::Subscribed(id, done));
+                        }
+                        None => done.send(Ok(id)),
+                    }
                 }
                 Err(e) => done.send(Err(e.into())),
             },
@@ -429,7 +453,7 @@ impl Driver {
                 };
                 match (result, done) {
                     (Ok(Some(receipt)), Some(done)) => {
-                        self.waiting.insert(receipt, done);
+                        self.waiting.insert(receipt, Waiter::Done(done));
                     }
                     (Ok(_), Some(done)) => done.send(Ok(())),
                     (Err(e), Some(done)) => done.send(Err(e.into())),
@@ -463,13 +487,13 @@ impl Driver {
                     }
                 }
                 Event::Receipt(receipt) => {
-                    if let Some(done) = self.waiting.remove(&receipt) {
-                        done.send(Ok(()));
+                    if let Some(waiter) = self.waiting.remove(&receipt) {
+                        waiter.answer(Ok(()));
                     }
                 }
                 Event::RequestFailed { receipt, error } => {
-                    if let Some(done) = self.waiting.remove(&receipt) {
-                        done.send(Err(Error::Request(error)));
+                    if let Some(waiter) = self.waiting.remove(&receipt) {
+                        waiter.answer(Err(Error::Request(error)));
                     }
                 }
                 Event::Connected(info) => {
@@ -531,8 +555,8 @@ impl Driver {
                 other => Err(Error::Closed(Some(other.clone()))),
             });
         }
-        for (_, done) in self.waiting.drain() {
-            done.send(Err(Error::Request(RequestError::ConnectionLost)));
+        for (_, waiter) in self.waiting.drain() {
+            waiter.answer(Err(Error::Request(RequestError::ConnectionLost)));
         }
         for (_, mailbox) in self.mailboxes.drain() {
             mailbox.close();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use stomp_driver::delivery::Delivery;
 use stomp_driver::{Config, Empty, Error, Events};
-use stomp_proto::client::{SendOptions, SessionInfo, Stats};
+use stomp_proto::client::{SendOptions, SessionInfo, Stats, SubscribeOptions};
 use stomp_proto::AckMode;
 
 use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
@@ -38,8 +38,12 @@ impl SuiteClient for stomp_blocking::Client {
         self.send_with(destination, body, options)
     }
 
-    fn subscribe(&self, destination: &str, ack: AckMode) -> Result<Self::Sub, Error> {
-        self.subscribe(destination, ack)
+    fn subscribe_with(
+        &self,
+        destination: &str,
+        options: SubscribeOptions,
+    ) -> Result<Self::Sub, Error> {
+        self.subscribe_with(destination, options)
     }
 
     fn transaction(&self) -> Result<Self::Tx<'_>, Error> {
@@ -293,8 +297,12 @@ impl<R: BlockOn + 'static> SuiteClient for AsyncClient<R> {
         R::block_on(self.client.send_with(destination, body, options))
     }
 
-    fn subscribe(&self, destination: &str, ack: AckMode) -> Result<Self::Sub, Error> {
-        let sub = R::block_on(self.client.subscribe(destination, ack))?;
+    fn subscribe_with(
+        &self,
+        destination: &str,
+        options: SubscribeOptions,
+    ) -> Result<Self::Sub, Error> {
+        let sub = R::block_on(self.client.subscribe_with(destination, options))?;
         Ok(AsyncSub {
             sub,
             _runtime: std::marker::PhantomData,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stomp_driver::{Config, Error, Tls};
-use stomp_proto::client::{RequestError, SendOptions};
+use stomp_proto::client::{RequestError, SendOptions, SubscribeOptions};
 use stomp_proto::reconnect::ReconnectPolicy;
 use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
 
@@ -22,7 +22,7 @@ use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
 #[macro_export]
 macro_rules! broker_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success);
+        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt);
     };
 }
 
@@ -424,5 +424,39 @@ pub fn rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success<A: Ad
         let start = std::time::Instant::now();
         client.disconnect().unwrap();
         assert!(start.elapsed() < Duration::from_secs(5), "{broker}");
+    }
+}
+
+pub fn a_topic_reaches_every_subscription_confirmed_by_its_receipt<A: Adapter>() {
+    for broker in brokers() {
+        // A topic keeps nothing for later subscribers: only a subscription
+        // the broker has confirmed is sure to get what is sent next.
+        let topic = queue("fanout").replacen("/queue/", "/topic/", 1);
+        let listeners: Vec<_> = (0..2).map(|_| broker.connect::<A>()).collect();
+        let subscriptions: Vec<_> = listeners
+            .iter()
+            .map(|client| {
+                let options = SubscribeOptions {
+                    receipt: true,
+                    ..SubscribeOptions::default()
+                };
+                client.subscribe_with(&topic, options).unwrap()
+            })
+            .collect();
+        let sender = broker.connect::<A>();
+        for n in 0..3 {
+            sender
+                .send_with_receipt(&topic, format!("tick {n}"))
+                .unwrap();
+        }
+        for subscription in &subscriptions {
+            for n in 0..3 {
+                assert_eq!(recv_text(subscription), format!("tick {n}"), "{broker}");
+            }
+        }
+        sender.disconnect().unwrap();
+        for client in listeners {
+            client.disconnect().unwrap();
+        }
     }
 }

@@ -25,7 +25,8 @@ macro_rules! fault_scenarios {
         $crate::suite!($adapter, faults: a_silent_broker_is_detected_within_the_heartbeat_grace, garbage_from_the_broker_is_a_protocol_error_with_its_offset, a_half_written_frame_is_never_delivered_and_the_client_reconnects, a_handshake_cut_anywhere_ends_the_session_promptly, a_handshake_cut_anywhere_is_survived_by_reconnecting,
             tls_sends_the_server_name_and_presents_the_client_certificate,
             a_broker_that_writes_before_reading_never_deadlocks_a_busy_client,
-            a_broker_that_stops_reading_fails_the_write_within_the_write_timeout);
+            a_broker_that_stops_reading_fails_the_write_within_the_write_timeout,
+            a_subscription_asked_with_a_receipt_waits_for_it);
     };
 }
 
@@ -330,4 +331,32 @@ pub fn a_broker_that_stops_reading_fails_the_write_within_the_write_timeout<A: A
         wait_for(&client, |e| matches!(e, Lifecycle::Closed(_))),
         Lifecycle::Closed(CloseReason::TransportError(error))
     );
+}
+
+pub fn a_subscription_asked_with_a_receipt_waits_for_it<A: Adapter>() {
+    // The deaf peer never answers: the call waits for the receipt, and the
+    // receipt timeout ends the wait with its own error.
+    let peer = FaultPeer::start(vec![Behaviour::Deaf]).unwrap();
+    let mut config = config(&peer);
+    let receipt_timeout = Duration::from_millis(300);
+    config.session.receipt_timeout = receipt_timeout;
+    let client = A::connect(config).unwrap();
+    let options = stomp_proto::client::SubscribeOptions {
+        receipt: true,
+        ..Default::default()
+    };
+    let start = Instant::now();
+    let result = client.subscribe_with("/topic/deaf", options);
+    let elapsed = start.elapsed();
+    assert!(
+        matches!(
+            result,
+            Err(Error::Request(stomp_proto::client::RequestError::Timeout))
+        ),
+        "{}: {:?}",
+        A::NAME,
+        result.map(|_| ())
+    );
+    assert!(elapsed >= receipt_timeout, "{}: {elapsed:?}", A::NAME);
+    assert!(elapsed < WAIT, "{}: {elapsed:?}", A::NAME);
 }

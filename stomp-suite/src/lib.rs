@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stomp_driver::{Config, Empty, Error, Events};
-use stomp_proto::client::{SendOptions, SessionInfo, Stats};
+use stomp_proto::client::{SendOptions, SessionInfo, Stats, SubscribeOptions};
 use stomp_proto::{AckMode, Version};
 
 pub mod adapters;
@@ -45,8 +45,12 @@ pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
     fn info(&self) -> SessionInfo;
     /// SEND with options; with a receipt, waits for it.
     fn send_with(&self, destination: &str, body: Bytes, options: SendOptions) -> Result<(), Error>;
-    /// SUBSCRIBE.
-    fn subscribe(&self, destination: &str, ack: AckMode) -> Result<Self::Sub, Error>;
+    /// SUBSCRIBE with options; with a receipt, waits for it.
+    fn subscribe_with(
+        &self,
+        destination: &str,
+        options: SubscribeOptions,
+    ) -> Result<Self::Sub, Error>;
     /// BEGIN.
     fn transaction(&self) -> Result<Self::Tx<'_>, Error>;
     /// The session's counters.
@@ -55,6 +59,15 @@ pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
     fn events(&self) -> Events;
     /// DISCONNECT and its receipt.
     fn disconnect(self) -> Result<(), Error>;
+
+    /// SUBSCRIBE.
+    fn subscribe(&self, destination: &str, ack: AckMode) -> Result<Self::Sub, Error> {
+        let options = SubscribeOptions {
+            ack,
+            ..SubscribeOptions::default()
+        };
+        self.subscribe_with(destination, options)
+    }
 
     /// The negotiated version.
     fn version(&self) -> Version {

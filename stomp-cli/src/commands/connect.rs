@@ -18,9 +18,10 @@ pub const DEFAULT_URL: &str = "stomp://127.0.0.1:61613";
 #[derive(clap::Args, Clone, Debug)]
 pub struct ConnectArgs {
     /// The broker: stomp://[LOGIN:PASSCODE@]HOST[:PORT][/VHOST], stomp+ssl://,
-    /// ws://HOST:PORT/PATH, wss://, or failover:(URL,URL)?OPTIONS.
-    #[arg(long, env = "STOMP_URL", default_value = DEFAULT_URL, value_name = "URL")]
-    pub url: String,
+    /// ws://HOST:PORT/PATH, wss://, or failover:(URL,URL)?OPTIONS
+    /// [default: stomp://127.0.0.1:61613, where `stomp serve` listens]
+    #[arg(long, env = "STOMP_URL", value_name = "URL")]
+    pub url: Option<String>,
     /// The versions to offer, comma-separated.
     #[arg(
         long = "accept-version",
@@ -55,15 +56,25 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
+    /// The broker's URL.
+    pub fn url(&self) -> &str {
+        self.url.as_deref().unwrap_or(DEFAULT_URL)
+    }
+
     /// The client configuration the flags describe.
     pub fn config(&self) -> Result<Config, Failure> {
-        if self.url.starts_with("udp://") {
+        self.config_for(self.url())
+    }
+
+    /// The configuration the flags describe, for `url`.
+    pub fn config_for(&self, url: &str) -> Result<Config, Failure> {
+        if url.starts_with("udp://") {
             return Err(Failure::Usage(
                 "--url udp://: multicast is not supported by this build".into(),
             ));
         }
         let mut config =
-            Config::from_url(&self.url).map_err(|e| Failure::Usage(format!("--url: {e}")))?;
+            Config::from_url(url).map_err(|e| Failure::Usage(format!("--url {url}: {e}")))?;
         let versions: VersionSet = self.accept_version.iter().copied().collect();
         config.session.versions = versions;
         config.session.heartbeat = self.heart_beat;
@@ -90,11 +101,15 @@ impl ConnectArgs {
 
     /// Connects, or says in one line why not.
     pub async fn connect(&self) -> Result<Client, Failure> {
-        let config = self.config()?;
-        Client::connect_with(config)
-            .await
-            .map_err(|e| Failure::Remote(format!("cannot connect to {}: {}", self.url, e)))
+        connect(self.url(), self.config()?).await
     }
+}
+
+/// Connects to `url` with `config`, or says in one line why not.
+pub async fn connect(url: &str, config: Config) -> Result<Client, Failure> {
+    Client::connect_with(config)
+        .await
+        .map_err(|e| Failure::Remote(format!("cannot connect to {url}: {}", ended(&e))))
 }
 
 /// `10s`, `500ms`, `2m`, or a number of seconds.
