@@ -8,7 +8,6 @@ use bytes::Bytes;
 use stomp_driver::delivery::Delivery;
 use stomp_driver::{Config, Empty, Error, Events};
 use stomp_proto::client::{SendOptions, SessionInfo, Stats, SubscribeOptions};
-use stomp_proto::AckMode;
 
 use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
 
