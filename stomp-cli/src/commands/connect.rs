@@ -107,9 +107,33 @@ impl ConnectArgs {
 
 /// Connects to `url` with `config`, or says in one line why not.
 pub async fn connect(url: &str, config: Config) -> Result<Client, Failure> {
-    Client::connect_with(config)
-        .await
-        .map_err(|e| Failure::Remote(format!("cannot connect to {url}: {}", ended(&e))))
+    Client::connect_with(config).await.map_err(|e| {
+        let url = redact(url);
+        Failure::Remote(format!("cannot connect to {url}: {}", ended(&e)))
+    })
+}
+
+/// `url` with any passcode in it masked.
+pub fn redact(url: &str) -> String {
+    let mut out = String::new();
+    let mut rest = url;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out += head;
+        let authority_end = tail.find(['/', ',', ')', '?']).unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(user_end) => {
+                let user = &tail[..user_end];
+                match user.split_once(':') {
+                    Some((login, _)) => out += &format!("{login}:***"),
+                    None => out += user,
+                }
+                rest = &tail[user_end..];
+            }
+            None => rest = tail,
+        }
+    }
+    out + rest
 }
 
 /// `10s`, `500ms`, `2m`, or a number of seconds.
@@ -173,5 +197,18 @@ mod tests {
             .unwrap_err()
             .contains("not a duration"));
         assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn passcodes_in_urls_are_masked() {
+        assert_eq!(
+            redact("stomp://guest:secret@127.0.0.1:61613/vhost"),
+            "stomp://guest:***@127.0.0.1:61613/vhost"
+        );
+        assert_eq!(redact("ws://127.0.0.1:15674/ws"), "ws://127.0.0.1:15674/ws");
+        assert_eq!(
+            redact("failover:(stomp://a:b@h1:1,stomp+ssl://c@h2:2)?randomize=false"),
+            "failover:(stomp://a:***@h1:1,stomp+ssl://c@h2:2)?randomize=false"
+        );
     }
 }

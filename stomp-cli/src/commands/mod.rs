@@ -1,5 +1,6 @@
 //! The sub-commands.
 
+pub mod bench;
 pub mod connect;
 pub mod decode;
 pub mod encode;
@@ -20,8 +21,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, crate::Failure> {
 }
 
 /// Logs to stderr: with `serve`, the broker's connections (with times and
-/// levels); with `-v`, every frame (`-vv`: heart-beats too), as
-/// `> SEND destination:/queue/a (5 bytes)`.
+/// levels); with `-v`, the client's life-cycle and every frame (`-vv`:
+/// heart-beats too), as `> SEND destination:/queue/a (5 bytes)`.
 pub fn init_logging(verbose: u8, serve: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -31,10 +32,12 @@ pub fn init_logging(verbose: u8, serve: bool) {
         1 => LevelFilter::DEBUG,
         _ => LevelFilter::TRACE,
     };
-    let rest = if serve {
+    // The client's life-cycle (reconnects) shows with -v; without it, a
+    // failure is the one line the command prints itself.
+    let rest = if serve || verbose > 0 {
         LevelFilter::INFO
     } else {
-        LevelFilter::WARN
+        LevelFilter::OFF
     };
     let filter = Targets::new()
         .with_target("stomp::frames", frames)

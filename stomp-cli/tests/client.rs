@@ -1,0 +1,397 @@
+//! The client sub-commands (`send`, `subscribe`, `bench`) run as a script
+//! would, against `stomp serve` and the scripted fault peer.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use stomp_broker::fault::{Behaviour, FaultPeer};
+use stomp_proto::server::ServerConfig;
+use stomp_proto::HeartBeat;
+
+const STOMP: &str = env!("CARGO_BIN_EXE_stomp");
+
+/// A child killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `stomp serve` with a TCP and a WebSocket listener on ephemeral ports,
+/// guest/guest only: (the process, its stomp:// and ws:// URLs).
+fn serve() -> (Killed, String, String) {
+    let mut child = Command::new(STOMP)
+        .args(["serve", "--listen", "127.0.0.1:0", "--ws", "127.0.0.1:0"])
+        .args(["--user", "guest:guest"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let child = Killed(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let line = lines.next().unwrap().unwrap();
+    // Keep draining the log so the broker never blocks on it.
+    thread::spawn(move || lines.for_each(drop));
+    let url = |scheme: &str| {
+        line.split_whitespace()
+            .find(|word| word.starts_with(scheme))
+            .unwrap_or_else(|| panic!("no {scheme} in {line:?}"))
+            .to_string()
+    };
+    let (tcp, ws) = (url("stomp://"), url("ws://"));
+    (child, tcp, ws)
+}
+
+/// Runs `stomp` with `args` and `stdin`, killed after 30 s.
+fn stomp<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(STOMP)
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("STOMP_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let pid = child.id();
+    let watchdog = thread::spawn(move || {
+        thread::sleep(Duration::from_secs(30));
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    });
+    let output = child.wait_with_output().unwrap();
+    drop(watchdog);
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A user error: one line on stderr, no backtrace.
+fn assert_one_line(output: &Output, code: i32, wanted: &str) {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(wanted), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn send_and_subscribe_round_trip_through_stomp_serve_and_compose_with_decode() {
+    let (_broker, tcp, ws) = serve();
+    let authed = tcp.replace("stomp://", "stomp://guest:guest@");
+    let sent = stomp(
+        &[
+            "send",
+            "--url",
+            &authed,
+            "/queue/cli",
+            "hello",
+            "-H",
+            "x-k:v",
+        ],
+        b"",
+        &[],
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let sent = stomp(
+        &[
+            "send",
+            "--url",
+            &authed,
+            "/queue/cli",
+            "--count",
+            "2",
+            "--receipt",
+        ],
+        b"",
+        &[],
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    assert!(text(&sent.stderr).contains("2 messages to /queue/cli"));
+
+    // Over WebSocket, the login from the environment, one JSON line each.
+    let got = stomp(
+        &[
+            "subscribe",
+            "--url",
+            &ws,
+            "/queue/cli",
+            "--json",
+            "--count",
+            "3",
+        ],
+        b"",
+        &[("STOMP_LOGIN", "guest"), ("STOMP_PASSCODE", "guest")],
+    );
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    let lines: Vec<serde_json::Value> = text(&got.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", text(&got.stdout));
+    assert_eq!(lines[0]["command"], "MESSAGE");
+    assert_eq!(lines[0]["body"], "hello");
+    let headers = lines[0]["headers"].as_array().unwrap();
+    assert!(
+        headers.contains(&serde_json::json!(["x-k", "v"])),
+        "{headers:?}"
+    );
+    assert_eq!(lines[1]["body"], "");
+
+    // `stomp decode`'s format: encode and decode give the lines back.
+    let encoded = stomp(&["encode"], &got.stdout, &[]);
+    assert!(encoded.status.success(), "{}", text(&encoded.stderr));
+    let decoded = stomp(&["decode"], &encoded.stdout, &[]);
+    assert_eq!(text(&decoded.stdout), text(&got.stdout));
+}
+
+#[test]
+fn send_takes_its_body_from_stdin_or_a_file_and_can_use_a_transaction() {
+    let (_broker, tcp, _) = serve();
+    let login = ["--login", "guest", "--passcode", "guest", "--url", &tcp];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(&login).map(|a| a.to_string()).collect()
+    };
+    let piped = stomp(&with(&["send", "/queue/bodies", "-"]), b"from stdin", &[]);
+    assert!(piped.status.success(), "{}", text(&piped.stderr));
+    let file = std::env::temp_dir().join(format!("stomp-cli-body-{}", std::process::id()));
+    std::fs::write(&file, b"from a file").unwrap();
+    let path = file.to_str().unwrap();
+    let filed = stomp(&with(&["send", "/queue/bodies", "--file", path]), b"", &[]);
+    std::fs::remove_file(&file).unwrap();
+    assert!(filed.status.success(), "{}", text(&filed.stderr));
+    let args = with(&[
+        "send",
+        "/queue/bodies",
+        "in tx",
+        "--transaction",
+        "--count",
+        "2",
+    ]);
+    let tx = stomp(&args, b"", &[]);
+    assert!(tx.status.success(), "{}", text(&tx.stderr));
+
+    let args = with(&["subscribe", "/queue/bodies", "--count", "4"]);
+    let got = stomp(&args, b"", &[]);
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    assert_eq!(text(&got.stdout), "from stdin\nfrom a file\nin tx\nin tx\n");
+}
+
+#[test]
+fn client_acked_messages_left_unprinted_are_not_lost() {
+    let (_broker, tcp, _) = serve();
+    let login = ["--login", "guest", "--passcode", "guest", "--url", &tcp];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(&login).map(|a| a.to_string()).collect()
+    };
+    let sent = stomp(
+        &with(&["send", "/queue/kept", "m", "--count", "3"]),
+        b"",
+        &[],
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    // Takes one in client-individual mode: the other two go back.
+    let args = with(&[
+        "subscribe",
+        "/queue/kept",
+        "--ack",
+        "client-individual",
+        "--count",
+        "1",
+    ]);
+    let one = stomp(&args, b"", &[]);
+    assert!(one.status.success(), "{}", text(&one.stderr));
+    let args = with(&["subscribe", "/queue/kept", "--json", "--count", "2"]);
+    let rest = stomp(&args, b"", &[]);
+    assert!(rest.status.success(), "{}", text(&rest.stderr));
+    assert_eq!(text(&rest.stdout).lines().count(), 2);
+    assert!(
+        text(&rest.stdout).contains(r#"["redelivered","true"]"#),
+        "{}",
+        text(&rest.stdout)
+    );
+}
+
+#[test]
+fn ctrl_c_ends_a_subscription_with_a_graceful_disconnect() {
+    let (_broker, tcp, _) = serve();
+    let mut child = Command::new(STOMP)
+        .args(["subscribe", "/queue/idle", "-v", "--url", &tcp])
+        .args(["--login", "guest", "--passcode", "guest"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let pid = child.id().to_string();
+    let child = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let line = log.next().unwrap().unwrap();
+        let subscribed = line.starts_with("> SUBSCRIBE");
+        seen.push(line);
+        if subscribed {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.starts_with("< CONNECTED")),
+        "{seen:?}"
+    );
+    let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = log.map_while(Result::ok).collect();
+    let mut child = child;
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.starts_with("> DISCONNECT")),
+        "{rest:?}"
+    );
+    assert!(rest.iter().any(|l| l.starts_with("< RECEIPT")), "{rest:?}");
+}
+
+#[test]
+fn an_error_from_the_broker_exits_5_with_its_message() {
+    let peer = FaultPeer::start(vec![Behaviour::Write {
+        bytes: b"ERROR\nmessage:queue quota exceeded\n\nno room\0".to_vec(),
+        close: true,
+    }])
+    .unwrap();
+    let output = stomp(&["subscribe", "/queue/x", "--url", &peer.url()], b"", &[]);
+    assert_one_line(
+        &output,
+        5,
+        "the broker sent an ERROR: queue quota exceeded (no room)",
+    );
+}
+
+#[test]
+fn a_silent_broker_exits_5_with_a_heartbeat_timeout() {
+    let config = ServerConfig {
+        heartbeat: HeartBeat::new(100, 100),
+        ..ServerConfig::default()
+    };
+    let peer = FaultPeer::start_with(
+        config,
+        vec![Behaviour::StallAfter(Duration::from_millis(300))],
+    )
+    .unwrap();
+    let url = peer.url();
+    let args = [
+        "subscribe",
+        "/queue/x",
+        "--url",
+        &url,
+        "--heart-beat",
+        "100,100",
+    ];
+    let output = stomp(&args, b"", &[]);
+    assert_one_line(&output, 5, "heart-beat timeout");
+}
+
+#[test]
+fn mistakes_a_user_can_make_give_one_line_and_a_non_zero_exit() {
+    let refused = stomp(
+        &["send", "/queue/x", "hi", "--url", "stomp://127.0.0.1:1"],
+        b"",
+        &[],
+    );
+    assert_one_line(&refused, 5, "cannot connect to stomp://127.0.0.1:1");
+    let bad_url = stomp(&["send", "/queue/x", "--url", "htp://host"], b"", &[]);
+    assert_one_line(&bad_url, 4, "unknown scheme");
+    let (_broker, tcp, _) = serve();
+    let wrong = tcp.replace("stomp://", "stomp://guest:wrong@");
+    let login = stomp(&["subscribe", "/queue/x", "--url", &wrong], b"", &[]);
+    assert_one_line(&login, 5, "stomp://guest:***@");
+    assert!(text(&login.stderr).contains("Bad CONNECT"));
+    let header = stomp(
+        &["send", "/queue/x", "-H", "nocolon", "--url", &tcp],
+        b"",
+        &[],
+    );
+    assert_one_line(&header, 4, "NAME:VALUE");
+    let flag = stomp(&["send", "--bogus"], b"", &[]);
+    assert_ne!(flag.status.code(), Some(0));
+    assert!(text(&flag.stderr).contains("--bogus"));
+}
+
+#[test]
+fn bench_runs_the_embedded_broker_in_process_over_tcp_and_websocket() {
+    for transport in ["tcp", "ws"] {
+        let args = [
+            "bench",
+            "--count",
+            "2000",
+            "--json",
+            "--transport",
+            transport,
+        ];
+        let output = stomp(&args, b"", &[]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["broker"], "embedded");
+        assert_eq!(report["transport"], transport);
+        assert_eq!(report["sent"], 2000);
+        assert_eq!(report["received"], 2000);
+        assert!(report["received_per_second"].as_f64().unwrap() > 0.0);
+        let latency = &report["latency_ms"];
+        assert!(latency["p50"].as_f64().unwrap() > 0.0, "{latency}");
+        assert!(
+            latency["p50"].as_f64() <= latency["p99"].as_f64(),
+            "{latency}"
+        );
+        assert!(
+            latency["p99"].as_f64() <= latency["max"].as_f64(),
+            "{latency}"
+        );
+    }
+}
+
+#[test]
+fn bench_on_a_topic_gives_every_consumer_every_message_and_prints_a_table() {
+    let args = [
+        "bench",
+        "--count",
+        "1000",
+        "--producers",
+        "2",
+        "--consumers",
+        "3",
+        "--destination",
+        "/topic/bench",
+        "--ack",
+        "client",
+    ];
+    let output = stomp(&args, b"", &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let table = text(&output.stdout);
+    assert!(
+        table.contains("2 producers -> 3 consumers on /topic/bench"),
+        "{table}"
+    );
+    let row = |name: &str| -> Vec<String> {
+        let line = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in {table}"));
+        line.split_whitespace().map(String::from).collect()
+    };
+    assert_eq!(row("sent")[1], "1000", "{table}");
+    assert_eq!(row("received")[1], "3000", "{table}");
+    assert!(row("latency").contains(&"p99".to_string()), "{table}");
+}
