@@ -49,6 +49,15 @@ Examples:
   stomp bench --producers 4 --consumers 4 --duration 10s --transport ws
   stomp bench --url stomp://guest:guest@127.0.0.1:61613 --ack client-individual --json";
 
+const SHELL_HELP: &str = "\
+Type help in the shell for its commands. Messages print as they arrive, above
+the prompt, as [DESTINATION] BODY, with (ack ID) when they await an answer.
+History is kept in ~/.stomp_history.
+
+With --script FILE (or commands piped in), the commands run in order and the
+first one that fails ends the run with exit status 5, for example:
+  printf 'subscribe /queue/a\nsend /queue/a hello\nwait 1\n' | stomp shell";
+
 /// A command-line tool for STOMP 1.0, 1.1 and 1.2.
 #[derive(Parser)]
 #[command(name = "stomp", version, about)]
@@ -87,6 +96,10 @@ enum Command {
     /// in-process.
     #[command(after_help = BENCH_HELP)]
     Bench(commands::bench::BenchArgs),
+    /// An interactive shell (connect, subscribe, send, transactions, acks,
+    /// stats) with line editing and history; or run a script of its commands.
+    #[command(after_help = SHELL_HELP)]
+    Shell(commands::shell::ShellArgs),
     /// Run the embedded development broker (queues, topics, acks,
     /// transactions) until Ctrl-C. For development and tests; deployments use
     /// RabbitMQ, ActiveMQ or Artemis.
@@ -118,22 +131,43 @@ pub enum Failure {
     Remote(String),
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Malformed(m)
+            | Failure::Incomplete(m)
+            | Failure::Usage(m)
+            | Failure::Remote(m) => f.write_str(m),
+            Failure::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(64 << 10, stdout.lock());
+    // The codec commands hold stdout for their whole run; the client ones
+    // print from several threads and take it line by line.
+    let buffered = || io::BufWriter::with_capacity(64 << 10, io::stdout().lock());
     let (name, result) = match cli.command {
         Command::Decode { protocol, file } => (
             "decode",
             commands::open_input(file.as_deref())
                 .map_err(Failure::Io)
-                .and_then(|input| commands::decode::run(protocol, input, &mut out)),
+                .and_then(|input| {
+                    let mut out = buffered();
+                    commands::decode::run(protocol, input, &mut out)
+                        .and_then(|()| out.flush().map_err(Failure::Io))
+                }),
         ),
         Command::Encode { protocol, file } => (
             "encode",
             commands::open_input(file.as_deref())
                 .map_err(Failure::Io)
-                .and_then(|input| commands::encode::run(protocol, BufReader::new(input), &mut out)),
+                .and_then(|input| {
+                    let mut out = buffered();
+                    commands::encode::run(protocol, BufReader::new(input), &mut out)
+                        .and_then(|()| out.flush().map_err(Failure::Io))
+                }),
         ),
         Command::Serve { listen, ws, users } => {
             commands::init_logging(0, true);
@@ -147,12 +181,15 @@ fn main() -> ExitCode {
             commands::init_logging(args.connect.verbose, false);
             ("bench", commands::bench::run(&args))
         }
+        Command::Shell(args) => {
+            commands::init_logging(args.connect.verbose, false);
+            ("shell", commands::shell::run(&args))
+        }
         Command::Subscribe(args) => {
             commands::init_logging(args.connect.verbose, false);
             ("subscribe", commands::subscribe::run(&args))
         }
     };
-    let _ = out.flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

@@ -395,3 +395,206 @@ fn bench_on_a_topic_gives_every_consumer_every_message_and_prints_a_table() {
     assert_eq!(row("received")[1], "3000", "{table}");
     assert!(row("latency").contains(&"p99".to_string()), "{table}");
 }
+
+#[test]
+fn shell_script_runs_every_command_and_stops_at_the_first_failure() {
+    let (_broker, tcp, _) = serve();
+    let script = "\
+# comments and blank lines are skipped
+
+version
+subscribe /queue/script client-individual
+send /queue/script first
+wait 1
+ack
+begin
+send /queue/script in a transaction
+sleep 0.2
+commit
+wait 2
+nack
+wait 3
+ack
+stats
+unsubscribe /queue/script
+frobnicate
+send /queue/script never
+";
+    let args = [
+        "shell",
+        "--url",
+        &tcp,
+        "--login",
+        "guest",
+        "--passcode",
+        "guest",
+    ];
+    let output = stomp(&args, script.as_bytes(), &[]);
+    let out = text(&output.stdout);
+    assert_one_line(&output, 5, "frobnicate: unknown command");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("connected to stomp://"), "{out}");
+    assert!(lines[1].starts_with("STOMP 1.2 with stomp-rs/"), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[/queue/script] first  (ack ")),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("transaction ") && l.ends_with(" committed")),
+        "{out}"
+    );
+    // NACKed, it comes back marked.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[/queue/script] in a transaction  (redelivered)")),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("frames out: CONNECT 1, SEND 2")),
+        "{out}"
+    );
+    assert!(lines.iter().any(|l| l.contains("acks 2, nacks 1")), "{out}");
+    assert!(out.contains("unsubscribed from /queue/script"), "{out}");
+    assert!(!out.contains("never"), "{out}");
+}
+
+/// A private tmux server, killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        Tmux {
+            socket: format!("stomp-cli-test-{}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux (installed by scripts/deps)")
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "shell"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    fn screen(&self) -> String {
+        text(&self.run(&["capture-pane", "-p", "-t", "shell"]).stdout)
+    }
+
+    /// Waits up to 10 s for the screen to satisfy `want`; gives the screen.
+    fn wait(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let screen = self.screen();
+            if want(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} on the screen:\n{screen}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.run(&["has-session", "-t", "shell"]).status.success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The last non-empty line of a screen.
+fn prompt_line(screen: &str) -> &str {
+    screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("")
+}
+
+#[test]
+fn shell_in_a_terminal_prints_arrivals_above_the_prompt_and_keeps_history() {
+    let (_broker, tcp, _) = serve();
+    let authed = tcp.replace("stomp://", "stomp://guest:guest@");
+    let home = std::env::temp_dir().join(format!("stomp-shell-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let tmux = Tmux::new();
+    let command = format!("env HOME={} {STOMP} shell --url {authed}", home.display());
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "shell",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(started.status.success(), "{}", text(&started.stderr));
+    tmux.wait("prompt", |s| prompt_line(s) == "stomp>");
+    assert!(tmux.screen().contains("connected to stomp://guest:***@"));
+
+    tmux.keys(&["subscribe /queue/tmux client-individual", "Enter"]);
+    tmux.wait("subscription", |s| s.contains("subscribed to /queue/tmux"));
+
+    // Half a command typed, a message arrives: printed above the prompt,
+    // the typing kept.
+    tmux.keys(&["send /queue/tmux typ"]);
+    tmux.wait("typing", |s| {
+        prompt_line(s) == "stomp> send /queue/tmux typ"
+    });
+    let sent = stomp(
+        &["send", "--url", &authed, "/queue/tmux", "from outside"],
+        b"",
+        &[],
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let screen = tmux.wait("arrival", |s| s.contains("[/queue/tmux] from outside"));
+    assert_eq!(
+        prompt_line(&screen),
+        "stomp> send /queue/tmux typ",
+        "{screen}"
+    );
+
+    tmux.keys(&["ed here", "Enter"]);
+    tmux.wait("own message", |s| s.contains("[/queue/tmux] typed here"));
+    tmux.keys(&["ack", "Enter"]);
+    tmux.keys(&["ack", "Enter"]);
+    tmux.wait("two acks", |s| s.matches("acked m-").count() == 2);
+
+    // History: Up brings the last line back.
+    tmux.keys(&["Up"]);
+    tmux.wait("recalled line", |s| prompt_line(s) == "stomp> ack");
+    tmux.keys(&["C-u", "stats", "Enter"]);
+    let screen = tmux.wait("stats", |s| s.contains("acks 2, nacks 0"));
+    eprintln!("--- the shell in tmux ---\n{}", screen.trim_end());
+
+    tmux.keys(&["quit", "Enter"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "the shell did not quit");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let history = std::fs::read_to_string(home.join(".stomp_history")).unwrap_or_default();
+    std::fs::remove_dir_all(&home).unwrap();
+    assert!(
+        history.contains("subscribe /queue/tmux client-individual"),
+        "{history}"
+    );
+}

@@ -6,6 +6,7 @@ pub mod decode;
 pub mod encode;
 pub mod send;
 pub mod serve;
+pub mod shell;
 pub mod subscribe;
 
 use std::fs::File;

@@ -1,0 +1,480 @@
+//! `stomp shell`: an interactive STOMP shell in the spirit of stomp.py's,
+//! with line editing and history, messages printed as they arrive without
+//! corrupting the prompt; or, with `--script` or piped input, the same
+//! commands run from a file.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rustyline::error::ReadlineError;
+use rustyline::ExternalPrinter as _;
+use stomp_proto::{AckMode, Command};
+use stomp_tokio::{Client, Message, SendOptions, SubscribeOptions, Transaction};
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+use super::connect::{connect, ended, redact, ConnectArgs};
+use crate::Failure;
+
+const HELP: &str = "\
+Commands:
+  connect [URL]                  connect (again), to URL or the --url given
+  disconnect                     disconnect gracefully
+  subscribe DEST [ACK]           subscribe; ACK is auto (default), client or
+                                 client-individual
+  unsubscribe DEST|ID            end a subscription
+  send DEST [BODY...]            send the rest of the line (inside the open
+                                 transaction, if any)
+  sendfile DEST FILE             send a file's contents
+  begin | commit | abort         one transaction at a time
+  ack [ID] | nack [ID]           answer a message (ID: its message-id, shown
+                                 as \"ack ID\" when it arrives; without it,
+                                 the oldest message awaiting an answer)
+  stats                          the session's counters
+  version                        the negotiated version and the broker
+  sleep SECONDS                  wait (in scripts)
+  wait N                         wait until N messages in all have arrived
+                                 (in scripts; up to --timeout)
+  help                           this
+  quit | exit                    disconnect and leave (also Ctrl-D)";
+
+/// `stomp shell` flags.
+#[derive(clap::Args, Debug)]
+pub struct ShellArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Run the commands in this file (`-`: standard input) instead of
+    /// reading them interactively; the first failing command ends the run.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+}
+
+/// Where arriving messages go: above the prompt, or plainly to stdout in
+/// scripts.
+#[derive(Clone)]
+struct Printer(Arc<Mutex<Box<dyn FnMut(String) + Send>>>);
+
+impl Printer {
+    fn print(&self, text: String) {
+        let mut print = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        print(text);
+    }
+}
+
+/// The shell's state.
+struct Shell {
+    args: ConnectArgs,
+    runtime: Runtime,
+    printer: Printer,
+    client: Option<Client>,
+    transaction: Option<Transaction>,
+    /// By destination: the subscription id and the task printing it.
+    subscriptions: HashMap<String, (String, JoinHandle<()>)>,
+    /// Messages awaiting ACK or NACK, oldest first, with their message-ids.
+    unanswered: Arc<Mutex<VecDeque<(String, Message)>>>,
+    arrived: Arc<AtomicU64>,
+}
+
+/// What a command asks of the loop.
+enum Next {
+    Continue,
+    Quit,
+}
+
+/// Runs `stomp shell`.
+pub fn run(args: &ShellArgs) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(Failure::Io)?;
+    let script: Option<Box<dyn BufRead>> = match &args.script {
+        Some(path) => Some(Box::new(std::io::BufReader::new(
+            super::open_input(Some(path)).map_err(Failure::Io)?,
+        ))),
+        None if !std::io::stdin().is_terminal() => Some(Box::new(std::io::stdin().lock())),
+        None => None,
+    };
+    match script {
+        Some(lines) => {
+            let printer = Printer(Arc::new(Mutex::new(Box::new(|text: String| {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+                let _ = out.flush();
+            }))));
+            let mut shell = Shell::new(args.connect.clone(), runtime, printer);
+            shell.connect(None).map_err(Failure::Remote)?;
+            for line in lines.lines() {
+                let line = line.map_err(Failure::Io)?;
+                match shell.execute(&line) {
+                    Ok(Next::Continue) => {}
+                    Ok(Next::Quit) => break,
+                    Err(why) => {
+                        shell.close();
+                        return Err(Failure::Remote(format!("{}: {why}", line.trim())));
+                    }
+                }
+            }
+            shell.close();
+            Ok(())
+        }
+        None => interactive(args, runtime),
+    }
+}
+
+fn interactive(args: &ShellArgs, runtime: Runtime) -> Result<(), Failure> {
+    let mut editor =
+        rustyline::DefaultEditor::new().map_err(|e| Failure::Io(std::io::Error::other(e)))?;
+    let history = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".stomp_history"));
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    let mut external = editor
+        .create_external_printer()
+        .map_err(|e| Failure::Io(std::io::Error::other(e)))?;
+    let printer = Printer(Arc::new(Mutex::new(Box::new(move |text: String| {
+        let _ = external.print(format!("{text}\n"));
+    }))));
+    let mut shell = Shell::new(args.connect.clone(), runtime, printer);
+    println!(
+        "stomp shell {}: type help for the commands",
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Err(why) = shell.connect(None) {
+        println!("not connected: {why} (use connect URL)");
+    }
+    loop {
+        let prompt = match &shell.client {
+            Some(client) if client.close_reason().is_none() => "stomp> ",
+            _ => "stomp (not connected)> ",
+        };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                }
+                match shell.execute(&line) {
+                    Ok(Next::Continue) => {}
+                    Ok(Next::Quit) => break,
+                    Err(why) => println!("error: {why}"),
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                shell.close();
+                return Err(Failure::Io(std::io::Error::other(e)));
+            }
+        }
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    shell.close();
+    Ok(())
+}
+
+impl Shell {
+    fn new(args: ConnectArgs, runtime: Runtime, printer: Printer) -> Shell {
+        Shell {
+            args,
+            runtime,
+            printer,
+            client: None,
+            transaction: None,
+            subscriptions: HashMap::new(),
+            unanswered: Arc::new(Mutex::new(VecDeque::new())),
+            arrived: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// A command's own output: plainly, as the prompt is not showing.
+    fn say(&self, text: impl Into<String>) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", text.into());
+        let _ = out.flush();
+    }
+
+    fn client(&self) -> Result<&Client, String> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| "not connected (use connect)".to_string())
+    }
+
+    fn execute(&mut self, line: &str) -> Result<Next, String> {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return Ok(Next::Continue);
+        }
+        let (command, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let rest = rest.trim();
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let failed = |e: stomp_tokio::Error| ended(&e);
+        match (command, words.as_slice()) {
+            ("help" | "?", _) => self.say(HELP),
+            ("quit" | "exit", _) => return Ok(Next::Quit),
+            ("connect", []) => self.connect(None)?,
+            ("connect", [url]) => self.connect(Some(url))?,
+            ("disconnect", []) => {
+                self.close();
+                self.say("disconnected");
+            }
+            ("subscribe", [destination]) => self.subscribe(destination, AckMode::Auto)?,
+            ("subscribe", [destination, ack]) => {
+                let ack = match *ack {
+                    "auto" => AckMode::Auto,
+                    "client" => AckMode::Client,
+                    "client-individual" => AckMode::ClientIndividual,
+                    other => return Err(format!("unknown ack mode {other:?}")),
+                };
+                self.subscribe(destination, ack)?
+            }
+            ("unsubscribe", [which]) => {
+                let destination = self
+                    .subscriptions
+                    .iter()
+                    .find(|(destination, (id, _))| destination == which || id == which)
+                    .map(|(destination, _)| destination.clone())
+                    .ok_or_else(|| format!("no subscription {which}"))?;
+                if let Some((_, task)) = self.subscriptions.remove(&destination) {
+                    task.abort();
+                    let _ = self.runtime.block_on(task);
+                }
+                self.say(format!("unsubscribed from {destination}"));
+            }
+            ("send", [destination, ..]) => {
+                let body = rest[destination.len()..].trim_start();
+                self.send(destination, Bytes::copy_from_slice(body.as_bytes()))?;
+            }
+            ("sendfile", [destination, file]) => {
+                let body = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+                let size = body.len();
+                self.send(destination, Bytes::from(body))?;
+                self.say(format!("sent {file} ({size} bytes) to {destination}"));
+            }
+            ("begin", []) => {
+                if self.transaction.is_some() {
+                    return Err("a transaction is already open (commit or abort it)".into());
+                }
+                let client = self.client()?.clone();
+                let tx = self
+                    .runtime
+                    .block_on(client.transaction())
+                    .map_err(failed)?;
+                self.say(format!("transaction {} begun", tx.id()));
+                self.transaction = Some(tx);
+            }
+            ("commit" | "abort", []) => {
+                let tx = self
+                    .transaction
+                    .take()
+                    .ok_or_else(|| "no transaction is open (begin one)".to_string())?;
+                let id = tx.id().to_string();
+                if command == "commit" {
+                    self.runtime.block_on(tx.commit()).map_err(failed)?;
+                    self.say(format!("transaction {id} committed"));
+                } else {
+                    self.runtime.block_on(tx.abort()).map_err(failed)?;
+                    self.say(format!("transaction {id} aborted"));
+                }
+            }
+            ("ack" | "nack", [] | [_]) => {
+                let (id, message) = {
+                    let mut unanswered = self.unanswered.lock().unwrap_or_else(|e| e.into_inner());
+                    let at = match words.first() {
+                        Some(id) => unanswered.iter().position(|(m, _)| m == id),
+                        None => (!unanswered.is_empty()).then_some(0),
+                    };
+                    at.and_then(|at| unanswered.remove(at))
+                        .ok_or_else(|| match words.first() {
+                            Some(id) => format!("no message {id} awaits an answer"),
+                            None => "no message awaits an answer".to_string(),
+                        })?
+                };
+                let result = match (command, &self.transaction) {
+                    ("ack", Some(tx)) => self.runtime.block_on(message.ack_in(tx)),
+                    ("ack", None) => self.runtime.block_on(message.ack()),
+                    _ => self.runtime.block_on(message.nack()),
+                };
+                result.map_err(failed)?;
+                self.say(format!("{command}ed {id}"));
+            }
+            ("stats", []) => {
+                let stats = self
+                    .runtime
+                    .block_on(self.client()?.stats())
+                    .map_err(failed)?;
+                let frames = |of: fn(&stomp_proto::client::Stats, Command) -> u64| {
+                    Command::ALL
+                        .iter()
+                        .filter(|c| of(&stats, **c) > 0)
+                        .map(|c| format!("{c} {}", of(&stats, *c)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                self.say(format!(
+                    "frames out: {}\nframes in: {}\nbytes out {}, in {}; heart-beats out {}, in {}\n\
+                     acks {}, nacks {}, errors {}, receipt timeouts {}\n\
+                     connects {}, reconnects {}, connections lost {}",
+                    frames(stomp_proto::client::Stats::frames_out),
+                    frames(stomp_proto::client::Stats::frames_in),
+                    stats.bytes_out,
+                    stats.bytes_in,
+                    stats.heartbeats_out,
+                    stats.heartbeats_in,
+                    stats.acks,
+                    stats.nacks,
+                    stats.errors,
+                    stats.receipt_timeouts,
+                    stats.connects,
+                    stats.reconnects,
+                    stats.connections_lost,
+                ));
+            }
+            ("version", []) => {
+                let info = self.client()?.info().clone();
+                self.say(format!(
+                    "STOMP {} with {} (session {}); stomp {}",
+                    info.version,
+                    info.server.as_deref().unwrap_or("an unnamed broker"),
+                    info.session.as_deref().unwrap_or("-"),
+                    env!("CARGO_PKG_VERSION")
+                ));
+            }
+            ("sleep", [seconds]) => {
+                let seconds: f64 = seconds
+                    .parse()
+                    .map_err(|_| format!("{seconds:?}: not a number"))?;
+                std::thread::sleep(
+                    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?,
+                );
+            }
+            ("wait", [count]) => {
+                let count: u64 = count
+                    .parse()
+                    .map_err(|_| format!("{count:?}: not a number"))?;
+                let deadline = Instant::now() + self.args.timeout;
+                while self.arrived.load(Ordering::SeqCst) < count {
+                    if Instant::now() >= deadline {
+                        return Err(format!(
+                            "{} of {count} messages arrived within {:?}",
+                            self.arrived.load(Ordering::SeqCst),
+                            self.args.timeout
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            (known, _)
+                if HELP
+                    .lines()
+                    .any(|l| l.trim_start().split([' ', '|']).next() == Some(known)) =>
+            {
+                return Err(format!("wrong arguments for {known} (see help)"));
+            }
+            (unknown, _) => return Err(format!("unknown command {unknown:?} (see help)")),
+        }
+        Ok(Next::Continue)
+    }
+
+    fn connect(&mut self, url: Option<&str>) -> Result<(), String> {
+        self.close();
+        let url = url.unwrap_or(self.args.url()).to_string();
+        let config = self.args.config_for(&url).map_err(|f| f.to_string())?;
+        let client = self
+            .runtime
+            .block_on(connect(&url, config))
+            .map_err(|f| f.to_string())?;
+        let info = client.info();
+        self.say(format!(
+            "connected to {} (STOMP {}, {})",
+            redact(&url),
+            info.version,
+            info.server.as_deref().unwrap_or("an unnamed broker")
+        ));
+        self.client = Some(client);
+        Ok(())
+    }
+
+    fn subscribe(&mut self, destination: &str, ack: AckMode) -> Result<(), String> {
+        if self.subscriptions.contains_key(destination) {
+            return Err(format!("already subscribed to {destination}"));
+        }
+        let client = self.client()?.clone();
+        let options = SubscribeOptions {
+            ack,
+            receipt: true,
+            ..SubscribeOptions::default()
+        };
+        let subscription = self
+            .runtime
+            .block_on(client.subscribe_with(destination, options))
+            .map_err(|e| ended(&e))?;
+        let id = subscription.id().to_string();
+        let (printer, unanswered, arrived) = (
+            self.printer.clone(),
+            self.unanswered.clone(),
+            self.arrived.clone(),
+        );
+        let task = self.runtime.spawn(async move {
+            while let Some(message) = subscription.recv().await {
+                let destination = message.destination().unwrap_or("?").to_string();
+                let body = String::from_utf8_lossy(message.body()).into_owned();
+                let redelivered = message.header("redelivered") == Some("true");
+                let mut line = format!("[{destination}] {body}");
+                if redelivered {
+                    line += "  (redelivered)";
+                }
+                if message.ack_handle().is_some() {
+                    let id = message.header("message-id").unwrap_or("?").to_string();
+                    line += &format!("  (ack {id})");
+                    unanswered
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push_back((id, message));
+                }
+                printer.print(line);
+                arrived.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        self.subscriptions
+            .insert(destination.to_string(), (id.clone(), task));
+        self.say(format!("subscribed to {destination} (id {id}, ack {ack})"));
+        Ok(())
+    }
+
+    fn send(&mut self, destination: &str, body: Bytes) -> Result<(), String> {
+        let client = self.client()?.clone();
+        let options = SendOptions {
+            transaction: self.transaction.as_ref().map(|tx| tx.id().clone()),
+            receipt: self.transaction.is_none(),
+            ..SendOptions::default()
+        };
+        self.runtime
+            .block_on(client.send_with(destination, body, options))
+            .map_err(|e| ended(&e))
+    }
+
+    /// Disconnects gracefully, if connected; what was unanswered goes back
+    /// to the broker.
+    fn close(&mut self) {
+        for (_, (_, task)) in self.subscriptions.drain() {
+            task.abort();
+        }
+        self.unanswered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        if let Some(tx) = self.transaction.take() {
+            let _ = self.runtime.block_on(tx.abort());
+        }
+        if let Some(client) = self.client.take() {
+            let _ = self.runtime.block_on(client.disconnect());
+        }
+    }
+}
