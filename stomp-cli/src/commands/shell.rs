@@ -57,7 +57,10 @@ pub struct ShellArgs {
 /// Where arriving messages go: above the prompt, or plainly to stdout in
 /// scripts.
 #[derive(Clone)]
-struct Printer(Arc<Mutex<Box<dyn FnMut(String) + Send>>>);
+struct Printer(Arc<Mutex<PrintFn>>);
+
+/// Prints one arrival.
+type PrintFn = Box<dyn FnMut(String) + Send>;
 
 impl Printer {
     fn print(&self, text: String) {
