@@ -1,8 +1,9 @@
-//! Interop through RabbitMQ with the clients people use today: Python's
-//! stomp.py over TCP and JavaScript's @stomp/stompjs over Web-STOMP (both
-//! installed by `scripts/peers` under `target/peers`). What they send, we
-//! receive intact, and the other way round: text, binary bodies with NULs,
-//! escaped header values, UTF-8.
+//! Interop through RabbitMQ and through the embedded broker with the
+//! clients people use today: Python's stomp.py over TCP and JavaScript's
+//! @stomp/stompjs over WebSocket (both installed by `scripts/peers` under
+//! `target/peers`). What they send, we receive intact, and the other way
+//! round: text, binary bodies with NULs, escaped header values, UTF-8; the
+//! peers send partly inside a transaction and acknowledge inside one.
 
 // Each scenario's name says what it asserts.
 #![allow(missing_docs)]
@@ -29,9 +30,36 @@ macro_rules! interop_scenarios {
     };
 }
 
-const TCP: &str = "stomp://guest:guest@127.0.0.1:61613";
-const WS: &str = "ws://guest:guest@127.0.0.1:15674/ws";
-const WS_FOR_PEER: &str = "ws://127.0.0.1:15674/ws";
+/// A broker the peers meet us at.
+struct Meeting {
+    name: &'static str,
+    /// STOMP over TCP: our URL, and the port for stomp.py.
+    tcp: &'static str,
+    tcp_port: u16,
+    /// STOMP over WebSocket: our URL, stompjs's URL, the port.
+    ws: &'static str,
+    ws_for_peer: &'static str,
+    ws_port: u16,
+}
+
+const MEETINGS: [Meeting; 2] = [
+    Meeting {
+        name: "rabbitmq",
+        tcp: "stomp://guest:guest@127.0.0.1:61613",
+        tcp_port: 61613,
+        ws: "ws://guest:guest@127.0.0.1:15674/ws",
+        ws_for_peer: "ws://127.0.0.1:15674/ws",
+        ws_port: 15674,
+    },
+    Meeting {
+        name: "embedded",
+        tcp: "stomp://guest:guest@127.0.0.1:61633",
+        tcp_port: support::EMBEDDED_PORT,
+        ws: "ws://guest:guest@127.0.0.1:61634/stomp",
+        ws_for_peer: "ws://127.0.0.1:61634/stomp",
+        ws_port: support::EMBEDDED_WS_PORT,
+    },
+];
 
 /// A body and its extra headers.
 type Sample = (Vec<u8>, Vec<(&'static str, &'static str)>);
@@ -64,8 +92,10 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The peer if it and RabbitMQ are there; None when skipping is allowed.
+/// The peer if it and the broker on `port` are there; None when skipping
+/// is allowed.
 fn peer(installed: &Path, program: PathBuf, script: &'static str, port: u16) -> Option<Peer> {
+    support::embedded();
     if installed.exists() && support::listening(port) {
         let node_path = script
             .ends_with(".cjs")
@@ -78,19 +108,19 @@ fn peer(installed: &Path, program: PathBuf, script: &'static str, port: u16) -> 
     }
     assert!(
         support::skip_allowed(),
-        "{script}'s client or RabbitMQ is missing (run `bash scripts/peers` and `bash scripts/brokers`)"
+        "{script}'s client or the broker on port {port} is missing (run `bash scripts/peers` and `bash scripts/brokers`)"
     );
     None
 }
 
-fn stomppy() -> Option<Peer> {
+fn stomppy(at: &Meeting) -> Option<Peer> {
     let python = root().join("target/peers/venv/bin/python3");
-    peer(&python.clone(), python, "stomppy.py", 61613)
+    peer(&python.clone(), python, "stomppy.py", at.tcp_port)
 }
 
-fn stompjs() -> Option<Peer> {
+fn stompjs(at: &Meeting) -> Option<Peer> {
     let installed = root().join("target/peers/node/node_modules/@stomp/stompjs");
-    peer(&installed, PathBuf::from("node"), "stompjs.cjs", 15674)
+    peer(&installed, PathBuf::from("node"), "stompjs.cjs", at.ws_port)
 }
 
 impl Peer {
@@ -217,35 +247,44 @@ fn check_printout(peer: &str, out: &str) {
 }
 
 pub fn what_stomppy_sends_arrives_intact<A: Adapter>() {
-    let Some(stomppy) = stomppy() else { return };
-    let q = support::queue("from-py");
-    stomppy.run(&["send", "127.0.0.1", "61613", &q]);
-    receive_from::<A>(TCP, &q);
+    for at in &MEETINGS {
+        let Some(stomppy) = stomppy(at) else { continue };
+        let q = support::queue("from-py");
+        stomppy.run(&["send", "127.0.0.1", &at.tcp_port.to_string(), &q]);
+        receive_from::<A>(at.tcp, &q);
+    }
 }
 
 pub fn what_we_send_reaches_stomppy_intact<A: Adapter>() {
-    let Some(stomppy) = stomppy() else { return };
-    let q = support::queue("to-py");
-    send_to::<A>(TCP, &q);
-    let count = messages().len().to_string();
-    let out = stomppy.run(&["receive", "127.0.0.1", "61613", &q, &count]);
-    check_printout("stomp.py", &out);
-    nothing_left::<A>(TCP, &q, "stomp.py");
+    for at in &MEETINGS {
+        let Some(stomppy) = stomppy(at) else { continue };
+        let q = support::queue("to-py");
+        send_to::<A>(at.tcp, &q);
+        let count = messages().len().to_string();
+        let port = at.tcp_port.to_string();
+        let out = stomppy.run(&["receive", "127.0.0.1", &port, &q, &count]);
+        check_printout(&format!("stomp.py via {}", at.name), &out);
+        nothing_left::<A>(at.tcp, &q, "stomp.py");
+    }
 }
 
 pub fn what_stompjs_sends_arrives_intact<A: Adapter>() {
-    let Some(stompjs) = stompjs() else { return };
-    let q = support::queue("from-js");
-    stompjs.run(&["send", WS_FOR_PEER, &q]);
-    receive_from::<A>(WS, &q);
+    for at in &MEETINGS {
+        let Some(stompjs) = stompjs(at) else { continue };
+        let q = support::queue("from-js");
+        stompjs.run(&["send", at.ws_for_peer, &q]);
+        receive_from::<A>(at.ws, &q);
+    }
 }
 
 pub fn what_we_send_reaches_stompjs_intact<A: Adapter>() {
-    let Some(stompjs) = stompjs() else { return };
-    let q = support::queue("to-js");
-    send_to::<A>(WS, &q);
-    let count = messages().len().to_string();
-    let out = stompjs.run(&["receive", WS_FOR_PEER, &q, &count]);
-    check_printout("stompjs", &out);
-    nothing_left::<A>(WS, &q, "stompjs");
+    for at in &MEETINGS {
+        let Some(stompjs) = stompjs(at) else { continue };
+        let q = support::queue("to-js");
+        send_to::<A>(at.ws, &q);
+        let count = messages().len().to_string();
+        let out = stompjs.run(&["receive", at.ws_for_peer, &q, &count]);
+        check_printout(&format!("stompjs via {}", at.name), &out);
+        nothing_left::<A>(at.ws, &q, "stompjs");
+    }
 }

@@ -1,9 +1,11 @@
 // @stomp/stompjs as an interop peer for the suite's interop scenarios, over
-// RabbitMQ's Web-STOMP.
+// STOMP over WebSocket (RabbitMQ's Web-STOMP, the embedded broker's).
 //
 //   stompjs.cjs send URL QUEUE            sends the messages the suite expects
+//                                         (the first two in a transaction)
 //   stompjs.cjs receive URL QUEUE COUNT   prints COUNT messages, one per line:
-//                                         body as hex, then name=hex(value) headers
+//                                         body as hex, then name=hex(value)
+//                                         headers; acks them in a transaction
 const { Client } = require('@stomp/stompjs');
 const WebSocket = require('ws');
 
@@ -44,7 +46,14 @@ function receipted(destination, body, headers) {
 
 client.onConnect = async () => {
   if (command === 'send') {
-    for (const [body, headers] of MESSAGES) {
+    const tx = client.begin();
+    for (const [n, [body, headers]] of MESSAGES.entries()) {
+      if (n < 2) {
+        client.publish({ destination: queue, binaryBody: new Uint8Array(body),
+          headers: { ...headers, transaction: tx.id } });
+        continue;
+      }
+      if (n === 2) tx.commit();
       await receipted(queue, body, headers);
     }
     await client.deactivate();
@@ -52,9 +61,11 @@ client.onConnect = async () => {
   }
   const received = [];
   client.subscribe(queue, async (message) => {
-    message.ack();
     received.push(message);
     if (received.length < Number(count)) return;
+    const tx = client.begin();
+    for (const m of received) m.ack({ transaction: tx.id });
+    tx.commit();
     for (const m of received) {
       const fields = [Buffer.from(m.binaryBody).toString('hex')];
       for (const name of Object.keys(m.headers).sort()) {

@@ -1,10 +1,12 @@
 """stomp.py as an interop peer for tests/interop.rs.
 
-  stomppy.py send HOST PORT QUEUE    sends the messages the test expects, then
+  stomppy.py send HOST PORT QUEUE    sends the messages the test expects (the
+                                     first two in a transaction), then
                                      disconnects with a receipt
   stomppy.py receive HOST PORT QUEUE COUNT
                                      prints COUNT messages, one per line:
-                                     body as hex, then name=hex(value) headers
+                                     body as hex, then name=hex(value) headers;
+                                     acknowledges them in a transaction
 """
 
 import sys
@@ -41,8 +43,14 @@ class Collector(stomp.ConnectionListener):
 
 def send(host, port, queue):
     conn = connect(host, port)
-    for body, headers in MESSAGES:
-        conn.send(queue, body, headers=dict(headers))
+    tx = conn.begin()
+    for n, (body, headers) in enumerate(MESSAGES):
+        if n < 2:
+            conn.send(queue, body, headers=dict(headers), transaction=tx)
+        else:
+            if n == 2:
+                conn.commit(tx)
+            conn.send(queue, body, headers=dict(headers))
     conn.disconnect(receipt="bye")
 
 
@@ -53,13 +61,15 @@ def receive(host, port, queue, count):
     conn.subscribe(queue, id="1", ack="client-individual")
     if not collector.done.wait(20):
         sys.exit("only %d of %s messages came" % (len(collector.frames), count))
+    tx = conn.begin()
     for frame in collector.frames:
-        conn.ack(frame.headers["ack"])
+        conn.ack(frame.headers["ack"], transaction=tx)
         body = frame.body if isinstance(frame.body, bytes) else frame.body.encode()
         fields = [body.hex()]
         for name, value in sorted(frame.headers.items()):
             fields.append("%s=%s" % (name, value.encode().hex()))
         print(" ".join(fields))
+    conn.commit(tx)
     conn.disconnect(receipt="bye")
 
 
