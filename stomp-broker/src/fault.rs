@@ -1,6 +1,8 @@
 //! The scripted fault peer: a STOMP server on loopback whose connections each
-//! play one [`Behaviour`] of a script: serve properly, or cut the handshake,
-//! stall, or write half a frame or garbage, on cue.
+//! play one [`Behaviour`] of a script: serve properly (the embedded broker's
+//! [`Engine`], one for all of the peer's connections), or cut the handshake,
+//! stall, go deaf, or write half a frame or garbage, on cue. Each connection
+//! writes everything it owes before it reads again, as some brokers do.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -33,8 +35,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use stomp_proto::server::{message_for, RequestKind, ServerConfig, ServerEvent, ServerSession};
-use stomp_proto::Frame;
+use stomp_proto::server::ServerConfig;
+
+use crate::engine::{ConnectionId, Engine, EngineConfig};
 
 /// How often a connection thread looks at its socket and the stop flag.
 const TICK: Duration = Duration::from_millis(5);
@@ -65,8 +68,8 @@ impl Cut {
 /// What one connection does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Behaviour {
-    /// A working broker: accepts any login, delivers each SEND to the
-    /// subscriptions on its destination, answers receipts, heart-beats.
+    /// A working broker (the embedded one): accepts any login, queues and
+    /// topics, acks, transactions, receipts, heart-beats.
     Serve,
     /// The connection is closed at this point of the handshake.
     Cut(Cut),
@@ -151,8 +154,12 @@ impl FaultPeer {
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let engine = EngineConfig {
+            server: config,
+            ..EngineConfig::default()
+        };
         let shared = Shared {
-            config,
+            engine: Mutex::new(Engine::new(engine)),
             script,
             tls,
             stop: stop.clone(),
@@ -198,7 +205,7 @@ impl Drop for FaultPeer {
 
 /// What the accept loop hands each connection.
 struct Shared {
-    config: ServerConfig,
+    engine: Mutex<Engine>,
     script: Vec<Behaviour>,
     tls: Option<Arc<rustls::ServerConfig>>,
     stop: Arc<AtomicBool>,
@@ -266,21 +273,20 @@ impl Write for Io {
     }
 }
 
-/// One accepted connection and its server session.
-struct Connection {
+/// One accepted connection, served by the shared engine.
+struct Connection<'a> {
     socket: TcpStream,
     stream: Io,
     /// Where to note what a TLS client showed, until it has been noted.
     seen: Option<Arc<Mutex<Vec<TlsSeen>>>>,
-    session: ServerSession,
-    subscriptions: Vec<(String, String)>,
-    next_message: u64,
+    engine: &'a Mutex<Engine>,
+    id: ConnectionId,
     /// The transport ended (EOF, error, or the session finished).
     ended: bool,
 }
 
-impl Connection {
-    fn new(socket: TcpStream, shared: &Shared) -> io::Result<Connection> {
+impl<'a> Connection<'a> {
+    fn new(socket: TcpStream, shared: &'a Shared) -> io::Result<Connection<'a>> {
         socket.set_nonblocking(false)?;
         let stream = match &shared.tls {
             None => Io::Plain(socket.try_clone()?),
@@ -294,13 +300,13 @@ impl Connection {
             }
         };
         let seen = shared.tls.as_ref().map(|_| shared.seen.clone());
+        let id = lock(&shared.engine).open(Instant::now());
         Ok(Connection {
             socket,
             stream,
             seen,
-            session: ServerSession::new(shared.config.clone(), Instant::now()),
-            subscriptions: Vec::new(),
-            next_message: 0,
+            engine: &shared.engine,
+            id,
             ended: false,
         })
     }
@@ -313,21 +319,21 @@ impl Connection {
             Behaviour::Cut(cut) => Some(*cut),
             _ => None,
         };
-        // The handshake: up to CONNECT, which is accepted unless cut there.
-        while !self.ended && !stop.load(Ordering::SeqCst) {
-            self.read()?;
-            if let Some(ServerEvent::Connect(_)) = self.session.poll_event() {
-                if cut == Some(Cut::AfterConnect) {
-                    return self.close();
-                }
-                self.session.accept(Instant::now(), Some("fault-peer"));
-                break;
+        // The handshake: up to CONNECT (its closing NUL), which the engine
+        // answers unless cut there.
+        let mut handshake = Vec::new();
+        while !handshake.contains(&0) {
+            if self.ended || stop.load(Ordering::SeqCst) {
+                return self.close();
             }
-            self.session.handle_timeout(Instant::now());
+            handshake.extend(self.read()?);
         }
-        let connected = self
-            .session
-            .poll_transmit(Instant::now())
+        if cut == Some(Cut::AfterConnect) {
+            return self.close();
+        }
+        lock(self.engine).input(self.id, Instant::now(), &handshake);
+        let connected = lock(self.engine)
+            .poll_transmit(self.id, Instant::now())
             .unwrap_or_default();
         match cut {
             Some(Cut::MidConnected) => {
@@ -363,75 +369,56 @@ impl Connection {
                 self.ended |= matches!(self.stream.read(&mut [0; 4096]), Ok(0));
                 continue;
             }
-            self.read()?;
-            self.serve()?;
+            let input = self.read()?;
+            self.serve(&input)?;
         }
         self.close()
     }
 
-    /// Reads what is there (waiting up to a tick) into the session.
-    fn read(&mut self) -> io::Result<()> {
+    /// What arrived within a tick.
+    fn read(&mut self) -> io::Result<Vec<u8>> {
         let mut buf = [0; 16 * 1024];
         match self.stream.read(&mut buf) {
             Ok(0) => {
                 self.ended = true;
-                self.session.handle_closed();
+                Ok(Vec::new())
             }
             Ok(n) => {
                 self.note_tls();
-                self.session.handle_input(Instant::now(), &buf[..n]);
+                Ok(buf[..n].to_vec())
             }
             Err(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(e),
+                ) =>
+            {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
-    /// Runs timers, answers requests, and writes what the session queued.
-    fn serve(&mut self) -> io::Result<()> {
+    /// Hands the engine `input`, runs its timers, and writes everything it
+    /// has for this connection (blocking until written).
+    fn serve(&mut self, input: &[u8]) -> io::Result<()> {
         let now = Instant::now();
-        self.session.handle_timeout(now);
-        while let Some(event) = self.session.poll_event() {
-            match event {
-                ServerEvent::Request(request) => match request.kind {
-                    RequestKind::Subscribe {
-                        id, destination, ..
-                    } => self.subscriptions.push((id, destination)),
-                    RequestKind::Unsubscribe { id } => self.subscriptions.retain(|(i, _)| *i != id),
-                    RequestKind::Send { destination, .. } => {
-                        self.deliver(&destination, &request.frame)
-                    }
-                    _ => {}
-                },
-                ServerEvent::Closed(_) => self.ended = true,
-                ServerEvent::Connect(_) => {}
+        let mut out = Vec::new();
+        {
+            let mut engine = lock(self.engine);
+            if !input.is_empty() {
+                engine.input(self.id, now, input);
             }
+            engine.handle_timeout(now);
+            while let Some(bytes) = engine.poll_transmit(self.id, now) {
+                out.push(bytes);
+            }
+            self.ended |= engine.is_finished(self.id);
         }
-        while let Some(bytes) = self.session.poll_transmit(now) {
+        for bytes in out {
             self.stream.write_all(&bytes)?;
         }
         Ok(())
-    }
-
-    /// A MESSAGE for each subscription on `destination`.
-    fn deliver(&mut self, destination: &str, sent: &Frame) {
-        let targets: Vec<String> = self
-            .subscriptions
-            .iter()
-            .filter(|(_, d)| d == destination)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in targets {
-            self.next_message += 1;
-            let message_id = format!("fault-{}", self.next_message);
-            let frame = message_for(sent, destination, &id, &message_id, Some(&message_id));
-            // A full outgoing queue drops the message: a test peer, not a store.
-            let _ = self.session.message(&frame);
-        }
     }
 
     /// Once the TLS handshake is done, notes what the client showed.
@@ -451,6 +438,7 @@ impl Connection {
     }
 
     fn close(mut self) -> io::Result<()> {
+        lock(self.engine).closed(self.id);
         if let Io::Tls(stream) = &mut self.stream {
             stream.conn.send_close_notify();
             let _ = stream.flush();
@@ -458,4 +446,8 @@ impl Connection {
         let _ = self.socket.shutdown(Shutdown::Both);
         Ok(())
     }
+}
+
+fn lock(engine: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
+    engine.lock().unwrap_or_else(|e| e.into_inner())
 }
