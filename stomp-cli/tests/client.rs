@@ -598,3 +598,57 @@ fn shell_in_a_terminal_prints_arrivals_above_the_prompt_and_keeps_history() {
         "{history}"
     );
 }
+
+#[test]
+fn serve_runs_a_broker_that_checks_logins_and_delivers() {
+    use std::io::Read;
+    use std::net::TcpStream;
+
+    let (broker, tcp, _) = serve();
+    let addr = tcp.trim_start_matches("stomp://").to_string();
+
+    let session = |login: &str, frames: &[u8]| -> Vec<u8> {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let connect =
+            format!("CONNECT\naccept-version:1.2\nhost:/\nlogin:{login}\npasscode:guest\n\n\0");
+        stream.write_all(connect.as_bytes()).unwrap();
+        stream.write_all(frames).unwrap();
+        let mut received = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0; 4096];
+        while Instant::now() < deadline {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+            if received
+                .windows(18)
+                .any(|w| w == b"receipt-id:bye\n\n\0".get(..18).unwrap_or(w))
+            {
+                break;
+            }
+        }
+        received
+    };
+
+    // A stranger is refused.
+    let refused = String::from_utf8_lossy(&session("mallory", b"")).into_owned();
+    assert!(refused.starts_with("ERROR\n"), "{refused}");
+    assert!(refused.contains("message:Bad CONNECT"), "{refused}");
+
+    // guest sends to a queue, subscribes, and gets it back.
+    let frames = b"SEND\ndestination:/queue/cli\n\nhello\0\
+        SUBSCRIBE\nid:0\ndestination:/queue/cli\n\n\0\
+        DISCONNECT\nreceipt:bye\n\n\0";
+    let got = String::from_utf8_lossy(&session("guest", frames)).into_owned();
+    assert!(got.starts_with("CONNECTED\n"), "{got}");
+    assert!(
+        got.contains("MESSAGE\n") && got.contains("\n\nhello\0"),
+        "{got}"
+    );
+    assert!(got.contains("RECEIPT\nreceipt-id:bye\n"), "{got}");
+    drop(broker);
+}
