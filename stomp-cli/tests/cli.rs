@@ -6,7 +6,9 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const STOMP: &str = env!("CARGO_BIN_EXE_stomp");
+mod common;
+
+use common::STOMP;
 
 fn sample() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/session-1.2.stomp");
@@ -14,21 +16,7 @@ fn sample() -> Vec<u8> {
 }
 
 fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(STOMP)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    output
+    common::stomp(args, stdin, &[])
 }
 
 fn stdout_lines(output: &Output) -> Vec<String> {

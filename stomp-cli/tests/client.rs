@@ -2,25 +2,16 @@
 //! would, against `stomp serve` and the scripted fault peer.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{stomp, Killed, STOMP};
 use stomp_broker::fault::{Behaviour, FaultPeer};
 use stomp_proto::server::ServerConfig;
 use stomp_proto::HeartBeat;
-
-const STOMP: &str = env!("CARGO_BIN_EXE_stomp");
-
-/// A child killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `stomp serve` with a TCP and a WebSocket listener on ephemeral ports,
 /// guest/guest only: (the process, its stomp:// and ws:// URLs).
@@ -47,32 +38,6 @@ fn serve() -> (Killed, String, String) {
     };
     let (tcp, ws) = (url("stomp://"), url("ws://"));
     (child, tcp, ws)
-}
-
-/// Runs `stomp` with `args` and `stdin`, killed after 30 s.
-fn stomp<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: &[u8], env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(STOMP)
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("STOMP_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let pid = child.id();
-    let watchdog = thread::spawn(move || {
-        thread::sleep(Duration::from_secs(30));
-        let _ = Command::new("kill").arg(pid.to_string()).status();
-    });
-    let output = child.wait_with_output().unwrap();
-    drop(watchdog);
-    output
 }
 
 fn text(bytes: &[u8]) -> String {
