@@ -37,6 +37,11 @@ pub struct EngineConfig {
     /// Unacknowledged messages a client-acknowledged subscription may hold
     /// when it names no prefetch.
     pub prefetch: usize,
+    /// Octets (bodies, plus a little for headers) that queues and open
+    /// transactions may hold; past it [`is_full`](Engine::is_full) says so,
+    /// and the transport stops reading from connections that send, until
+    /// consumers drain it (a slightly soft limit: what was read still lands).
+    pub max_stored: usize,
 }
 
 impl Default for EngineConfig {
@@ -45,6 +50,7 @@ impl Default for EngineConfig {
             server: ServerConfig::default(),
             users: Vec::new(),
             prefetch: 1000,
+            max_stored: 64 << 20,
         }
     }
 }
@@ -89,6 +95,8 @@ struct Connection {
     transactions: HashMap<String, Vec<Held>>,
     unacked: Vec<Unacked>,
     next_ack: u64,
+    /// It has sent a SEND: a producer, held back while the broker is full.
+    sent: bool,
 }
 
 /// The broker; see the module docs.
@@ -101,6 +109,13 @@ pub struct Engine {
     cursors: HashMap<String, usize>,
     next_connection: ConnectionId,
     next_message: u64,
+    /// What queues and open transactions hold (see [`weight`]).
+    stored: usize,
+}
+
+/// What a stored message counts for: its body and a little for headers.
+fn weight(frame: &Frame) -> usize {
+    frame.body.len() + 64
 }
 
 impl Engine {
@@ -115,6 +130,7 @@ impl Engine {
             cursors: HashMap::new(),
             next_connection: 1,
             next_message: 1,
+            stored: 0,
         }
     }
 
@@ -128,6 +144,7 @@ impl Engine {
             transactions: HashMap::new(),
             unacked: Vec::new(),
             next_ack: 1,
+            sent: false,
         };
         self.connections.insert(id, connection);
         id
@@ -167,6 +184,10 @@ impl Engine {
             return;
         };
         connection.session.handle_closed();
+        // Its open transactions end unapplied.
+        for held in connection.transactions.values() {
+            self.stored -= held_weight(held);
+        }
         self.give_back(connection.unacked.drain(..).rev());
         self.dispatch_all();
     }
@@ -193,6 +214,31 @@ impl Engine {
     /// Messages waiting in queue `destination`.
     pub fn queued(&self, destination: &str) -> usize {
         self.queues.get(destination).map_or(0, VecDeque::len)
+    }
+
+    /// Octets the queues and open transactions hold, as counted against
+    /// [`EngineConfig::max_stored`].
+    pub fn stored(&self) -> usize {
+        self.stored
+    }
+
+    /// Whether the store is full: stop reading from the connections that
+    /// send ([`is_producer`](Engine::is_producer)) until it is not.
+    pub fn is_full(&self) -> bool {
+        self.stored >= self.config.max_stored
+    }
+
+    /// Whether connection `id` has sent messages.
+    pub fn is_producer(&self, id: ConnectionId) -> bool {
+        self.connections.get(&id).is_some_and(|c| c.sent)
+    }
+
+    /// The transport stopped (`true`) or resumed reading connection `id`
+    /// (flow control): its heart-beats are not missed meanwhile.
+    pub fn set_reading_paused(&mut self, id: ConnectionId, now: Instant, paused: bool) {
+        if let Some(connection) = self.connections.get_mut(&id) {
+            connection.session.set_reading_paused(now, paused);
+        }
     }
 
     fn process(&mut self, id: ConnectionId, now: Instant) {
@@ -253,11 +299,18 @@ impl Engine {
             .connections
             .get_mut(&id)
             .ok_or_else(|| "gone".to_string())?;
+        if matches!(kind, RequestKind::Send { .. }) {
+            connection.sent = true;
+        }
         match kind {
             RequestKind::Send {
                 destination,
                 transaction: Some(tx),
-            } => held(connection, &tx)?.push(Held::Send { destination, frame }),
+            } => {
+                let held = held(connection, &tx)?;
+                self.stored += weight(&frame);
+                held.push(Held::Send { destination, frame });
+            }
             RequestKind::Send { destination, .. } => self.publish(&destination, frame),
             RequestKind::Subscribe {
                 id: sub,
@@ -316,6 +369,7 @@ impl Engine {
                     .transactions
                     .remove(&transaction)
                     .ok_or_else(|| format!("no transaction {transaction:?}"))?;
+                self.stored -= held_weight(&held);
                 for item in held {
                     match item {
                         Held::Send { destination, frame } => self.publish(&destination, frame),
@@ -324,10 +378,11 @@ impl Engine {
                 }
             }
             RequestKind::Abort { transaction } => {
-                connection
+                let held = connection
                     .transactions
                     .remove(&transaction)
                     .ok_or_else(|| format!("no transaction {transaction:?}"))?;
+                self.stored -= held_weight(&held);
             }
             RequestKind::Disconnect => {}
         }
@@ -359,6 +414,7 @@ impl Engine {
             }
             return;
         }
+        self.stored += weight(&message.send);
         self.queues
             .entry(destination.to_string())
             .or_default()
@@ -379,6 +435,7 @@ impl Engine {
 
     fn requeue(&mut self, destination: &str, mut message: Stored) {
         message.redelivered = true;
+        self.stored += weight(&message.send);
         self.queues
             .entry(destination.to_string())
             .or_default()
@@ -432,6 +489,7 @@ impl Engine {
                 else {
                     return;
                 };
+                self.stored -= weight(&message.send);
                 match self.deliver(id, &sub, destination, message, true) {
                     Ok(()) => {
                         let next = (start + k + 1) % consumers.len();
@@ -441,6 +499,7 @@ impl Engine {
                     }
                     Err(message) => {
                         // That connection is full: back to the front.
+                        self.stored += weight(&message.send);
                         self.queues
                             .entry(destination.to_string())
                             .or_default()
@@ -545,6 +604,16 @@ impl Engine {
         self.dispatch_all();
         Ok(())
     }
+}
+
+/// What a transaction's held sends count for.
+fn held_weight(held: &[Held]) -> usize {
+    held.iter()
+        .map(|item| match item {
+            Held::Send { frame, .. } => weight(frame),
+            Held::Ack { .. } => 0,
+        })
+        .sum()
 }
 
 /// The held items of transaction `tx`, or why there is none.
@@ -672,6 +741,60 @@ mod tests {
         let mut all: Vec<String> = to_a.into_iter().chain(to_b).collect();
         all.sort();
         assert_eq!(all, ["0", "1", "2", "3", "4", "5"]);
+    }
+
+    #[test]
+    fn the_store_counts_queued_and_transaction_held_messages_and_says_when_full() {
+        let config = EngineConfig {
+            max_stored: 3 * (10 + 64),
+            ..EngineConfig::default()
+        };
+        let mut net = Net::new(config);
+        let producer = net.client();
+        assert!(!net.engine.is_producer(net.clients[producer].1));
+        for _ in 0..2 {
+            net.send(producer, "/queue/store", "0123456789");
+        }
+        assert!(net.engine.is_producer(net.clients[producer].1));
+        assert_eq!(net.engine.stored(), 2 * 74);
+        assert!(!net.engine.is_full());
+        // Held in a transaction counts too, until it ends.
+        let (tx, _) = net.session(producer).begin(None, false).unwrap();
+        let options = SendOptions {
+            transaction: Some(tx.clone()),
+            ..SendOptions::default()
+        };
+        let body = "0123456789".to_string();
+        net.session(producer)
+            .send("/queue/store", body, options)
+            .unwrap();
+        net.pump();
+        assert_eq!(net.engine.stored(), 3 * 74);
+        assert!(net.engine.is_full());
+        net.session(producer).abort(&tx, false).unwrap();
+        net.pump();
+        assert_eq!(net.engine.stored(), 2 * 74);
+        assert!(!net.engine.is_full());
+        // Delivered, they leave the store; in client mode they wait for
+        // their ACK outside it (bounded by the prefetch).
+        let consumer = net.client();
+        net.subscribe(consumer, "/queue/store", AckMode::ClientIndividual);
+        assert_eq!(net.texts(consumer).len(), 2);
+        assert_eq!(net.engine.stored(), 0);
+        // A connection that closes with a transaction open leaves nothing.
+        let (tx, _) = net.session(producer).begin(None, false).unwrap();
+        let options = SendOptions {
+            transaction: Some(tx),
+            ..SendOptions::default()
+        };
+        net.session(producer)
+            .send("/queue/store", "x".to_string(), options)
+            .unwrap();
+        net.pump();
+        assert_eq!(net.engine.stored(), 65);
+        let id = net.clients[producer].1;
+        net.engine.closed(id);
+        assert_eq!(net.engine.stored(), 0);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! connection has a reader task that hands the engine what arrives, and a
 //! writer task that writes what the engine gives, a bounded channel between
 //! them: the engine asks a connection for more only while its writer has
-//! room.
+//! room. When the engine's store is full (`EngineConfig::max_stored`), the
+//! readers of connections that send stop until consumers have drained a
+//! quarter of it: producers are held back, not refused, and memory stays
+//! bounded.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -31,7 +34,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
@@ -89,11 +92,13 @@ impl Broker {
         let ws_addr = ws.as_ref().map(TcpListener::local_addr).transpose()?;
         let (stop, stopped) = oneshot::channel();
         let (events, inbox) = mpsc::channel(256);
+        let max_stored = config.engine.max_stored;
         if let Some(ws) = ws {
             tokio::spawn(accept_loop(ws, Transport::WebSocket, events.clone()));
         }
         tokio::spawn(accept_loop(listener, Transport::Tcp, events));
-        tokio::spawn(run_engine(Engine::new(config.engine), inbox, stopped));
+        let engine = Engine::new(config.engine);
+        tokio::spawn(run_engine(engine, max_stored, inbox, stopped));
         Ok(Broker {
             addr,
             ws_addr,
@@ -142,6 +147,8 @@ enum Transport {
 enum Event {
     Open {
         writer: mpsc::Sender<Bytes>,
+        /// Whether the reader may read (flow control).
+        reading: watch::Sender<bool>,
         transport: Transport,
         peer: SocketAddr,
         id: oneshot::Sender<ConnectionId>,
@@ -170,22 +177,25 @@ async fn accept_loop(listener: TcpListener, transport: Transport, events: mpsc::
     }
 }
 
-/// Registers a connection with the engine; its id, unless the engine stopped.
+/// Registers a connection with the engine: its id, and whether its reader
+/// may read; none if the engine stopped.
 async fn open(
     events: &mpsc::Sender<Event>,
     transport: Transport,
     peer: SocketAddr,
     writer: mpsc::Sender<Bytes>,
-) -> Option<ConnectionId> {
+) -> Option<(ConnectionId, watch::Receiver<bool>)> {
     let (id_tx, id_rx) = oneshot::channel();
+    let (reading, may_read) = watch::channel(true);
     let open = Event::Open {
         writer,
+        reading,
         transport,
         peer,
         id: id_tx,
     };
     events.send(open).await.ok()?;
-    id_rx.await.ok()
+    Some((id_rx.await.ok()?, may_read))
 }
 
 /// One connection: registers with the engine, then runs its reader here
@@ -193,7 +203,7 @@ async fn open(
 async fn connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<Event>) {
     let (mut reader, mut writer) = stream.into_split();
     let (writer_tx, mut writer_rx) = mpsc::channel::<Bytes>(WRITER_QUEUE);
-    let Some(id) = open(&events, Transport::Tcp, peer, writer_tx).await else {
+    let Some((id, mut may_read)) = open(&events, Transport::Tcp, peer, writer_tx).await else {
         return;
     };
     let wrote = events.clone();
@@ -207,7 +217,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<Ev
         let _ = writer.shutdown().await;
     });
     let mut buf = vec![0; 16 * 1024];
-    loop {
+    // Reads only while the engine lets it (flow control).
+    while may_read.wait_for(|may| *may).await.is_ok() {
         match reader.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
@@ -254,7 +265,8 @@ async fn ws_connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender
     };
     let (mut sink, mut messages) = socket.split();
     let (writer_tx, mut writer_rx) = mpsc::channel::<Bytes>(WS_WRITER_QUEUE);
-    let Some(id) = open(&events, Transport::WebSocket, peer, writer_tx).await else {
+    let Some((id, mut may_read)) = open(&events, Transport::WebSocket, peer, writer_tx).await
+    else {
         return;
     };
     let wrote = events.clone();
@@ -271,7 +283,10 @@ async fn ws_connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender
         }
         let _ = sink.close().await;
     });
-    while let Some(Ok(message)) = messages.next().await {
+    while may_read.wait_for(|may| *may).await.is_ok() {
+        let Some(Ok(message)) = messages.next().await else {
+            break;
+        };
         let bytes = match message {
             Message::Text(text) => text.as_bytes().to_vec(),
             Message::Binary(bytes) => bytes.to_vec(),
@@ -288,10 +303,12 @@ async fn ws_connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender
 
 async fn run_engine(
     mut engine: Engine,
+    max_stored: usize,
     mut inbox: mpsc::Receiver<Event>,
     mut stopped: oneshot::Receiver<()>,
 ) {
     let mut writers: HashMap<ConnectionId, Writer> = HashMap::new();
+    let mut holding = false;
     loop {
         let deadline = engine.poll_timeout();
         let sleep = async {
@@ -304,10 +321,11 @@ async fn run_engine(
             _ = &mut stopped => return,
             event = inbox.recv() => match event {
                 None => return,
-                Some(Event::Open { writer, transport, peer, id }) => {
+                Some(Event::Open { writer, reading, transport, peer, id }) => {
                     let connection = engine.open(Instant::now());
                     tracing::info!(connection, %peer, ?transport, "connection opened");
-                    writers.insert(connection, Writer { channel: writer, transport });
+                    let writer = Writer { channel: writer, transport, reading, paused: false };
+                    writers.insert(connection, writer);
                     let _ = id.send(connection);
                 }
                 Some(Event::Bytes(id, bytes)) => engine.input(id, Instant::now(), &bytes),
@@ -321,13 +339,50 @@ async fn run_engine(
             () = sleep => engine.handle_timeout(Instant::now()),
         }
         flush(&mut engine, &mut writers);
+        holding = hold_producers(&mut engine, &mut writers, max_stored, holding);
     }
+}
+
+/// Stops the readers of connections that send once the store is full, and
+/// lets them go once it is down to three quarters; whether it holds them.
+fn hold_producers(
+    engine: &mut Engine,
+    writers: &mut HashMap<ConnectionId, Writer>,
+    max_stored: usize,
+    holding: bool,
+) -> bool {
+    let stored = engine.stored();
+    let hold = if stored >= max_stored {
+        true
+    } else if stored <= max_stored / 4 * 3 {
+        false
+    } else {
+        holding
+    };
+    if hold && !holding {
+        tracing::info!(stored, max_stored, "store full: producers held back");
+    } else if holding && !hold {
+        tracing::info!(stored, max_stored, "store drained: producers resume");
+    }
+    let now = Instant::now();
+    for (&id, writer) in writers.iter_mut() {
+        let pause = hold && engine.is_producer(id);
+        if pause != writer.paused {
+            writer.paused = pause;
+            let _ = writer.reading.send(!pause);
+            engine.set_reading_paused(id, now, pause);
+        }
+    }
+    hold
 }
 
 /// One connection's writer task.
 struct Writer {
     channel: mpsc::Sender<Bytes>,
     transport: Transport,
+    /// Tells the connection's reader whether it may read.
+    reading: watch::Sender<bool>,
+    paused: bool,
 }
 
 impl Writer {

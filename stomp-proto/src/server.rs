@@ -243,6 +243,8 @@ pub struct ServerSession {
     outbox: Outbox,
     timers: Option<Timers>,
     events: VecDeque<ServerEvent>,
+    /// The owner stopped reading on purpose (see `set_reading_paused`).
+    reading_paused: bool,
 }
 
 impl ServerSession {
@@ -258,6 +260,7 @@ impl ServerSession {
             outbox: Outbox::new(Version::V1_2, config.max_outgoing),
             timers: None,
             events: VecDeque::new(),
+            reading_paused: false,
             config,
         }
     }
@@ -318,6 +321,17 @@ impl ServerSession {
         }
     }
 
+    /// The owner stops (`true`) or resumes reading the transport on purpose
+    /// (flow control: the broker is full and holds producers back). While
+    /// paused, the client's silence is not held against it: unread input
+    /// may hold its heart-beats. The receive window starts afresh on resume.
+    pub fn set_reading_paused(&mut self, now: Instant, paused: bool) {
+        self.reading_paused = paused;
+        if let Some(timers) = &mut self.timers {
+            timers.received(now);
+        }
+    }
+
     /// Runs timers due at `now`; a spurious call does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
@@ -328,6 +342,10 @@ impl ServerSession {
                 let Some(timers) = &mut self.timers else {
                     return;
                 };
+                if self.reading_paused {
+                    // Unread input may well hold the client's heart-beats.
+                    timers.received(now);
+                }
                 if timers.peer_dead(now) {
                     self.end(ServerClose::HeartbeatTimeout);
                 } else if timers.heartbeat_due(now) && self.outbox.len() == 0 {

@@ -17,10 +17,15 @@ pub const DEFAULT_URL: &str = "stomp://127.0.0.1:61613";
 /// How to reach the broker.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ConnectArgs {
-    /// The broker: stomp://[LOGIN:PASSCODE@]HOST[:PORT][/VHOST], stomp+ssl://,
-    /// ws://HOST:PORT/PATH, wss://, or failover:(URL,URL)?OPTIONS
-    /// [default: stomp://127.0.0.1:61613, where `stomp serve` listens]
-    #[arg(long, env = "STOMP_URL", value_name = "URL")]
+    /// The broker's URL (see the flag's help).
+    #[arg(
+        long,
+        env = "STOMP_URL",
+        value_name = "URL",
+        help = "The broker: stomp://[LOGIN:PASSCODE@]HOST[:PORT][/VHOST], stomp+ssl://, \
+                ws://HOST:PORT/PATH, wss://, or failover:(URL,URL)?OPTIONS \
+                [default: stomp://127.0.0.1:61613, where `stomp serve` listens]"
+    )]
     pub url: Option<String>,
     /// The versions to offer, comma-separated.
     #[arg(
