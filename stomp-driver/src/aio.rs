@@ -460,10 +460,13 @@ impl Link {
         }
         if self.written == self.out.len() {
             self.out = more;
-            self.written = 0;
         } else {
+            // Drop what is written, so a steady partial drain cannot grow
+            // the buffer (at most the high-water mark and a chunk remain).
+            self.out.drain(..self.written);
             self.out.extend_from_slice(&more);
         }
+        self.written = 0;
         self.progress.get_or_insert(now);
     }
 

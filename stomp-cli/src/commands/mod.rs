@@ -21,6 +21,26 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, crate::Failure> {
         .map_err(crate::Failure::Io)
 }
 
+/// Resolves on Ctrl-C (SIGINT), listened for from this call on: a Ctrl-C
+/// before the first poll is not lost, nor does it kill the process.
+/// Call inside the runtime.
+pub fn interrupted() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            interrupt.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
 /// Logs to stderr: with `serve`, the broker's connections (with times and
 /// levels); with `-v`, the client's life-cycle and every frame (`-vv`:
 /// heart-beats too), as `> SEND destination:/queue/a (5 bytes)`.

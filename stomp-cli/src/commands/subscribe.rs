@@ -57,6 +57,9 @@ pub struct SubscribeArgs {
 pub fn run(args: &SubscribeArgs) -> Result<(), Failure> {
     let headers = parse_headers(&args.headers)?;
     super::runtime()?.block_on(async {
+        // Listening from the start: a Ctrl-C during connect is not lost.
+        let interrupted = super::interrupted().map_err(Failure::Io)?;
+        tokio::pin!(interrupted);
         let client = args.connect.connect().await?;
         let failed = |e: stomp_tokio::Error| Failure::Remote(ended(&e));
         let options = SubscribeOptions {
@@ -70,11 +73,9 @@ pub fn run(args: &SubscribeArgs) -> Result<(), Failure> {
             .map_err(failed)?;
         let stdout = std::io::stdout();
         let mut seen = 0;
-        let interrupted = tokio::signal::ctrl_c();
-        tokio::pin!(interrupted);
         while args.count.is_none_or(|count| seen < count) {
             let message = tokio::select! {
-                _ = &mut interrupted => break,
+                () = &mut interrupted => break,
                 message = subscription.recv() => message,
             };
             let Some(message) = message else {
