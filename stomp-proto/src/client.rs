@@ -154,6 +154,10 @@ pub struct ClientConfig {
     /// Events that may wait in `poll_event`; past it, input is buffered but not
     /// decoded until events are drained (see [`ClientSession::wants_input`]).
     pub max_events: usize,
+    /// The largest frame (encoded) the transport carries, if it has a limit:
+    /// larger ones are refused with [`CommandError::TooLarge`] when sent.
+    /// Broker-less multicast sets it to what one datagram holds.
+    pub max_frame: Option<usize>,
 }
 
 impl Default for ClientConfig {
@@ -175,6 +179,7 @@ impl Default for ClientConfig {
             max_outgoing: 8 << 20,
             max_pending_receipts: 10_000,
             max_events: 10_000,
+            max_frame: None,
         }
     }
 }
@@ -536,6 +541,14 @@ pub enum CommandError {
     NackUnsupported,
     /// The frame cannot be encoded in the negotiated version.
     Encode(EncodeError),
+    /// The frame is larger than the transport carries in one piece
+    /// ([`ClientConfig::max_frame`]: one datagram, for multicast).
+    TooLarge {
+        /// The encoded frame's octets.
+        size: usize,
+        /// The most the transport carries.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -550,6 +563,10 @@ impl fmt::Display for CommandError {
             CommandError::DuplicateTransaction(id) => write!(f, "transaction {id:?} is open"),
             CommandError::NackUnsupported => f.write_str("NACK does not exist in STOMP 1.0"),
             CommandError::Encode(e) => e.fmt(f),
+            CommandError::TooLarge { size, limit } => write!(
+                f,
+                "the frame is {size} octets, and the transport carries at most {limit} in one piece"
+            ),
         }
     }
 }
@@ -1293,6 +1310,15 @@ impl ClientSession {
     }
 
     fn queue(&mut self, frame: &Frame) -> Result<(), CommandError> {
+        if let Some(limit) = self.config.max_frame {
+            let size = self
+                .outbox
+                .encoded_len(frame)
+                .map_err(CommandError::Encode)?;
+            if size > limit {
+                return Err(CommandError::TooLarge { size, limit });
+            }
+        }
         if self.outbox.would_exceed(frame.body.len()) {
             return Err(CommandError::Backpressure);
         }

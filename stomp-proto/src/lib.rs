@@ -62,6 +62,7 @@ mod escape;
 mod frame;
 pub mod guide;
 pub mod heartbeat;
+pub mod multicast;
 mod outbox;
 pub mod reconnect;
 pub mod server;

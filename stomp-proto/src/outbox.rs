@@ -48,6 +48,13 @@ impl Outbox {
         self.len() > 0 && self.len() + extra > self.limit
     }
 
+    /// The octets `frame` takes on the wire, without queueing it.
+    pub(crate) fn encoded_len(&self, frame: &Frame) -> Result<usize, EncodeError> {
+        let mut head = BytesMut::new();
+        self.encoder.encode_head(frame, &mut head)?;
+        Ok(head.len() + frame.body.len() + 1)
+    }
+
     /// Queues `frame`; returns the octets it takes on the wire.
     pub(crate) fn push(&mut self, frame: &Frame) -> Result<usize, EncodeError> {
         let before = self.len();
