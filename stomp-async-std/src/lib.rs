@@ -38,7 +38,10 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
-use stomp_driver::aio::{self, AsyncStream, BoxFuture};
+use std::net::{SocketAddr, UdpSocket};
+use std::task::{Context, Poll};
+
+use stomp_driver::aio::{self, AsyncDatagram, AsyncStream, BoxFuture};
 
 pub mod codec;
 
@@ -47,6 +50,50 @@ pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
 pub use stomp_proto::client::{SendOptions, SubscribeOptions};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
+
+/// The UDP socket both runtimes share (async-std's own sockets are
+/// async-io's), for `udp://` multicast.
+#[derive(Debug)]
+struct Udp(async_io::Async<UdpSocket>);
+
+impl Udp {
+    fn boxed(socket: UdpSocket) -> io::Result<Box<dyn AsyncDatagram>> {
+        Ok(Box::new(Udp(async_io::Async::new(socket)?)))
+    }
+}
+
+impl AsyncDatagram for Udp {
+    fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        datagram: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            match self.0.get_ref().send_to(datagram, target) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = std::task::ready!(self.0.poll_writable(cx)) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                sent => return Poll::Ready(sent),
+            }
+        }
+    }
+
+    fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        loop {
+            match self.0.get_ref().recv_from(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = std::task::ready!(self.0.poll_readable(cx)) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                received => return Poll::Ready(received.map(|(n, _)| n)),
+            }
+        }
+    }
+}
 
 /// The timer both runtimes share (async-std's own timers are async-io's).
 fn sleep_until(deadline: Instant) -> BoxFuture<()> {
@@ -77,6 +124,10 @@ impl Runtime for AsyncStd {
             Ok(Box::new(stream) as Box<dyn AsyncStream>)
         })
     }
+
+    fn udp(&self, socket: UdpSocket) -> io::Result<Box<dyn AsyncDatagram>> {
+        Udp::boxed(socket)
+    }
 }
 
 /// smol as the client's runtime (its global executor).
@@ -100,6 +151,10 @@ impl Runtime for Smol {
             stream.set_nodelay(true)?;
             Ok(Box::new(stream) as Box<dyn AsyncStream>)
         })
+    }
+
+    fn udp(&self, socket: UdpSocket) -> io::Result<Box<dyn AsyncDatagram>> {
+        Udp::boxed(socket)
     }
 }
 

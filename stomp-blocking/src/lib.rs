@@ -109,11 +109,12 @@ impl Client {
     /// first connect's attempts).
     pub fn connect_with(config: Config) -> Result<Client, Error> {
         // Bad TLS settings fail here, not on every dial.
+        let session_config = config.session_config();
         let connector = Connector::for_hosts(config.tls, &config.session.hosts)?;
         let handle = Handle::new();
         let events = Events::new();
         let (first_tx, first) = reply();
-        let session = ClientSession::new(config.session, std::time::Instant::now());
+        let session = ClientSession::new(session_config, std::time::Instant::now());
         let driver = Driver::new(session, handle.clone(), events.queue().clone(), first_tx);
         let pump = Pump::new(driver, connector, config.write_timeout);
         thread::Builder::new()

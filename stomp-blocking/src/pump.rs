@@ -48,7 +48,10 @@ impl Pump {
             if let Some(link) = &self.link {
                 link.gate().set_paused(self.driver.is_paused());
             }
-            self.transmit();
+            if self.transmit() {
+                // The session has local answers to hand out first.
+                continue;
+            }
             let now = Instant::now();
             let wait = self
                 .driver
@@ -98,8 +101,10 @@ impl Pump {
 
     /// Hands the writer thread what the session has to send, while it has
     /// room; the rest waits in the session, and so do commands that find
-    /// no room there.
-    fn transmit(&mut self) {
+    /// no room there. True when a multicast link answered locally (the
+    /// session has input to act on).
+    fn transmit(&mut self) -> bool {
+        let mut answered = false;
         loop {
             let session = &mut self.driver.session;
             while self.link.as_mut().is_none_or(Link::can_write) {
@@ -109,15 +114,24 @@ impl Pump {
                 // Without a transport the bytes are dropped: the session
                 // resends what a new connection needs.
                 let Some(link) = &mut self.link else { continue };
-                if let Err(e) = link.write(&bytes) {
-                    self.link = None;
-                    session.handle_transport_error(Instant::now(), e.to_string());
+                match link.write(&bytes) {
+                    // A multicast group member answers some frames itself.
+                    Ok(local) if !local.is_empty() => {
+                        session.handle_input(Instant::now(), &local);
+                        answered = true;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.link = None;
+                        session.handle_transport_error(Instant::now(), e.to_string());
+                    }
                 }
             }
             if !self.driver.run_deferred() {
                 break;
             }
         }
+        answered
     }
 
     fn handle(&mut self, input: Input) {
@@ -128,6 +142,7 @@ impl Pump {
                 let Some(link) = &mut self.link else { return };
                 link.gate().consumed();
                 let received = link.receive(&bytes);
+                session.note_dropped_datagrams(std::mem::take(&mut link.dropped));
                 if !self.driver.received(now, received) {
                     self.link = None;
                 }

@@ -7,10 +7,14 @@
 //! The pump itself never blocks on the socket: a peer that stops reading
 //! until it has written (many brokers serve a connection that way) must
 //! not stop us reading, or both sides wait on each other.
+//!
+//! A `udp://` multicast link has a UDP socket instead: the reader moves
+//! one datagram at a time, the writer sends each to the group, and the
+//! layers' group member answers the session locally.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -19,14 +23,14 @@ use stomp_driver::driver::Input;
 use stomp_driver::layers::{Connector, Layers};
 use stomp_driver::queue::Queue;
 use stomp_proto::reconnect::Dial;
-use stomp_proto::uri::Endpoint;
+use stomp_proto::uri::{Endpoint, Scheme};
 
 use crate::gate::Gate;
 
 /// An open transport: the pump writes to it and hands it what the reader
 /// thread read; it gives back the STOMP bytes.
 pub(crate) struct Link {
-    stream: TcpStream,
+    socket: Socket,
     gate: Arc<Gate>,
     layers: Layers,
     /// Raw bytes for the writer thread, a few chunks at most.
@@ -37,7 +41,18 @@ pub(crate) struct Link {
     writer_done: Arc<Queue<()>>,
     /// STOMP bytes that came with the end of the handshakes.
     pub early: Vec<u8>,
+    /// Garbage datagrams dropped, not yet told to the session.
+    pub dropped: u64,
 }
+
+/// What a link reads and writes.
+enum Socket {
+    Tcp(TcpStream),
+    Udp,
+}
+
+/// How often a multicast reader looks whether its link is gone.
+const UDP_POLL: Duration = Duration::from_millis(200);
 
 /// Chunks that may wait for the writer thread; past them, bytes wait in
 /// the session's outgoing queue, whose limit holds callers back.
@@ -55,13 +70,52 @@ impl Link {
         input: Arc<Queue<Input>>,
     ) -> io::Result<Link> {
         let layers = connector.layers(&dial.endpoint)?;
+        if dial.endpoint.scheme == Scheme::Udp {
+            return Link::open_udp(&dial.endpoint, layers, generation, input);
+        }
         let stream = connect(&dial.endpoint, dial.timeout)?;
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(write_timeout))?;
         stream.set_read_timeout(Some(dial.timeout))?;
+        let mut socket = stream.try_clone()?;
+        let mut link = Link::new(Socket::Tcp(stream), layers, &input);
+        link.handshake_flush()?;
+        let mut buf = vec![0; 16 * 1024];
+        while !link.layers.is_ready() {
+            let n = socket.read(&mut buf)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed during the handshake",
+                ));
+            }
+            let (data, _) = link.layers.receive(&buf[..n])?;
+            link.early.extend(data);
+            link.handshake_flush()?;
+        }
+        socket.set_read_timeout(None)?;
+        let reader = socket.try_clone()?;
+        let writer = socket;
+        let gate = link.gate.clone();
+        let reader_input = input.clone();
+        thread::Builder::new()
+            .name("stomp-reader".into())
+            .spawn(move || read_loop(reader, &gate, generation, &reader_input))?;
+        let out = link.out.clone();
+        let done = link.writer_done.clone();
+        thread::Builder::new()
+            .name("stomp-writer".into())
+            .spawn(move || {
+                write_loop(writer, &out, generation, &input);
+                done.close();
+            })?;
+        Ok(link)
+    }
+
+    fn new(socket: Socket, layers: Layers, input: &Arc<Queue<Input>>) -> Link {
         let room = input.clone();
-        let mut link = Link {
-            stream,
+        Link {
+            socket,
             gate: Arc::new(Gate::default()),
             layers,
             out: Arc::new(Queue::bounded(
@@ -73,35 +127,34 @@ impl Link {
             backlog: VecDeque::new(),
             writer_done: Arc::new(Queue::unbounded()),
             early: Vec::new(),
-        };
-        link.handshake_flush()?;
-        let mut buf = vec![0; 16 * 1024];
-        while !link.layers.is_ready() {
-            let n = link.stream.read(&mut buf)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "closed during the handshake",
-                ));
-            }
-            let (data, _) = link.layers.receive(&buf[..n])?;
-            link.early.extend(data);
-            link.handshake_flush()?;
+            dropped: 0,
         }
-        link.stream.set_read_timeout(None)?;
-        let reader = link.stream.try_clone()?;
+    }
+
+    /// A multicast link: the group's socket, a reader and a writer thread.
+    fn open_udp(
+        endpoint: &Endpoint,
+        layers: Layers,
+        generation: u64,
+        input: Arc<Queue<Input>>,
+    ) -> io::Result<Link> {
+        let options = stomp_driver::multicast::options(endpoint)?;
+        let socket = options.open()?;
+        socket.set_read_timeout(Some(UDP_POLL))?;
+        let reader = socket.try_clone()?;
+        let link = Link::new(Socket::Udp, layers, &input);
         let gate = link.gate.clone();
         let reader_input = input.clone();
         thread::Builder::new()
-            .name("stomp-reader".into())
-            .spawn(move || read_loop(reader, &gate, generation, &reader_input))?;
-        let writer = link.stream.try_clone()?;
+            .name("stomp-udp-reader".into())
+            .spawn(move || udp_read_loop(&reader, &gate, generation, &reader_input))?;
         let out = link.out.clone();
         let done = link.writer_done.clone();
+        let group = SocketAddr::V4(options.group);
         thread::Builder::new()
-            .name("stomp-writer".into())
+            .name("stomp-udp-writer".into())
             .spawn(move || {
-                write_loop(writer, &out, generation, &input);
+                udp_write_loop(&socket, group, &out, generation, &input);
                 done.close();
             })?;
         Ok(link)
@@ -119,17 +172,19 @@ impl Link {
         false
     }
 
-    /// Hands STOMP bytes to the writer thread.
-    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+    /// Hands STOMP bytes to the writer thread; gives what a multicast
+    /// link's group member answered locally, for the session.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<Vec<u8>> {
         self.layers.send(bytes)?;
         self.flush();
-        Ok(())
+        Ok(self.layers.take_local())
     }
 
     /// Takes raw bytes from the reader thread; gives the STOMP bytes in them
     /// and whether the peer ended the stream cleanly.
     pub fn receive(&mut self, raw: &[u8]) -> io::Result<(Vec<u8>, bool)> {
         let received = self.layers.receive(raw)?;
+        self.dropped += self.layers.take_dropped();
         // What the layers answer (TLS records, WebSocket pongs) goes out in
         // turn with everything else.
         self.flush();
@@ -151,16 +206,19 @@ impl Link {
         if !out.is_empty() {
             self.backlog.push_back(out);
         }
+        for datagram in self.layers.take_datagrams() {
+            self.backlog.push_back(datagram.to_vec());
+        }
         self.can_write();
     }
 
     /// Writes on the pump's thread: only while the handshakes run.
     fn handshake_flush(&mut self) -> io::Result<()> {
         let out = self.layers.take_output();
-        if out.is_empty() {
-            return Ok(());
+        match &mut self.socket {
+            Socket::Tcp(stream) if !out.is_empty() => stream.write_all(&out),
+            _ => Ok(()),
         }
-        self.stream.write_all(&out)
     }
 
     pub fn gate(&self) -> &Gate {
@@ -172,7 +230,9 @@ impl Drop for Link {
     fn drop(&mut self) {
         self.gate.close();
         self.out.close();
-        let _ = self.stream.shutdown(Shutdown::Both);
+        if let Socket::Tcp(stream) = &self.socket {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
     }
 }
 
@@ -221,6 +281,58 @@ fn write_loop(mut stream: TcpStream, out: &Queue<Vec<u8>>, generation: u64, inpu
                 error: Some(format!("write failed: {e}")),
             });
             let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// Moves each datagram from the group to the pump while the gate lets it;
+/// wakes up now and then to see whether the link is gone.
+fn udp_read_loop(socket: &UdpSocket, gate: &Gate, generation: u64, input: &Queue<Input>) {
+    let mut buf = vec![0; 64 * 1024];
+    let mut error = None;
+    while gate.wait_ready() {
+        match socket.recv_from(&mut buf) {
+            Ok((n, _from)) => {
+                let bytes = buf[..n].to_vec();
+                if !input.push(Input::Bytes { generation, bytes }) {
+                    return;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                gate.consumed()
+            }
+            Err(e) => {
+                error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    input.push(Input::Eof { generation, error });
+}
+
+/// Sends each datagram the pump hands over to the group.
+fn udp_write_loop(
+    socket: &UdpSocket,
+    group: SocketAddr,
+    out: &Queue<Vec<u8>>,
+    generation: u64,
+    input: &Queue<Input>,
+) {
+    while let Ok(datagram) = out.pop(None) {
+        if let Err(e) = socket.send_to(&datagram, group) {
+            out.close();
+            input.push(Input::Eof {
+                generation,
+                error: Some(format!("multicast send failed: {e}")),
+            });
             return;
         }
     }

@@ -8,9 +8,11 @@
 //! half-done: the command runs, only its answer is lost. (A SEND dropped
 //! while waiting for its receipt is still sent, and still confirmed.)
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -41,6 +43,20 @@ pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncStream for T {}
 
+/// A UDP socket as the runtime polls it (for `udp://` multicast).
+pub trait AsyncDatagram: Send + Sync + fmt::Debug {
+    /// Sends one datagram to `target`.
+    fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        datagram: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>>;
+
+    /// Receives one datagram into `buf`; its length.
+    fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+}
+
 /// What the client needs from an async runtime: a task, a timer and a TCP
 /// connection. `stomp-tokio` and `stomp-async-std` implement it (the latter
 /// for async-std and for smol).
@@ -53,6 +69,16 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
 
     /// Opens a TCP connection to `host:port` (any of its addresses).
     fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>>;
+
+    /// Makes a bound, configured UDP socket (non-blocking already) one the
+    /// runtime polls. Runtimes without UDP leave it unsupported.
+    fn udp(&self, socket: std::net::UdpSocket) -> io::Result<Box<dyn AsyncDatagram>> {
+        drop(socket);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this runtime has no UDP support",
+        ))
+    }
 }
 
 /// A connected client: cheap to clone (every clone drives the same
@@ -87,11 +113,12 @@ impl Client {
     /// Connects with `config` on `runtime`, and waits for CONNECTED (or the
     /// end of the first connect's attempts).
     pub async fn connect_with(config: Config, runtime: Arc<dyn Runtime>) -> Result<Client, Error> {
+        let session_config = config.session_config();
         let connector = Connector::for_hosts(config.tls, &config.session.hosts)?;
         let handle = Handle::new();
         let events = Events::new();
         let (first_tx, first) = reply();
-        let session = ClientSession::new(config.session, Instant::now());
+        let session = ClientSession::new(session_config, Instant::now());
         let driver = Driver::new(session, handle.clone(), events.queue().clone(), first_tx);
         let task = Task {
             driver,
@@ -421,7 +448,7 @@ impl Drop for Transaction {
 
 /// One open connection: the stream and its TLS/WebSocket layers.
 struct Link {
-    stream: Box<dyn AsyncStream>,
+    io: LinkIo,
     layers: Layers,
     /// Raw bytes not yet written; the first `written` of them are.
     out: Vec<u8>,
@@ -436,10 +463,21 @@ struct Link {
 /// the session (whose outgoing limit then holds callers back).
 const OUT_HIGH_WATER: usize = 256 * 1024;
 
+/// What a link moves bytes over.
+enum LinkIo {
+    Stream(Box<dyn AsyncStream>),
+    /// A multicast group: `out` holds no bytes, `datagrams` do.
+    Datagram {
+        socket: Box<dyn AsyncDatagram>,
+        group: SocketAddr,
+        datagrams: VecDeque<Bytes>,
+    },
+}
+
 impl Link {
-    fn new(stream: Box<dyn AsyncStream>, layers: Layers) -> Link {
+    fn new(io: LinkIo, layers: Layers) -> Link {
         Link {
-            stream,
+            io,
             layers,
             out: Vec::new(),
             written: 0,
@@ -449,11 +487,30 @@ impl Link {
     }
 
     fn pending(&self) -> usize {
-        self.out.len() - self.written
+        match &self.io {
+            LinkIo::Datagram { datagrams, .. } => datagrams.iter().map(Bytes::len).sum(),
+            LinkIo::Stream(_) => self.out.len() - self.written,
+        }
+    }
+
+    /// Reads raw bytes (one datagram, for multicast).
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match &mut self.io {
+            LinkIo::Stream(stream) => Pin::new(stream).poll_read(cx, buf),
+            LinkIo::Datagram { socket, .. } => socket.poll_recv(cx, buf),
+        }
     }
 
     /// Moves what the layers made into the bytes to write.
     fn take_output(&mut self, now: Instant) {
+        if let LinkIo::Datagram { datagrams, .. } = &mut self.io {
+            let more = self.layers.take_datagrams();
+            if !more.is_empty() {
+                datagrams.extend(more);
+                self.progress.get_or_insert(now);
+            }
+            return;
+        }
         let more = self.layers.take_output();
         if more.is_empty() {
             return;
@@ -475,8 +532,32 @@ impl Link {
     /// waits).
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut progressed = false;
+        let stream = match &mut self.io {
+            LinkIo::Stream(stream) => stream,
+            LinkIo::Datagram {
+                socket,
+                group,
+                datagrams,
+            } => {
+                while let Some(datagram) = datagrams.front() {
+                    match socket.poll_send_to(cx, datagram, *group) {
+                        Poll::Ready(Ok(_)) => {
+                            datagrams.pop_front();
+                            progressed = true;
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => break,
+                    }
+                }
+                if !progressed {
+                    return Poll::Pending;
+                }
+                self.progress = (!datagrams.is_empty()).then(Instant::now);
+                return Poll::Ready(Ok(()));
+            }
+        };
         while self.written < self.out.len() {
-            match Pin::new(&mut self.stream).poll_write(cx, &self.out[self.written..]) {
+            match Pin::new(&mut *stream).poll_write(cx, &self.out[self.written..]) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     self.written += n;
@@ -491,7 +572,7 @@ impl Link {
             self.out.clear();
             self.written = 0;
             if self.unflushed {
-                match Pin::new(&mut self.stream).poll_flush(cx) {
+                match Pin::new(&mut *stream).poll_flush(cx) {
                     Poll::Ready(Ok(())) => self.unflushed = false,
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => {}
@@ -545,7 +626,10 @@ impl Task {
             if self.driver.take_link_lost() {
                 self.link = None;
             }
-            self.transmit();
+            if self.transmit() {
+                // The session has local answers to hand out first.
+                continue;
+            }
             let write_deadline = self
                 .link
                 .as_ref()
@@ -569,9 +653,7 @@ impl Task {
                         return Poll::Ready(Wakeup::Wrote(wrote));
                     }
                     if reading {
-                        if let Poll::Ready(read) =
-                            Pin::new(&mut link.stream).poll_read(cx, &mut buf)
-                        {
+                        if let Poll::Ready(read) = link.poll_read(cx, &mut buf) {
                             return Poll::Ready(Wakeup::Read(read));
                         }
                     }
@@ -630,7 +712,8 @@ impl Task {
         let Some(link) = &mut self.link else { return };
         let session = &mut self.driver.session;
         let n = match read {
-            Ok(0) => {
+            // An empty datagram is no end (the group member counts it).
+            Ok(0) if matches!(link.io, LinkIo::Stream(_)) => {
                 self.link = None;
                 return session.handle_closed(now);
             }
@@ -641,6 +724,7 @@ impl Task {
             }
         };
         let received = link.layers.receive(&buf[..n]);
+        session.note_dropped_datagrams(link.layers.take_dropped());
         // What the layers answer (TLS records, WebSocket pongs) goes out in
         // turn with everything else.
         link.take_output(now);
@@ -674,18 +758,32 @@ impl Task {
         let deadline = Instant::now() + dial.timeout;
         let layers = self.connector.layers(&dial.endpoint)?;
         let endpoint = &dial.endpoint;
+        if layers.is_multicast() {
+            let options = crate::multicast::options(endpoint)?;
+            let socket = options.open()?;
+            socket.set_nonblocking(true)?;
+            let io = LinkIo::Datagram {
+                socket: self.runtime.udp(socket)?,
+                group: SocketAddr::V4(options.group),
+                datagrams: VecDeque::new(),
+            };
+            return Ok((Link::new(io, layers), Vec::new()));
+        }
         let connect = self.runtime.connect(endpoint.host.clone(), endpoint.port);
         let stream = before(&*self.runtime, deadline, connect).await??;
-        let mut link = Link::new(stream, layers);
+        let mut link = Link::new(LinkIo::Stream(stream), layers);
         let mut early = Vec::new();
         let mut buf = vec![0; 16 * 1024];
         loop {
+            let LinkIo::Stream(stream) = &mut link.io else {
+                unreachable!("a stream link")
+            };
             let out = link.layers.take_output();
-            before(&*self.runtime, deadline, write_all(&mut link.stream, &out)).await??;
+            before(&*self.runtime, deadline, write_all(stream, &out)).await??;
             if link.layers.is_ready() {
                 return Ok((link, early));
             }
-            let n = before(&*self.runtime, deadline, read(&mut link.stream, &mut buf)).await??;
+            let n = before(&*self.runtime, deadline, read(stream, &mut buf)).await??;
             if n == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -700,7 +798,8 @@ impl Task {
     /// Takes what the session has to send into the link's buffer, up to its
     /// high-water mark; the rest waits in the session, and so do commands
     /// that find no room there. The socket is written in the task's poll.
-    fn transmit(&mut self) {
+    fn transmit(&mut self) -> bool {
+        let mut answered = false;
         loop {
             let session = &mut self.driver.session;
             while self
@@ -716,7 +815,15 @@ impl Task {
                 // resends what a new connection needs.
                 let Some(link) = &mut self.link else { continue };
                 match link.layers.send(&bytes) {
-                    Ok(()) => link.take_output(now),
+                    Ok(()) => {
+                        link.take_output(now);
+                        // A multicast group member answers some frames itself.
+                        let local = link.layers.take_local();
+                        if !local.is_empty() {
+                            session.handle_input(now, &local);
+                            answered = true;
+                        }
+                    }
                     Err(e) => {
                         self.link = None;
                         session.handle_transport_error(now, e.to_string());
@@ -727,6 +834,7 @@ impl Task {
                 break;
             }
         }
+        answered
     }
 
     /// The session ended: writes what is left (an ERROR's aftermath)
@@ -734,8 +842,21 @@ impl Task {
     async fn finish(&mut self) {
         let Some(link) = &mut self.link else { return };
         let deadline = Instant::now() + self.write_timeout;
-        let out = &link.out[link.written..];
-        let _ = before(&*self.runtime, deadline, write_all(&mut link.stream, out)).await;
+        let _ = before(
+            &*self.runtime,
+            deadline,
+            poll_fn(|cx| match link.poll_write(cx) {
+                Poll::Ready(Ok(())) if link.pending() > 0 => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                Poll::Ready(result) => Poll::Ready(result),
+                // Nothing left, or the socket takes nothing now.
+                Poll::Pending if link.pending() == 0 => Poll::Ready(Ok(())),
+                Poll::Pending => Poll::Pending,
+            }),
+        )
+        .await;
     }
 }
 

@@ -41,8 +41,29 @@ impl Config {
     }
 }
 
-/// The reconnect jitter's seed, from the OS's per-process hash keys.
-fn random_seed() -> u64 {
+impl Config {
+    /// The session's configuration as the adapters start it: for `udp://`
+    /// hosts, frames are limited to what one datagram holds (the smallest
+    /// `max_datagram` of them, less the sender header).
+    pub fn session_config(&self) -> ClientConfig {
+        let mut session = self.session.clone();
+        let datagram_limit = session
+            .hosts
+            .iter()
+            .filter(|host| host.scheme == stomp_proto::uri::Scheme::Udp)
+            .filter_map(|host| crate::multicast::options(host).ok())
+            .map(|options| options.group_config(0).max_frame())
+            .min();
+        if let Some(limit) = datagram_limit {
+            session.max_frame = Some(session.max_frame.map_or(limit, |m| m.min(limit)));
+        }
+        session
+    }
+}
+
+/// A seed from the OS's per-process hash keys (reconnect jitter, multicast
+/// identities).
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new()
         .build_hasher()

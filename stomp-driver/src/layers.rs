@@ -2,12 +2,22 @@
 //! in-memory buffers, shared by every adapter: the adapter moves raw bytes
 //! between its socket and [`Layers`], and STOMP bytes between `Layers` and
 //! the session. Handshakes run through the same two calls.
+//!
+//! For broker-less multicast (`udp://`) the layer is a
+//! [`Group`] member instead: the adapter moves datagrams
+//! ([`take_datagrams`](Layers::take_datagrams) out, one datagram per
+//! [`receive`](Layers::receive) in), and hands the session what the member
+//! answers locally ([`take_local`](Layers::take_local)) after each send.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
+use std::time::Instant;
+
+use bytes::Bytes;
 use rustls::pki_types::ServerName;
+use stomp_proto::multicast::Group;
 use stomp_proto::uri::{Endpoint, Scheme};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::ClientHandshake;
@@ -25,6 +35,8 @@ const SUBPROTOCOLS: &str = "v12.stomp, v11.stomp, v10.stomp";
 pub struct Connector {
     tls: Tls,
     config: Option<Arc<rustls::ClientConfig>>,
+    /// Multicast identities: one per member, drawn from this.
+    seed: u64,
 }
 
 impl Connector {
@@ -32,7 +44,11 @@ impl Connector {
     /// here rather than on the first TLS dial.
     pub fn new(tls: Tls, check: bool) -> Result<Connector, crate::Error> {
         let config = if check { Some(tls.build()?) } else { None };
-        Ok(Connector { tls, config })
+        Ok(Connector {
+            tls,
+            config,
+            seed: crate::config::random_seed(),
+        })
     }
 
     /// A connector for `hosts`: when one of them uses TLS, bad settings fail
@@ -53,10 +69,18 @@ impl Connector {
             Scheme::Ws => (false, true),
             Scheme::Wss => (true, true),
             Scheme::Udp => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "udp multicast is not supported yet",
-                ))
+                let options = crate::multicast::options(endpoint)?;
+                self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let group = Group::new(options.group_config(self.seed), Instant::now());
+                return Ok(Layers {
+                    tls: None,
+                    ws: Ws::None,
+                    out: Vec::new(),
+                    group: Some(Box::new(group)),
+                    datagrams: Vec::new(),
+                    local: Vec::new(),
+                    reported_garbage: 0,
+                });
             }
         };
         let tls = if tls {
@@ -68,6 +92,10 @@ impl Connector {
             tls,
             ws: Ws::None,
             out: Vec::new(),
+            group: None,
+            datagrams: Vec::new(),
+            local: Vec::new(),
+            reported_garbage: 0,
         };
         if ws {
             layers.start_upgrade(endpoint)?;
@@ -107,6 +135,14 @@ pub struct Layers {
     ws: Ws,
     /// Raw bytes for the socket.
     out: Vec<u8>,
+    /// The multicast member, for `udp://`.
+    group: Option<Box<Group>>,
+    /// Datagrams for the group.
+    datagrams: Vec<Bytes>,
+    /// STOMP bytes the member answered, for the session.
+    local: Vec<u8>,
+    /// The member's garbage count already reported.
+    reported_garbage: u64,
 }
 
 impl std::fmt::Debug for Layers {
@@ -130,8 +166,58 @@ impl Layers {
         std::mem::take(&mut self.out)
     }
 
-    /// Queues STOMP bytes (call [`take_output`](Layers::take_output) next).
+    /// Whether this is a multicast member (datagrams, not a byte stream).
+    pub fn is_multicast(&self) -> bool {
+        self.group.is_some()
+    }
+
+    /// Datagrams to send to the group, now.
+    pub fn take_datagrams(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.datagrams)
+    }
+
+    /// STOMP bytes the multicast member answered itself (CONNECTED,
+    /// receipts), for the session now.
+    pub fn take_local(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.local)
+    }
+
+    /// Garbage datagrams the multicast member dropped since the last call
+    /// (for [`ClientSession::note_dropped_datagrams`](stomp_proto::client::ClientSession::note_dropped_datagrams)).
+    pub fn take_dropped(&mut self) -> u64 {
+        let Some(group) = &self.group else { return 0 };
+        let garbage = group.stats().garbage;
+        let new = garbage - self.reported_garbage;
+        self.reported_garbage = garbage;
+        new
+    }
+
+    /// What the multicast member counted, if this is one.
+    pub fn group_stats(&self) -> Option<&stomp_proto::multicast::GroupStats> {
+        self.group.as_ref().map(|group| group.stats())
+    }
+
+    /// Moves what the member has for the session and the group out.
+    fn drain_group(&mut self) {
+        let Some(group) = &mut self.group else { return };
+        let now = Instant::now();
+        while let Some(bytes) = group.poll_client(now) {
+            self.local.extend_from_slice(&bytes);
+        }
+        while let Some(datagram) = group.poll_datagram() {
+            self.datagrams.push(datagram);
+        }
+    }
+
+    /// Queues STOMP bytes (call [`take_output`](Layers::take_output) next,
+    /// or for multicast [`take_datagrams`](Layers::take_datagrams) and
+    /// [`take_local`](Layers::take_local)).
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(group) = &mut self.group {
+            group.handle_client(Instant::now(), bytes);
+            self.drain_group();
+            return Ok(());
+        }
         if let Ws::Open(ws) = &mut self.ws {
             ws.send(Message::Binary(bytes::Bytes::copy_from_slice(bytes)))
                 .map_err(ws_error)?;
@@ -146,6 +232,12 @@ impl Layers {
     /// WebSocket close). Handshakes advance here too; answers they need
     /// (and pongs) wait in [`take_output`](Layers::take_output).
     pub fn receive(&mut self, raw: &[u8]) -> io::Result<(Vec<u8>, bool)> {
+        if let Some(group) = &mut self.group {
+            // One datagram: what it holds for the session's subscriptions.
+            group.handle_datagram(raw);
+            self.drain_group();
+            return Ok((std::mem::take(&mut self.local), false));
+        }
         let (plain, mut ended) = self.tls_in(raw)?;
         let data = match std::mem::replace(&mut self.ws, Ws::Broken) {
             Ws::None => {

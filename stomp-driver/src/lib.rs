@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod driver;
 mod error;
 pub mod layers;
+pub mod multicast;
 pub mod queue;
 pub mod reply;
 mod tls;

@@ -604,6 +604,9 @@ pub struct Stats {
     pub dial_failures: u64,
     /// Established connections lost.
     pub connections_lost: u64,
+    /// Datagrams from a multicast group dropped because they were not one
+    /// STOMP SEND frame (see [`ClientSession::note_dropped_datagrams`]).
+    pub dropped_datagrams: u64,
 }
 
 impl Stats {
@@ -1023,6 +1026,12 @@ impl ClientSession {
     /// ```
     pub fn has_room_for(&self, body_len: usize) -> bool {
         !self.outbox.would_exceed(body_len)
+    }
+
+    /// The transport dropped `count` datagrams that were not STOMP (a
+    /// multicast group's garbage); counted in [`Stats::dropped_datagrams`].
+    pub fn note_dropped_datagrams(&mut self, count: u64) {
+        self.stats.dropped_datagrams += count;
     }
 
     /// Whether the session is connected (CONNECTED received, not disconnecting).

@@ -16,6 +16,7 @@ pub mod brokers;
 pub mod concurrency;
 pub mod faults;
 pub mod interop;
+pub mod multicast;
 pub mod restart;
 pub mod support;
 

@@ -30,7 +30,10 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
-use stomp_driver::aio::{self, AsyncStream, BoxFuture, Runtime};
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use stomp_driver::aio::{self, AsyncDatagram, AsyncStream, BoxFuture, Runtime};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 #[cfg(feature = "codec")]
@@ -61,6 +64,35 @@ impl Runtime for Tokio {
             stream.set_nodelay(true)?;
             Ok(Box::new(stream.compat()) as Box<dyn AsyncStream>)
         })
+    }
+
+    fn udp(&self, socket: std::net::UdpSocket) -> io::Result<Box<dyn AsyncDatagram>> {
+        let _runtime = self.0.enter();
+        Ok(Box::new(Udp(tokio::net::UdpSocket::from_std(socket)?)))
+    }
+}
+
+/// A Tokio UDP socket, for `udp://` multicast.
+#[derive(Debug)]
+struct Udp(tokio::net::UdpSocket);
+
+impl AsyncDatagram for Udp {
+    fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        datagram: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        self.0.poll_send_to(cx, datagram, target)
+    }
+
+    fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut read = tokio::io::ReadBuf::new(buf);
+        match self.0.poll_recv_from(cx, &mut read) {
+            Poll::Ready(Ok(_from)) => Poll::Ready(Ok(read.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
