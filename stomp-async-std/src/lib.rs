@@ -28,8 +28,10 @@
 //! # fn main() {}
 //! ```
 //!
-//! Transports, back-pressure and cancellation are as described in
-//! [`stomp_driver::aio`]: every call is cancel-safe.
+//! Transports (TCP, TLS, WebSocket, and `udp://` multicast without a
+//! broker, on async-io's UDP socket for both runtimes), back-pressure and
+//! cancellation are as described in [`stomp_driver::aio`]: every call is
+//! cancel-safe.
 
 #![forbid(unsafe_code)]
 

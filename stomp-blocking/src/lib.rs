@@ -32,6 +32,35 @@
 //! `v12.stomp`, `v11.stomp` and `v10.stomp` subprotocols; the URL's path is the
 //! HTTP path, such as RabbitMQ's `/ws`), and `failover:(..)` lists of them.
 //!
+//! # Multicast, without a broker
+//!
+//! `udp://GROUP:PORT` joins an IPv4 multicast group instead: every SEND goes
+//! to every member as one datagram, each member delivers what matches its
+//! subscriptions (`*` for one path segment, a final `>` for one or more),
+//! and receipts are answered locally. Options: `interface`, `ttl`, `loop`,
+//! `ignore_own` (drop our own messages; by default they are delivered, as
+//! stomp.py does) and `max_datagram` (see [`stomp_driver::multicast`]). A
+//! frame larger than one datagram is refused when sent
+//! ([`CommandError::TooLarge`](stomp_proto::client::CommandError::TooLarge),
+//! naming the limit: 65,467 octets by default). Multicast gives up what a
+//! broker gives: no acknowledgements (ACK and NACK do nothing), no storage
+//! (who is not listening misses it), no order across senders, and a lost
+//! datagram is lost. See [`stomp_proto::multicast`].
+//!
+//! ```no_run
+//! use stomp_blocking::{AckMode, Client};
+//!
+//! # fn main() -> Result<(), stomp_blocking::Error> {
+//! let url = "udp://239.1.2.3:61616?interface=127.0.0.1&ttl=0";
+//! let listener = Client::connect(url)?;
+//! let prices = listener.subscribe("/topic/prices/>", AckMode::Auto)?;
+//! let speaker = Client::connect(url)?; // another process would do the same
+//! speaker.send_with_receipt("/topic/prices/eur/usd", "1.09")?; // answered locally
+//! println!("{:?}", prices.recv()?.text());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Back-pressure
 //!
 //! Each subscription holds up to [`Config::subscription_capacity`] messages.

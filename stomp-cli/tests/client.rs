@@ -617,3 +617,53 @@ fn serve_runs_a_broker_that_checks_logins_and_delivers() {
     assert!(got.contains("RECEIPT\nreceipt-id:bye\n"), "{got}");
     drop(broker);
 }
+
+#[test]
+fn multicast_members_in_separate_processes_talk_without_a_broker() {
+    let port = 47_000 + (std::process::id() % 1000) as u16;
+    let url = format!("udp://239.255.77.78:{port}?interface=127.0.0.1&ttl=0");
+    let mut child = Command::new(STOMP)
+        .args(["subscribe", "/topic/lan/>", "--json", "--count", "3", "-v"])
+        .args(["--url", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "the subscriber never subscribed");
+        let line = log.next().unwrap().unwrap();
+        if line.starts_with("> SUBSCRIBE") {
+            break;
+        }
+    }
+    thread::spawn(move || log.for_each(drop));
+    // Its member has the subscription once the frame is handed over.
+    thread::sleep(Duration::from_millis(200));
+    let args = [
+        "send",
+        "/topic/lan/a",
+        "hello",
+        "--count",
+        "3",
+        "--url",
+        &url,
+    ];
+    let sent = stomp(&args, b"", &[]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let status = child.0.wait().unwrap();
+    assert!(status.success());
+    let lines: Vec<serde_json::Value> = BufReader::new(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        assert_eq!(line["body"], "hello");
+        let headers = line["headers"].as_array().unwrap();
+        assert!(headers.contains(&serde_json::json!(["destination", "/topic/lan/a"])));
+    }
+}

@@ -3,6 +3,14 @@
 //! handles talk to it through queues. `stomp-tokio` and `stomp-async-std`
 //! each add their runtime and re-export this API.
 //!
+//! Transports: `stomp://`, `stomp+ssl://`, `ws://`, `wss://` and
+//! `failover:(..)` lists, as in every adapter; and `udp://GROUP:PORT` for
+//! broker-less multicast over the runtime's UDP socket
+//! ([`Runtime::udp`]; see [`crate::multicast`] for its options and
+//! [`stomp_proto::multicast`] for what it gives up). Reading, writing,
+//! commands and timers are polled together, so a peer that stops reading
+//! until it has written never stalls the task.
+//!
 //! Cancellation: every call sends its command to the driver before its
 //! first `.await`, so dropping a future half-way never leaves the connection
 //! half-done: the command runs, only its answer is lost. (A SEND dropped

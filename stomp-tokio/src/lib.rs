@@ -19,8 +19,9 @@
 //! # }
 //! ```
 //!
-//! Runs on current-thread and multi-threaded runtimes. Transports, back-pressure
-//! and cancellation are as described in [`stomp_driver::aio`]: every call is
+//! Runs on current-thread and multi-threaded runtimes. Transports (TCP, TLS,
+//! WebSocket, and `udp://` multicast without a broker), back-pressure and
+//! cancellation are as described in [`stomp_driver::aio`]: every call is
 //! cancel-safe (dropping its future never leaves the connection half-done).
 
 #![forbid(unsafe_code)]

@@ -23,7 +23,8 @@ pub struct ConnectArgs {
         env = "STOMP_URL",
         value_name = "URL",
         help = "The broker: stomp://[LOGIN:PASSCODE@]HOST[:PORT][/VHOST], stomp+ssl://, \
-                ws://HOST:PORT/PATH, wss://, or failover:(URL,URL)?OPTIONS \
+                ws://HOST:PORT/PATH, wss://, failover:(URL,URL)?OPTIONS, or no broker at all: \
+                udp://GROUP:PORT?interface=ADDR&ttl=N&ignore_own=true (multicast) \
                 [default: stomp://127.0.0.1:61613, where `stomp serve` listens]"
     )]
     pub url: Option<String>,
@@ -73,11 +74,6 @@ impl ConnectArgs {
 
     /// The configuration the flags describe, for `url`.
     pub fn config_for(&self, url: &str) -> Result<Config, Failure> {
-        if url.starts_with("udp://") {
-            return Err(Failure::Usage(
-                "--url udp://: multicast is not supported by this build".into(),
-            ));
-        }
         let mut config =
             Config::from_url(url).map_err(|e| Failure::Usage(format!("--url {url}: {e}")))?;
         let versions: VersionSet = self.accept_version.iter().copied().collect();
