@@ -56,7 +56,9 @@
 //! let prices = listener.subscribe("/topic/prices/>", AckMode::Auto)?;
 //! let speaker = Client::connect(url)?; // another process would do the same
 //! speaker.send_with_receipt("/topic/prices/eur/usd", "1.09")?; // answered locally
-//! println!("{:?}", prices.recv()?.text());
+//! if let Some(price) = prices.recv() {
+//!     println!("{:?}", price.text());
+//! }
 //! # Ok(())
 //! # }
 //! ```
