@@ -134,6 +134,9 @@ impl Options {
         socket.set_multicast_if_v4(&self.interface)?;
         socket.set_multicast_ttl_v4(self.ttl)?;
         socket.set_multicast_loop_v4(self.multicast_loop)?;
+        // Bursts wait here rather than being lost (the kernel caps it at
+        // its own maximum, net.core.rmem_max on Linux).
+        let _ = socket.set_recv_buffer_size(4 << 20);
         Ok(socket.into())
     }
 }

@@ -284,8 +284,13 @@ async fn bench(args: &BenchArgs) -> Result<Report, Failure> {
             last = (received, Instant::now());
         } else if last.1.elapsed() > stall {
             bar.abandon();
+            let hint = if url.starts_with("udp://") {
+                " (multicast drops what a receiver's socket buffer cannot hold: try --rate)"
+            } else {
+                ""
+            };
             return Err(Failure::Remote(format!(
-                "stalled: {received} of {expected} messages arrived, none in the last {}s",
+                "stalled: {received} of {expected} messages arrived, none in the last {}s{hint}",
                 stall.as_secs()
             )));
         }
