@@ -274,18 +274,20 @@ fn garbage_datagrams_are_counted_and_dropped() {
         b"SEND\ndestination:/topic/x\n\nno end",
         b"MESSAGE\ndestination:/topic/x\n\nwrong command\0",
         b"SEND\n\nno destination\0",
+        b"SEND\ndestination:/topic/x\n\none\0SEND\ndestination:/topic/x\n\ntwo\0",
         b"\0\0\0",
         &[0xff; 70_000],
     ] {
         group.handle_datagram(garbage);
     }
-    assert_eq!(group.stats().garbage, 6);
+    assert_eq!(group.stats().garbage, 7);
     assert_eq!(group.stats().delivered, 0);
     lan.run();
     assert!(lan.received(a).is_empty());
-    // A good one after them still arrives, carrying its sender.
+    // A good one after them still arrives (heart-beat newlines around it
+    // allowed), carrying its sender.
     lan.members[a].1.handle_datagram(
-        b"SEND\ndestination:/topic/x\nstomp-multicast-sender:00000000000000ff\n\nok\0",
+        b"\nSEND\ndestination:/topic/x\nstomp-multicast-sender:00000000000000ff\n\nok\0\n",
     );
     lan.run();
     let events = lan.events(a);
