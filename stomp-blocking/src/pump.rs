@@ -142,7 +142,7 @@ impl Pump {
                 let Some(link) = &mut self.link else { return };
                 link.gate().consumed();
                 let received = link.receive(&bytes);
-                session.note_dropped_datagrams(std::mem::take(&mut link.dropped));
+                session.note_dropped_datagrams(link.take_dropped());
                 if !self.driver.received(now, received) {
                     self.link = None;
                 }

@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use stomp_driver::driver::Input;
 use stomp_driver::layers::{Connector, Layers};
+use stomp_driver::multicast::Options;
 use stomp_driver::queue::Queue;
 use stomp_proto::reconnect::Dial;
-use stomp_proto::uri::{Endpoint, Scheme};
+use stomp_proto::uri::Endpoint;
 
 use crate::gate::Gate;
 
@@ -41,8 +42,6 @@ pub(crate) struct Link {
     writer_done: Arc<Queue<()>>,
     /// STOMP bytes that came with the end of the handshakes.
     pub early: Vec<u8>,
-    /// Garbage datagrams dropped, not yet told to the session.
-    pub dropped: u64,
 }
 
 /// What a link reads and writes.
@@ -70,8 +69,8 @@ impl Link {
         input: Arc<Queue<Input>>,
     ) -> io::Result<Link> {
         let layers = connector.layers(&dial.endpoint)?;
-        if dial.endpoint.scheme == Scheme::Udp {
-            return Link::open_udp(&dial.endpoint, layers, generation, input);
+        if let Some(options) = layers.multicast().cloned() {
+            return Link::open_udp(&options, layers, generation, input);
         }
         let stream = connect(&dial.endpoint, dial.timeout)?;
         stream.set_nodelay(true)?;
@@ -127,18 +126,16 @@ impl Link {
             backlog: VecDeque::new(),
             writer_done: Arc::new(Queue::unbounded()),
             early: Vec::new(),
-            dropped: 0,
         }
     }
 
     /// A multicast link: the group's socket, a reader and a writer thread.
     fn open_udp(
-        endpoint: &Endpoint,
+        options: &Options,
         layers: Layers,
         generation: u64,
         input: Arc<Queue<Input>>,
     ) -> io::Result<Link> {
-        let options = stomp_driver::multicast::options(endpoint)?;
         let socket = options.open()?;
         socket.set_read_timeout(Some(UDP_POLL))?;
         let reader = socket.try_clone()?;
@@ -184,11 +181,15 @@ impl Link {
     /// and whether the peer ended the stream cleanly.
     pub fn receive(&mut self, raw: &[u8]) -> io::Result<(Vec<u8>, bool)> {
         let received = self.layers.receive(raw)?;
-        self.dropped += self.layers.take_dropped();
         // What the layers answer (TLS records, WebSocket pongs) goes out in
         // turn with everything else.
         self.flush();
         Ok(received)
+    }
+
+    /// Garbage datagrams a multicast link dropped since the last call.
+    pub fn take_dropped(&mut self) -> u64 {
+        self.layers.take_dropped()
     }
 
     /// Waits up to `limit` for the writer thread to write what it was

@@ -228,6 +228,12 @@ impl Engine {
         self.stored >= self.config.max_stored
     }
 
+    /// Whether the store is down to three quarters of its limit: producers
+    /// held back since it was full may go again.
+    pub fn is_drained(&self) -> bool {
+        self.stored <= self.config.max_stored / 4 * 3
+    }
+
     /// Whether connection `id` has sent messages.
     pub fn is_producer(&self, id: ConnectionId) -> bool {
         self.connections.get(&id).is_some_and(|c| c.sent)
@@ -771,10 +777,12 @@ mod tests {
         net.pump();
         assert_eq!(net.engine.stored(), 3 * 74);
         assert!(net.engine.is_full());
+        assert!(!net.engine.is_drained());
         net.session(producer).abort(&tx, false).unwrap();
         net.pump();
         assert_eq!(net.engine.stored(), 2 * 74);
         assert!(!net.engine.is_full());
+        assert!(net.engine.is_drained());
         // Delivered, they leave the store; in client mode they wait for
         // their ACK outside it (bounded by the prefetch).
         let consumer = net.client();

@@ -92,13 +92,12 @@ impl Broker {
         let ws_addr = ws.as_ref().map(TcpListener::local_addr).transpose()?;
         let (stop, stopped) = oneshot::channel();
         let (events, inbox) = mpsc::channel(256);
-        let max_stored = config.engine.max_stored;
         if let Some(ws) = ws {
             tokio::spawn(accept_loop(ws, Transport::WebSocket, events.clone()));
         }
         tokio::spawn(accept_loop(listener, Transport::Tcp, events));
         let engine = Engine::new(config.engine);
-        tokio::spawn(run_engine(engine, max_stored, inbox, stopped));
+        tokio::spawn(run_engine(engine, inbox, stopped));
         Ok(Broker {
             addr,
             ws_addr,
@@ -303,7 +302,6 @@ async fn ws_connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender
 
 async fn run_engine(
     mut engine: Engine,
-    max_stored: usize,
     mut inbox: mpsc::Receiver<Event>,
     mut stopped: oneshot::Receiver<()>,
 ) {
@@ -339,7 +337,7 @@ async fn run_engine(
             () = sleep => engine.handle_timeout(Instant::now()),
         }
         flush(&mut engine, &mut writers);
-        holding = hold_producers(&mut engine, &mut writers, max_stored, holding);
+        holding = hold_producers(&mut engine, &mut writers, holding);
     }
 }
 
@@ -348,21 +346,20 @@ async fn run_engine(
 fn hold_producers(
     engine: &mut Engine,
     writers: &mut HashMap<ConnectionId, Writer>,
-    max_stored: usize,
     holding: bool,
 ) -> bool {
-    let stored = engine.stored();
-    let hold = if stored >= max_stored {
+    let hold = if engine.is_full() {
         true
-    } else if stored <= max_stored / 4 * 3 {
+    } else if engine.is_drained() {
         false
     } else {
         holding
     };
+    let stored = engine.stored();
     if hold && !holding {
-        tracing::info!(stored, max_stored, "store full: producers held back");
+        tracing::info!(stored, "store full: producers held back");
     } else if holding && !hold {
-        tracing::info!(stored, max_stored, "store drained: producers resume");
+        tracing::info!(stored, "store drained: producers resume");
     }
     let now = Instant::now();
     for (&id, writer) in writers.iter_mut() {

@@ -766,8 +766,7 @@ impl Task {
         let deadline = Instant::now() + dial.timeout;
         let layers = self.connector.layers(&dial.endpoint)?;
         let endpoint = &dial.endpoint;
-        if layers.is_multicast() {
-            let options = crate::multicast::options(endpoint)?;
+        if let Some(options) = layers.multicast() {
             let socket = options.open()?;
             socket.set_nonblocking(true)?;
             let io = LinkIo::Datagram {

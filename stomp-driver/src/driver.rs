@@ -375,11 +375,6 @@ impl Driver {
         ran
     }
 
-    /// Whether commands are held back for room to write.
-    pub fn has_deferred(&self) -> bool {
-        !self.deferred.is_empty()
-    }
-
     fn run(&mut self, command: Command) {
         let session = &mut self.session;
         match command {

@@ -77,6 +77,7 @@ impl Connector {
                     ws: Ws::None,
                     out: Vec::new(),
                     group: Some(Box::new(group)),
+                    multicast: Some(options),
                     datagrams: Vec::new(),
                     local: Vec::new(),
                     reported_garbage: 0,
@@ -93,6 +94,7 @@ impl Connector {
             ws: Ws::None,
             out: Vec::new(),
             group: None,
+            multicast: None,
             datagrams: Vec::new(),
             local: Vec::new(),
             reported_garbage: 0,
@@ -135,8 +137,9 @@ pub struct Layers {
     ws: Ws,
     /// Raw bytes for the socket.
     out: Vec<u8>,
-    /// The multicast member, for `udp://`.
+    /// The multicast member, for `udp://`, and its socket's options.
     group: Option<Box<Group>>,
+    multicast: Option<crate::multicast::Options>,
     /// Datagrams for the group.
     datagrams: Vec<Bytes>,
     /// STOMP bytes the member answered, for the session.
@@ -166,9 +169,10 @@ impl Layers {
         std::mem::take(&mut self.out)
     }
 
-    /// Whether this is a multicast member (datagrams, not a byte stream).
-    pub fn is_multicast(&self) -> bool {
-        self.group.is_some()
+    /// The group's address and socket options, if this is a multicast
+    /// member (datagrams, not a byte stream): what the adapter opens.
+    pub fn multicast(&self) -> Option<&crate::multicast::Options> {
+        self.multicast.as_ref()
     }
 
     /// Datagrams to send to the group, now.
@@ -190,11 +194,6 @@ impl Layers {
         let new = garbage - self.reported_garbage;
         self.reported_garbage = garbage;
         new
-    }
-
-    /// What the multicast member counted, if this is one.
-    pub fn group_stats(&self) -> Option<&stomp_proto::multicast::GroupStats> {
-        self.group.as_ref().map(|group| group.stats())
     }
 
     /// Moves what the member has for the session and the group out.
