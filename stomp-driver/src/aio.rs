@@ -601,12 +601,20 @@ impl Link {
     }
 }
 
-/// What woke the task.
-enum Wakeup {
-    Input(Option<Input>),
-    Read(io::Result<usize>),
-    Wrote(io::Result<()>),
-    Timer,
+/// What woke the task: every source that was ready in one poll, so a busy
+/// one (callers flooding commands, say) cannot starve the others.
+#[derive(Default)]
+struct Wakeup {
+    input: Option<Option<Input>>,
+    read: Option<io::Result<usize>>,
+    wrote: Option<io::Result<()>>,
+    timer: bool,
+}
+
+impl Wakeup {
+    fn is_empty(&self) -> bool {
+        self.input.is_none() && self.read.is_none() && self.wrote.is_none() && !self.timer
+    }
 }
 
 /// The background task: the driver, the socket, the timer.
@@ -653,39 +661,52 @@ impl Task {
             // Reading, writing, commands and timers all wait here together:
             // a peer that stops reading until it has written is still read.
             let wakeup = poll_fn(|cx| {
+                let mut wakeup = Wakeup::default();
                 if let Poll::Ready(item) = input.poll_pop(cx) {
-                    return Poll::Ready(Wakeup::Input(item));
+                    wakeup.input = Some(item);
                 }
                 if let Some(link) = &mut self.link {
                     if let Poll::Ready(wrote) = link.poll_write(cx) {
-                        return Poll::Ready(Wakeup::Wrote(wrote));
+                        wakeup.wrote = Some(wrote);
                     }
                     if reading {
                         if let Poll::Ready(read) = link.poll_read(cx, &mut buf) {
-                            return Poll::Ready(Wakeup::Read(read));
+                            wakeup.read = Some(read);
                         }
                     }
                 }
                 if let Some((_, sleep)) = &mut timer {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Wakeup::Timer);
-                    }
+                    wakeup.timer = sleep.as_mut().poll(cx).is_ready();
                 }
-                Poll::Pending
+                if wakeup.is_empty() {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(wakeup)
+                }
             })
             .await;
             let now = Instant::now();
-            match wakeup {
-                Wakeup::Input(None) => break,
-                Wakeup::Input(Some(item)) => self.handle(item),
-                Wakeup::Read(read) => self.received(read, &buf),
-                Wakeup::Wrote(Ok(())) => {}
-                Wakeup::Wrote(Err(e)) => self.write_failed(e),
-                Wakeup::Timer => {
-                    timer = None;
-                    if write_deadline.is_some_and(|at| at <= now) {
-                        self.write_failed(io::ErrorKind::TimedOut.into());
-                    }
+            if let Some(Err(e)) = wakeup.wrote {
+                self.write_failed(e);
+            }
+            if let Some(read) = wakeup.read {
+                // Nothing to take when a failed write dropped the link.
+                self.received(read, &buf);
+            }
+            match wakeup.input {
+                Some(None) => break,
+                Some(Some(item)) => self.handle(item),
+                None => {}
+            }
+            if wakeup.timer {
+                timer = None;
+                // Asked afresh: a write in this same wake-up moves it.
+                let write_deadline = self
+                    .link
+                    .as_ref()
+                    .and_then(|link| link.write_deadline(self.write_timeout));
+                if write_deadline.is_some_and(|at| at <= now) {
+                    self.write_failed(io::ErrorKind::TimedOut.into());
                 }
             }
             // Take whatever else is already waiting before the timers run.

@@ -214,29 +214,45 @@ pub fn ten_thousand_messages_arrive_in_order_exactly_once<A: Adapter>() {
             config.session.heartbeat = HeartBeat::new(0, 10_000);
         }
         let client = A::connect(config).unwrap();
+        let events = client.events();
         let q = queue("order");
         let sub = client.subscribe(&q, AckMode::Auto).unwrap();
-        std::thread::scope(|scope| {
+        let expected: Vec<String> = (0..10_000)
+            .map(|i| i.to_string())
+            .chain(["end".to_string()])
+            .collect();
+        let (sent, received) = std::thread::scope(|scope| {
             let consumer = scope.spawn(|| {
                 let mut received = Vec::with_capacity(10_001);
                 while received.last().is_none_or(|last: &String| last != "end") {
-                    received.push(recv_text(&sub));
+                    match sub.recv_timeout(WAIT) {
+                        Ok(message) => received.push(message.text().unwrap_or("").to_string()),
+                        Err(e) => return Err((e, received)),
+                    }
                 }
-                received
+                Ok(received)
             });
-            for i in 0..10_000 {
-                client.send(&q, i.to_string()).unwrap();
-            }
-            client
-                .send_with_receipt(&q, "end")
-                .unwrap_or_else(|e| panic!("{broker}: {e}"));
-            let received = consumer.join().unwrap();
-            let expected: Vec<String> = (0..10_000)
-                .map(|i| i.to_string())
-                .chain(["end".to_string()])
-                .collect();
-            assert!(received == expected, "{broker}: out of order or lost");
+            let sent = (0..10_000)
+                .try_for_each(|i| client.send(&q, i.to_string()))
+                .and_then(|()| client.send_with_receipt(&q, "end"));
+            (sent, consumer.join().unwrap())
         });
+        // On failure, say what the connection went through: a stall, a
+        // lost connection, a heart-beat timeout, and how far each side got.
+        if sent.is_err() || received.as_ref() != Ok(&expected) {
+            let history: Vec<_> = std::iter::from_fn(|| events.try_recv()).collect();
+            let (why, got) = match &received {
+                Ok(got) => ("out of order or lost".to_string(), got),
+                Err((e, got)) => (format!("stalled ({e})"), got),
+            };
+            panic!(
+                "{broker}: {why} after {} messages (the last {:?}); sending: {sent:?}; \
+                 events: {history:?}; stats: {:?}",
+                got.len(),
+                got.last(),
+                client.stats()
+            );
+        }
         let stats = client.stats().unwrap();
         assert_eq!(
             stats.frames_in(stomp_proto::Command::Message),

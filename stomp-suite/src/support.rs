@@ -152,8 +152,25 @@ impl Broker {
 pub fn brokers() -> Vec<&'static Broker> {
     embedded();
     ALL.iter()
+        .filter(|broker| chosen(broker))
         .filter(|broker| require(&broker.to_string(), broker.port))
         .collect()
+}
+
+/// Whether `broker` is among those `STOMP_BROKERS` names (a comma-separated
+/// list such as `activemq/tcp,rabbitmq`), to chase one broker's problem
+/// locally. Outside CI only, like [`skip_allowed`]: in CI every broker runs.
+fn chosen(broker: &Broker) -> bool {
+    let Ok(list) = std::env::var("STOMP_BROKERS") else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        return true;
+    }
+    let name = broker.to_string();
+    list.split(',')
+        .map(str::trim)
+        .any(|want| want == name || want == broker.kind)
 }
 
 /// The running broker of `kind` over `transport`.
