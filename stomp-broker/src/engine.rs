@@ -376,6 +376,10 @@ impl Engine {
                     .remove(&transaction)
                     .ok_or_else(|| format!("no transaction {transaction:?}"))?;
                 self.stored -= held_weight(&held);
+                // All or nothing: an ACK that cannot apply fails the COMMIT
+                // before any of its sends is published.
+                check_acks(connection, &held)
+                    .map_err(|e| format!("transaction {transaction:?} not committed: {e}"))?;
                 for item in held {
                     match item {
                         Held::Send { destination, frame } => self.publish(&destination, frame),
@@ -610,6 +614,38 @@ impl Engine {
         self.dispatch_all();
         Ok(())
     }
+}
+
+/// Whether every ACK and NACK `held` would apply, in turn, to what
+/// `connection` holds unacknowledged (client-mode acks take the earlier
+/// messages of their subscription with them, as in `acknowledge`).
+fn check_acks(connection: &Connection, held: &[Held]) -> Result<(), String> {
+    let mut open: Vec<(&str, &str)> = connection
+        .unacked
+        .iter()
+        .map(|u| (u.ack_id.as_str(), u.subscription.as_str()))
+        .collect();
+    for item in held {
+        let Held::Ack { id: ack_id, .. } = item else {
+            continue;
+        };
+        let at = open
+            .iter()
+            .position(|(id, _)| id == ack_id)
+            .ok_or_else(|| format!("no message to acknowledge with id {ack_id:?}"))?;
+        let sub = open[at].1;
+        let cumulative = connection
+            .subscriptions
+            .get(sub)
+            .is_some_and(|s| s.ack == AckMode::Client);
+        let mut index = 0;
+        open.retain(|(_, s)| {
+            let taken = index == at || (cumulative && index < at && *s == sub);
+            index += 1;
+            !taken
+        });
+    }
+    Ok(())
 }
 
 /// What a transaction's held sends count for.
@@ -926,6 +962,43 @@ mod tests {
         net.session(producer).commit(&committed, false).unwrap();
         net.pump();
         assert_eq!(net.texts(a), ["committed"]);
+    }
+
+    #[test]
+    fn a_commit_whose_ack_cannot_apply_publishes_none_of_its_sends() {
+        let mut net = Net::new(EngineConfig::default());
+        let (a, watcher) = (net.client(), net.client());
+        net.subscribe(watcher, "/queue/out", AckMode::Auto);
+        net.subscribe(a, "/queue/in", AckMode::Client);
+        net.send(watcher, "/queue/in", "one");
+        net.send(watcher, "/queue/in", "two");
+        let got = net.messages(a);
+        let ack = |m: &Message| m.ack.clone().unwrap();
+        let (first, second) = (ack(&got[0]), ack(&got[1]));
+        let (tx, _) = net.session(a).begin(None, false).unwrap();
+        let options = SendOptions {
+            transaction: Some(tx.clone()),
+            ..SendOptions::default()
+        };
+        net.session(a).send("/queue/out", "held", options).unwrap();
+        // In client mode the second ACK takes the first message with it, so
+        // acking the first after it has nothing left to apply to.
+        net.session(a).ack(&second, Some(&tx), false).unwrap();
+        net.session(a).ack(&first, Some(&tx), false).unwrap();
+        net.session(a).commit(&tx, false).unwrap();
+        net.pump();
+        let refused = std::iter::from_fn(|| net.session(a).poll_event()).any(|e| match e {
+            Event::Closed(stomp_proto::client::CloseReason::ServerError(error)) => error
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("not committed") && m.contains("no message")),
+            _ => false,
+        });
+        assert!(refused, "the COMMIT is refused");
+        assert!(net.texts(watcher).is_empty(), "its send was not published");
+        assert_eq!(net.engine.queued("/queue/out"), 0);
+        // The connection's end gives both messages back, unacknowledged.
+        assert_eq!(net.engine.queued("/queue/in"), 2);
     }
 
     #[test]
