@@ -15,6 +15,7 @@
 //! or Artemis.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::ops::Bound;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -105,8 +106,12 @@ pub struct Engine {
     config: EngineConfig,
     connections: HashMap<ConnectionId, Connection>,
     queues: HashMap<String, VecDeque<Stored>>,
-    /// Round-robin position per queue.
-    cursors: HashMap<String, usize>,
+    /// Per queue, the consumer served last (round-robin goes on after it).
+    cursors: HashMap<String, (ConnectionId, String)>,
+    /// Every destination's subscriptions (connection, subscription id), in
+    /// round-robin order: delivery looks at a destination's own consumers,
+    /// never at every connection.
+    consumers: HashMap<String, BTreeSet<(ConnectionId, String)>>,
     next_connection: ConnectionId,
     next_message: u64,
     /// What queues and open transactions hold (see [`weight`]).
@@ -128,6 +133,7 @@ impl Engine {
             connections: HashMap::new(),
             queues: HashMap::new(),
             cursors: HashMap::new(),
+            consumers: HashMap::new(),
             next_connection: 1,
             next_message: 1,
             stored: 0,
@@ -163,8 +169,15 @@ impl Engine {
     pub fn poll_transmit(&mut self, id: ConnectionId, now: Instant) -> Option<Bytes> {
         let bytes = self.connections.get_mut(&id)?.session.poll_transmit(now);
         if bytes.is_none() {
-            // Drained: what waited for room may go now.
-            self.dispatch_all();
+            // Drained: what waited for room on this connection may go now.
+            if let Some(connection) = self.connections.get(&id) {
+                let destinations = connection
+                    .subscriptions
+                    .values()
+                    .map(|s| s.destination.clone())
+                    .collect();
+                self.dispatch_each(destinations);
+            }
         }
         bytes
     }
@@ -184,12 +197,12 @@ impl Engine {
             return;
         };
         connection.session.handle_closed();
+        self.unindex(id, connection.subscriptions.drain());
         // Its open transactions end unapplied.
         for held in connection.transactions.values() {
             self.stored -= held_weight(held);
         }
         self.give_back(connection.unacked.drain(..).rev());
-        self.dispatch_all();
     }
 
     /// Runs every connection's timers.
@@ -290,9 +303,9 @@ impl Engine {
                     // The transport is closed once the last bytes are out;
                     // the unacknowledged go back now.
                     let unacked = std::mem::take(&mut connection.unacked);
-                    connection.subscriptions.clear();
+                    let subscriptions = std::mem::take(&mut connection.subscriptions);
+                    self.unindex(id, subscriptions.into_iter());
                     self.give_back(unacked.into_iter().rev());
-                    self.dispatch_all();
                 }
             }
         }
@@ -331,6 +344,10 @@ impl Engine {
                     .find_map(|name| frame.header(name)?.parse().ok())
                     .filter(|&n: &usize| n > 0)
                     .unwrap_or(prefetch_default);
+                self.consumers
+                    .entry(destination.clone())
+                    .or_default()
+                    .insert((id, sub.clone()));
                 connection.subscriptions.insert(
                     sub,
                     Subscription {
@@ -343,17 +360,17 @@ impl Engine {
                 self.dispatch(&destination);
             }
             RequestKind::Unsubscribe { id: sub } => {
-                if connection.subscriptions.remove(&sub).is_none() {
+                let Some(subscription) = connection.subscriptions.remove(&sub) else {
                     return Err(format!("no subscription {sub:?}"));
-                }
+                };
                 // What it held unacknowledged goes back.
                 let (gone, kept): (Vec<Unacked>, Vec<Unacked>) = connection
                     .unacked
                     .drain(..)
                     .partition(|u| u.subscription == sub);
                 connection.unacked = kept;
+                self.unindex(id, std::iter::once((sub, subscription)));
                 self.give_back(gone.into_iter().rev());
-                self.dispatch_all();
             }
             RequestKind::Ack {
                 id: ack_id,
@@ -409,15 +426,10 @@ impl Engine {
         self.next_message += 1;
         if destination.starts_with("/topic/") {
             let targets: Vec<(ConnectionId, String)> = self
-                .connections
-                .iter()
-                .flat_map(|(id, c)| {
-                    c.subscriptions
-                        .iter()
-                        .filter(|(_, s)| s.destination == destination)
-                        .map(|(sub, _)| (*id, sub.clone()))
-                })
-                .collect();
+                .consumers
+                .get(destination)
+                .map(|all| all.iter().cloned().collect())
+                .unwrap_or_default();
             for (id, sub) in targets {
                 // A topic copy a full connection cannot take is dropped.
                 let _ = self.deliver(id, &sub, destination, message.clone(), false);
@@ -435,10 +447,32 @@ impl Engine {
     /// Puts unacknowledged queue messages back at the front of their queues,
     /// marked redelivered; given newest first, so the oldest ends in front.
     /// Topic copies are dropped.
+    /// Then offers those queues to their consumers again.
     fn give_back(&mut self, newest_first: impl Iterator<Item = Unacked>) {
+        let mut requeued = BTreeSet::new();
         for unacked in newest_first {
             if unacked.from_queue {
                 self.requeue(&unacked.destination, unacked.message);
+                requeued.insert(unacked.destination);
+            }
+        }
+        self.dispatch_each(requeued);
+    }
+
+    /// Forgets connection `id`'s `subscriptions` as consumers.
+    fn unindex(
+        &mut self,
+        id: ConnectionId,
+        subscriptions: impl Iterator<Item = (String, Subscription)>,
+    ) {
+        for (sub, subscription) in subscriptions {
+            let destination = subscription.destination;
+            if let Some(all) = self.consumers.get_mut(&destination) {
+                all.remove(&(id, sub));
+                if all.is_empty() {
+                    self.consumers.remove(&destination);
+                    self.cursors.remove(&destination);
+                }
             }
         }
     }
@@ -452,15 +486,9 @@ impl Engine {
             .push_front(message);
     }
 
-    fn dispatch_all(&mut self) {
-        let names: Vec<String> = self
-            .queues
-            .iter()
-            .filter(|(_, q)| !q.is_empty())
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in names {
-            self.dispatch(&name);
+    fn dispatch_each(&mut self, destinations: BTreeSet<String>) {
+        for destination in destinations {
+            self.dispatch(&destination);
         }
     }
 
@@ -470,57 +498,66 @@ impl Engine {
         if destination.starts_with("/topic/") {
             return;
         }
-        loop {
-            let mut consumers: Vec<(ConnectionId, String)> = self
-                .connections
-                .iter()
-                .flat_map(|(id, c)| {
-                    c.subscriptions
-                        .iter()
-                        .filter(|(_, s)| {
-                            s.destination == destination
-                                && (s.ack == AckMode::Auto || s.in_flight < s.prefetch)
-                        })
-                        .map(|(sub, _)| (*id, sub.clone()))
-                })
-                .collect();
-            if consumers.is_empty() || self.queued(destination) == 0 {
+        let Some(count) = self.consumers.get(destination).map(BTreeSet::len) else {
+            return;
+        };
+        // Walk the consumers from the one served last, a message to each
+        // with room, until the queue is empty or a whole lap found no room.
+        let mut at = self.cursors.get(destination).cloned();
+        let mut misses = 0;
+        while misses < count && self.queued(destination) > 0 {
+            let Some(all) = self.consumers.get(destination) else {
                 return;
+            };
+            let next = match &at {
+                Some(last) => all
+                    .range((Bound::Excluded(last), Bound::Unbounded))
+                    .next()
+                    .or_else(|| all.first()),
+                None => all.first(),
+            };
+            let Some((id, sub)) = next.cloned() else {
+                return;
+            };
+            at = Some((id, sub.clone()));
+            if !self.has_room(id, &sub) {
+                misses += 1;
+                continue;
             }
-            consumers.sort();
-            let start = *self.cursors.get(destination).unwrap_or(&0);
-            let mut delivered = false;
-            for k in 0..consumers.len() {
-                let (id, sub) = consumers[(start + k) % consumers.len()].clone();
-                let Some(message) = self
-                    .queues
-                    .get_mut(destination)
-                    .and_then(VecDeque::pop_front)
-                else {
-                    return;
-                };
-                self.stored -= weight(&message.send);
-                match self.deliver(id, &sub, destination, message, true) {
-                    Ok(()) => {
-                        let next = (start + k + 1) % consumers.len();
-                        self.cursors.insert(destination.to_string(), next);
-                        delivered = true;
-                        break;
-                    }
-                    Err(message) => {
-                        // That connection is full: back to the front.
-                        self.stored += weight(&message.send);
-                        self.queues
-                            .entry(destination.to_string())
-                            .or_default()
-                            .push_front(message);
-                    }
+            let Some(message) = self
+                .queues
+                .get_mut(destination)
+                .and_then(VecDeque::pop_front)
+            else {
+                return;
+            };
+            self.stored -= weight(&message.send);
+            match self.deliver(id, &sub, destination, message, true) {
+                Ok(()) => {
+                    self.cursors.insert(destination.to_string(), (id, sub));
+                    misses = 0;
+                }
+                Err(message) => {
+                    // That connection is full: back to the front, and the
+                    // others are asked.
+                    self.stored += weight(&message.send);
+                    self.queues
+                        .entry(destination.to_string())
+                        .or_default()
+                        .push_front(message);
+                    misses += 1;
                 }
             }
-            if !delivered {
-                return;
-            }
         }
+    }
+
+    /// Whether subscription `sub` of connection `id` may take another
+    /// message (its prefetch is not used up).
+    fn has_room(&self, id: ConnectionId, sub: &str) -> bool {
+        self.connections
+            .get(&id)
+            .and_then(|c| c.subscriptions.get(sub))
+            .is_some_and(|s| s.ack == AckMode::Auto || s.in_flight < s.prefetch)
     }
 
     /// Sends one MESSAGE; the message back when the connection cannot take it.
@@ -604,14 +641,17 @@ impl Engine {
         for i in chosen.into_iter().rev() {
             taken.push(connection.unacked.remove(i));
         }
+        // The subscription has room again (and a NACK gives its messages back).
+        let mut freed = BTreeSet::new();
         if let Some(subscription) = connection.subscriptions.get_mut(&sub) {
             subscription.in_flight = subscription.in_flight.saturating_sub(taken.len());
+            freed.insert(subscription.destination.clone());
         }
         if nack {
             // `taken` is newest first already.
             self.give_back(taken.into_iter());
         }
-        self.dispatch_all();
+        self.dispatch_each(freed);
         Ok(())
     }
 }
@@ -999,6 +1039,40 @@ mod tests {
         assert_eq!(net.engine.queued("/queue/out"), 0);
         // The connection's end gives both messages back, unacknowledged.
         assert_eq!(net.engine.queued("/queue/in"), 2);
+    }
+
+    #[test]
+    fn round_robin_skips_a_consumer_without_room_and_takes_it_back_after_its_ack() {
+        let mut net = Net::new(EngineConfig::default());
+        let (a, b, c, producer) = (net.client(), net.client(), net.client(), net.client());
+        net.subscribe(a, "/queue/rr", AckMode::Auto);
+        let options = SubscribeOptions {
+            ack: AckMode::ClientIndividual,
+            headers: vec![("prefetch-count".into(), "1".into())],
+            ..SubscribeOptions::default()
+        };
+        net.session(b).subscribe("/queue/rr", options).unwrap();
+        net.subscribe(c, "/queue/rr", AckMode::Auto);
+        for n in 0..7 {
+            net.send(producer, "/queue/rr", &n.to_string());
+        }
+        // In turn a, b, c; then b is full, so a and c alternate.
+        assert_eq!(net.texts(a), ["0", "3", "5"]);
+        let held = net.messages(b);
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].body().as_ref(), b"1");
+        assert_eq!(net.texts(c), ["2", "4", "6"]);
+        net.session(b)
+            .ack(held[0].ack.as_ref().unwrap(), None, false)
+            .unwrap();
+        net.pump();
+        for n in 7..10 {
+            net.send(producer, "/queue/rr", &n.to_string());
+        }
+        // The turn goes on after c, the last served: a, b, c.
+        assert_eq!(net.texts(a), ["7"]);
+        assert_eq!(net.texts(b), ["8"]);
+        assert_eq!(net.texts(c), ["9"]);
     }
 
     #[test]
