@@ -30,7 +30,12 @@
 //! A datagram is one STOMP 1.2 SEND frame that carries its sender in the
 //! [`SENDER_HEADER`] header, so that a member can ignore its own messages
 //! when asked ([`GroupConfig::ignore_own`]; by default they are delivered,
-//! as stomp.py does).
+//! as stomp.py does). stomp.py's `MulticastConnection` sends plain SEND
+//! frames too, so its members and ours share a group; what else it
+//! multicasts (its DISCONNECT, RECEIPTs) is counted in
+//! [`GroupStats::ignored`] and otherwise left alone. (It writes header
+//! values unescaped, so one holding a line feed breaks its frame: that
+//! datagram is garbage to every reader.)
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -98,8 +103,12 @@ pub struct GroupStats {
     pub datagrams_in: u64,
     /// MESSAGE frames handed to the client.
     pub delivered: u64,
-    /// Datagrams that were not one SEND frame, dropped.
+    /// Datagrams that were not one well-formed frame, dropped.
     pub garbage: u64,
+    /// Well-formed frames other than SEND, dropped without complaint:
+    /// stomp.py's members multicast their DISCONNECT, and a RECEIPT for
+    /// every frame they hear with a `receipt` header.
+    pub ignored: u64,
     /// Our own datagrams, dropped as asked.
     pub own: u64,
     /// Messages dropped because the client was not taking them.
@@ -225,9 +234,16 @@ impl Group {
     /// whatever the octets).
     pub fn handle_datagram(&mut self, datagram: &[u8]) {
         self.stats.datagrams_in += 1;
-        let Some(sent) = single_send(datagram, self.config.max_datagram) else {
-            self.stats.garbage += 1;
-            return;
+        let sent = match single_frame(datagram, self.config.max_datagram) {
+            Some(frame) if frame.command == Command::Send => frame,
+            Some(_) => {
+                self.stats.ignored += 1;
+                return;
+            }
+            None => {
+                self.stats.garbage += 1;
+                return;
+            }
         };
         if self.config.ignore_own && sent.header(SENDER_HEADER) == Some(&self.config.sender) {
             self.stats.own += 1;
@@ -270,9 +286,9 @@ impl Group {
     }
 }
 
-/// The one SEND frame `datagram` holds (heart-beat newlines around it
-/// allowed), or `None`.
-fn single_send(datagram: &[u8], max: usize) -> Option<Frame> {
+/// The one frame `datagram` holds (heart-beat newlines around it allowed),
+/// or `None`.
+fn single_frame(datagram: &[u8], max: usize) -> Option<Frame> {
     let limits = Limits {
         max_frame_size: max,
         max_body: max,
@@ -284,7 +300,7 @@ fn single_send(datagram: &[u8], max: usize) -> Option<Frame> {
     loop {
         match decoder.decode(&mut input) {
             Ok(Some(Item::Heartbeat)) => {}
-            Ok(Some(Item::Frame(f))) if frame.is_none() && f.command == Command::Send => {
+            Ok(Some(Item::Frame(f))) if frame.is_none() => {
                 frame = Some(f);
             }
             Ok(None) if input.is_empty() => return frame,

@@ -3,12 +3,14 @@
 //! @stomp/stompjs over WebSocket (both installed by `scripts/peers` under
 //! `target/peers`). What they send, we receive intact, and the other way
 //! round: text, binary bodies with NULs, escaped header values, UTF-8; the
-//! peers send partly inside a transaction and acknowledge inside one.
+//! peers send partly inside a transaction and acknowledge inside one. And
+//! without a broker: stomp.py's `MulticastConnection` and our `udp://`
+//! members exchange messages on one multicast group (on loopback).
 
 // Each scenario's name says what it asserts.
 #![allow(missing_docs)]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,7 +28,7 @@ macro_rules! interop_scenarios {
     ($adapter:ty) => {
         $crate::suite!($adapter, interop: what_stomppy_sends_arrives_intact,
             what_we_send_reaches_stomppy_intact, what_stompjs_sends_arrives_intact,
-            what_we_send_reaches_stompjs_intact);
+            what_we_send_reaches_stompjs_intact, stomppy_and_we_share_a_multicast_group);
     };
 }
 
@@ -92,11 +94,16 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The peer if it and the broker on `port` are there; None when skipping
-/// is allowed.
-fn peer(installed: &Path, program: PathBuf, script: &'static str, port: u16) -> Option<Peer> {
+/// The peer if it and the broker on `port` (if any) are there; None when
+/// skipping is allowed.
+fn peer(
+    installed: &Path,
+    program: PathBuf,
+    script: &'static str,
+    port: Option<u16>,
+) -> Option<Peer> {
     support::embedded();
-    if installed.exists() && support::listening(port) {
+    if installed.exists() && port.is_none_or(support::listening) {
         let node_path = script
             .ends_with(".cjs")
             .then(|| root().join("target/peers/node/node_modules"));
@@ -108,24 +115,35 @@ fn peer(installed: &Path, program: PathBuf, script: &'static str, port: u16) -> 
     }
     assert!(
         support::skip_allowed(),
-        "{script}'s client or the broker on port {port} is missing (run `bash scripts/peers` and `bash scripts/brokers`)"
+        "{script}'s client or the broker on port {port:?} is missing (run `bash scripts/peers` and `bash scripts/brokers`)"
     );
     None
 }
 
-fn stomppy(at: &Meeting) -> Option<Peer> {
+/// stomp.py, meeting us at `at` (a broker) or on a multicast group (None).
+fn stomppy(at: Option<&Meeting>) -> Option<Peer> {
     let python = root().join("target/peers/venv/bin/python3");
-    peer(&python.clone(), python, "stomppy.py", at.tcp_port)
+    peer(
+        &python.clone(),
+        python,
+        "stomppy.py",
+        at.map(|at| at.tcp_port),
+    )
 }
 
 fn stompjs(at: &Meeting) -> Option<Peer> {
     let installed = root().join("target/peers/node/node_modules/@stomp/stompjs");
-    peer(&installed, PathBuf::from("node"), "stompjs.cjs", at.ws_port)
+    peer(
+        &installed,
+        PathBuf::from("node"),
+        "stompjs.cjs",
+        Some(at.ws_port),
+    )
 }
 
 impl Peer {
-    /// Runs the peer; its standard output, or a panic with its errors.
-    fn run(&self, args: &[&str]) -> String {
+    /// Starts the peer; its output comes line by line.
+    fn start(&self, args: &[&str]) -> Running {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/peers")
             .join(self.script);
@@ -139,36 +157,78 @@ impl Peer {
             command.env("NODE_PATH", node_path);
         }
         let mut child = command.spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            what: format!("{} {args:?}", self.script),
+            deadline: Instant::now() + Duration::from_secs(30),
+        }
+    }
+
+    /// Runs the peer; its standard output, or a panic with its errors.
+    fn run(&self, args: &[&str]) -> String {
+        self.start(args).finish()
+    }
+}
+
+/// A peer process under way, bounded by a deadline.
+struct Running {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    what: String,
+    deadline: Instant,
+}
+
+impl Running {
+    /// Waits for the line `want` (what came before it is dropped).
+    fn wait_for(&mut self, want: &str) {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line == want => return,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!("{}: no {want:?} line", self.what);
+                }
+            }
+        }
+    }
+
+    /// Waits for the end; the rest of the output, or a panic with the
+    /// peer's errors.
+    fn finish(mut self) -> String {
         let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
             }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("{} {args:?} hung", self.script);
+            if Instant::now() > self.deadline {
+                let _ = self.child.kill();
+                panic!("{} hung", self.what);
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let (mut out, mut err) = (String::new(), String::new());
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        child
+        let mut err = String::new();
+        self.child
             .stderr
             .take()
             .unwrap()
             .read_to_string(&mut err)
             .unwrap();
-        assert!(
-            status.success(),
-            "{} {args:?}: {status}\n{err}",
-            self.script
-        );
-        out
+        assert!(status.success(), "{}: {status}\n{err}", self.what);
+        // The reader thread ends with the output.
+        let out: Vec<String> = self.lines.iter().collect();
+        out.iter().map(|line| format!("{line}\n")).collect()
     }
 }
 
@@ -224,13 +284,13 @@ fn nothing_left<A: Adapter>(url: &str, queue: &str, peer: &str) {
     client.disconnect().unwrap();
 }
 
-/// The peer's printout of what it received matches every sample.
-fn check_printout(peer: &str, out: &str) {
+/// The peer's printout of what it received matches `samples`.
+fn check_printout(peer: &str, out: &str, samples: &[Sample]) {
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), messages().len(), "{peer}: {out}");
-    for (line, (body, headers)) in lines.iter().zip(messages()) {
+    assert_eq!(lines.len(), samples.len(), "{peer}: {out}");
+    for (line, (body, headers)) in lines.iter().zip(samples) {
         let mut fields = line.split(' ');
-        assert_eq!(unhex(fields.next().unwrap()), body, "{peer}");
+        assert_eq!(&unhex(fields.next().unwrap()), body, "{peer}");
         let received: Vec<(String, Vec<u8>)> = fields
             .map(|f| {
                 let (name, value) = f.split_once('=').unwrap();
@@ -248,7 +308,9 @@ fn check_printout(peer: &str, out: &str) {
 
 pub fn what_stomppy_sends_arrives_intact<A: Adapter>() {
     for at in &MEETINGS {
-        let Some(stomppy) = stomppy(at) else { continue };
+        let Some(stomppy) = stomppy(Some(at)) else {
+            continue;
+        };
         let q = support::queue("from-py");
         stomppy.run(&["send", "127.0.0.1", &at.tcp_port.to_string(), &q]);
         receive_from::<A>(at.tcp, &q);
@@ -257,13 +319,15 @@ pub fn what_stomppy_sends_arrives_intact<A: Adapter>() {
 
 pub fn what_we_send_reaches_stomppy_intact<A: Adapter>() {
     for at in &MEETINGS {
-        let Some(stomppy) = stomppy(at) else { continue };
+        let Some(stomppy) = stomppy(Some(at)) else {
+            continue;
+        };
         let q = support::queue("to-py");
         send_to::<A>(at.tcp, &q);
         let count = messages().len().to_string();
         let port = at.tcp_port.to_string();
         let out = stomppy.run(&["receive", "127.0.0.1", &port, &q, &count]);
-        check_printout(&format!("stomp.py via {}", at.name), &out);
+        check_printout(&format!("stomp.py via {}", at.name), &out, &messages());
         nothing_left::<A>(at.tcp, &q, "stomp.py");
     }
 }
@@ -284,7 +348,75 @@ pub fn what_we_send_reaches_stompjs_intact<A: Adapter>() {
         send_to::<A>(at.ws, &q);
         let count = messages().len().to_string();
         let out = stompjs.run(&["receive", at.ws_for_peer, &q, &count]);
-        check_printout(&format!("stompjs via {}", at.name), &out);
+        check_printout(&format!("stompjs via {}", at.name), &out, &messages());
         nothing_left::<A>(at.ws, &q, "stompjs");
     }
+}
+
+/// What stomp.py's `MulticastConnection` sends intact: every sample but the
+/// one with escaped headers (it writes header values unescaped, so a line
+/// feed in one breaks its frame; `stomppy.py mcast-send` leaves it out).
+fn multicast_samples() -> Vec<Sample> {
+    messages()
+        .into_iter()
+        .filter(|(_, headers)| !headers.iter().any(|(name, _)| *name == "x-note"))
+        .collect()
+}
+
+pub fn stomppy_and_we_share_a_multicast_group<A: Adapter>() {
+    let Some(stomppy) = stomppy(None) else { return };
+    let port = crate::multicast::port();
+    let group = crate::multicast::GROUP;
+    let url = crate::multicast::url(port, "");
+    let client = A::connect(Config::from_url(&url).unwrap()).unwrap();
+    let options = stomp_proto::client::SubscribeOptions {
+        receipt: true,
+        ..Default::default()
+    };
+    let sub = client.subscribe_with("/topic/interop/>", options).unwrap();
+
+    // stomp.py to us: its sends (two of them inside its transaction) match
+    // our wildcard.
+    let port = port.to_string();
+    stomppy.run(&["mcast-send", group, &port, "/topic/interop/from-py"]);
+    for (body, headers) in multicast_samples() {
+        let message = sub.recv_timeout(support::WAIT).unwrap();
+        assert_eq!(&message.body()[..], &body[..], "{}", A::NAME);
+        assert_eq!(
+            message.header("destination"),
+            Some("/topic/interop/from-py")
+        );
+        for (name, value) in headers {
+            assert_eq!(message.header(name), Some(value), "{name}");
+        }
+    }
+
+    // Us to stomp.py, once it has joined (receipts are our member's own).
+    let samples = messages();
+    let count = samples.len().to_string();
+    let mut running = stomppy.start(&[
+        "mcast-receive",
+        group,
+        &port,
+        "/topic/interop/to-py",
+        &count,
+    ]);
+    running.wait_for("ready");
+    for (body, headers) in &samples {
+        let options = SendOptions {
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            receipt: true,
+            ..SendOptions::default()
+        };
+        client
+            .send_with("/topic/interop/to-py", body.clone().into(), options)
+            .unwrap();
+    }
+    check_printout("stomp.py multicast", &running.finish(), &samples);
+    // stomp.py also multicast its DISCONNECTs: not SENDs, but no garbage.
+    assert_eq!(client.stats().unwrap().dropped_datagrams, 0, "{}", A::NAME);
+    client.disconnect().unwrap();
 }

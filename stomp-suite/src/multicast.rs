@@ -162,11 +162,15 @@ pub fn multicast_garbage_on_the_group_is_counted_and_dropped<A: Adapter>() {
     for garbage in [
         &b"not stomp"[..],
         b"SEND\ndestination:/topic/x\n\nno end",
-        b"MESSAGE\ndestination:/topic/x\n\nnot a send\0",
+        b"SEND\ndestination:/topic/x\ncontent-length:99\n\nshorter\0",
         b"",
     ] {
         socket.send_to(garbage, group).unwrap();
     }
+    // What a stomp.py member multicasts besides SENDs is no garbage.
+    socket
+        .send_to(b"DISCONNECT\nreceipt:bye\n\n\0", group)
+        .unwrap();
     // A real frame after them, from a stranger without a sender header.
     socket
         .send_to(b"SEND\ndestination:/topic/x\n\nstill here\0", group)
