@@ -368,7 +368,7 @@ fn shell_script_runs_every_command_and_stops_at_the_first_failure() {
 # comments and blank lines are skipped
 
 version
-subscribe /queue/script client-individual
+subscribe /queue/script --ack client-individual
 send /queue/script first
 wait 1
 ack
@@ -428,6 +428,19 @@ send /queue/script never
     assert!(lines.iter().any(|l| l.contains("acks 2, nacks 1")), "{out}");
     assert!(out.contains("unsubscribed from /queue/script"), "{out}");
     assert!(!out.contains("never"), "{out}");
+
+    // A known command with the wrong arguments says how to call it.
+    let output = stomp(&args, b"help commit\nsubscribe\n", &[]);
+    assert!(
+        text(&output.stdout).contains("begin | commit | abort"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_one_line(
+        &output,
+        5,
+        "subscribe: wrong arguments (usage: subscribe DEST [ACK])",
+    );
 }
 
 /// A private tmux server, killed when dropped.

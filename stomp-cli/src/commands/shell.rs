@@ -26,7 +26,7 @@ Commands:
   connect [URL]                  connect (again), to URL or the --url given
   disconnect                     disconnect gracefully
   subscribe DEST [ACK]           subscribe; ACK is auto (default), client or
-                                 client-individual
+                                 client-individual (also as --ack ACK)
   unsubscribe DEST|ID            end a subscription
   send DEST [BODY...]            send the rest of the line (inside the open
                                  transaction, if any)
@@ -40,8 +40,30 @@ Commands:
   sleep SECONDS                  wait (in scripts)
   wait N                         wait until N messages in all have arrived
                                  (in scripts; up to --timeout)
-  help                           this
+  help [COMMAND]                 this, or one command's line
   quit | exit                    disconnect and leave (also Ctrl-D)";
+
+/// The help lines of `command` (any of the alternatives a line names, as
+/// in `begin | commit | abort`), with their continuation lines.
+fn usage(command: &str) -> Option<String> {
+    let mut lines = HELP.lines().skip(1).peekable();
+    while let Some(line) = lines.next() {
+        let synopsis = line.trim_start().split("  ").next().unwrap_or("");
+        let names = synopsis
+            .split('|')
+            .filter_map(|alternative| alternative.split_whitespace().next());
+        if names.clone().any(|name| name == command) {
+            let mut text = line.to_string();
+            // Continuation lines start with more than the two spaces.
+            while let Some(more) = lines.next_if(|l| l.starts_with("   ")) {
+                text.push('\n');
+                text.push_str(more);
+            }
+            return Some(text);
+        }
+    }
+    None
+}
 
 /// `stomp shell` flags.
 #[derive(clap::Args, Debug)]
@@ -219,7 +241,11 @@ impl Shell {
         let words: Vec<&str> = rest.split_whitespace().collect();
         let failed = |e: stomp_tokio::Error| ended(&e);
         match (command, words.as_slice()) {
-            ("help" | "?", _) => self.say(HELP),
+            ("help" | "?", []) => self.say(HELP),
+            ("help" | "?", [name]) => {
+                let text = usage(name).ok_or_else(|| format!("unknown command {name:?}"))?;
+                self.say(text);
+            }
             ("quit" | "exit", _) => return Ok(Next::Quit),
             ("connect", []) => self.connect(None)?,
             ("connect", [url]) => self.connect(Some(url))?,
@@ -228,7 +254,7 @@ impl Shell {
                 self.say("disconnected");
             }
             ("subscribe", [destination]) => self.subscribe(destination, AckMode::Auto)?,
-            ("subscribe", [destination, ack]) => {
+            ("subscribe", [destination, ack] | [destination, "--ack", ack]) => {
                 let ack = match *ack {
                     "auto" => AckMode::Auto,
                     "client" => AckMode::Client,
@@ -373,12 +399,10 @@ impl Shell {
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
-            (known, _)
-                if HELP
-                    .lines()
-                    .any(|l| l.trim_start().split([' ', '|']).next() == Some(known)) =>
-            {
-                return Err(format!("wrong arguments for {known} (see help)"));
+            (known, _) if usage(known).is_some() => {
+                let text = usage(known).unwrap_or_default();
+                let synopsis = text.trim_start().split("  ").next().unwrap_or_default();
+                return Err(format!("wrong arguments (usage: {synopsis})"));
             }
             (unknown, _) => return Err(format!("unknown command {unknown:?} (see help)")),
         }
@@ -479,5 +503,24 @@ impl Shell {
         if let Some(client) = self.client.take() {
             let _ = self.runtime.block_on(client.disconnect());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usage;
+
+    #[test]
+    fn usage_finds_a_commands_lines_by_any_of_its_names() {
+        let subscribe = usage("subscribe").unwrap();
+        assert!(subscribe.trim_start().starts_with("subscribe DEST [ACK]"));
+        assert!(subscribe.contains("client-individual"), "{subscribe}");
+        assert_eq!(subscribe.lines().count(), 2);
+        let commit = usage("commit").unwrap();
+        assert!(commit.trim_start().starts_with("begin | commit | abort"));
+        assert!(usage("nack").unwrap().contains("ack [ID] | nack [ID]"));
+        assert!(usage("exit").is_some());
+        assert_eq!(usage("Commands:"), None);
+        assert_eq!(usage("frobnicate"), None);
     }
 }
