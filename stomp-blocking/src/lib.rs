@@ -253,11 +253,18 @@ impl Client {
         &self.events
     }
 
-    /// The session's counters.
+    /// The session's counters; once the client has ended, as they were at
+    /// the end (what a failed connection did before it failed).
     pub fn stats(&self) -> Result<Stats, Error> {
         let (done, answer) = reply();
-        self.handle.send(Command::Stats { done })?;
-        answer.wait().ok_or_else(|| self.handle.closed())
+        if self.handle.send(Command::Stats { done }).is_ok() {
+            if let Some(stats) = answer.wait() {
+                return Ok(stats);
+            }
+        }
+        self.handle
+            .final_stats()
+            .ok_or_else(|| self.handle.closed())
     }
 
     /// Disconnects gracefully: DISCONNECT, then its receipt (or the

@@ -173,6 +173,8 @@ pub enum Lifecycle {
 pub struct Handle {
     input: Arc<Queue<Input>>,
     closed: Arc<Mutex<Option<CloseReason>>>,
+    /// The session's counters as they were at the end.
+    final_stats: Arc<Mutex<Option<Stats>>>,
 }
 
 impl Handle {
@@ -181,6 +183,7 @@ impl Handle {
         Handle {
             input: Arc::new(Queue::unbounded()),
             closed: Arc::default(),
+            final_stats: Arc::default(),
         }
     }
 
@@ -218,6 +221,15 @@ impl Handle {
     pub fn closed(&self) -> Error {
         let reason = self.closed.lock().unwrap_or_else(|e| e.into_inner());
         Error::Closed(reason.clone())
+    }
+
+    /// The session's counters as they were when the client ended, once it
+    /// has.
+    pub fn final_stats(&self) -> Option<Stats> {
+        self.final_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How the client ended, once it has.
@@ -540,6 +552,11 @@ impl Driver {
     fn finish(&mut self, reason: CloseReason) {
         self.link_lost = true;
         // Recorded first: whoever wakes up below reads it.
+        *self
+            .handle
+            .final_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(self.session.stats().clone());
         *self.handle.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
         if let Some(first) = self.first_connect.take() {
             first.send(Err(Error::Connect(reason.clone())));

@@ -79,6 +79,11 @@ pub fn a_silent_broker_is_detected_within_the_heartbeat_grace<A: Adapter>() {
         client.send("/queue/a", "x"),
         Err(Error::Closed(Some(CloseReason::HeartbeatTimeout)))
     ));
+    // The counters outlive the connection: what it did before it failed.
+    let stats = client.stats().unwrap();
+    assert_eq!(stats.heartbeat_timeouts, 1, "{}: {stats:?}", A::NAME);
+    assert!(stats.heartbeats_in > 0, "{}: {stats:?}", A::NAME);
+    assert_eq!(stats.connects, 1, "{}: {stats:?}", A::NAME);
 }
 
 pub fn garbage_from_the_broker_is_a_protocol_error_with_its_offset<A: Adapter>() {

@@ -150,7 +150,12 @@ impl Broker {
 
 /// The running brokers: all of them, or a panic naming the missing one.
 pub fn brokers() -> Vec<&'static Broker> {
-    embedded();
+    if ALL
+        .iter()
+        .any(|broker| broker.kind == "embedded" && chosen(broker))
+    {
+        embedded();
+    }
     ALL.iter()
         .filter(|broker| chosen(broker))
         .filter(|broker| require(&broker.to_string(), broker.port))
