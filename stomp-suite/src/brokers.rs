@@ -227,7 +227,8 @@ pub fn ten_thousand_messages_arrive_in_order_exactly_once<A: Adapter>() {
                 while received.last().is_none_or(|last: &String| last != "end") {
                     match sub.recv_timeout(WAIT) {
                         Ok(message) => received.push(message.text().unwrap_or("").to_string()),
-                        Err(e) => return Err((e, received)),
+                        // Whose side holds the bytes, while the stall lasts.
+                        Err(e) => return Err((e, support::sockets(broker.port), received)),
                     }
                 }
                 Ok(received)
@@ -243,7 +244,7 @@ pub fn ten_thousand_messages_arrive_in_order_exactly_once<A: Adapter>() {
             let history: Vec<_> = std::iter::from_fn(|| events.try_recv()).collect();
             let (why, got) = match &received {
                 Ok(got) => ("out of order or lost".to_string(), got),
-                Err((e, got)) => (format!("stalled ({e})"), got),
+                Err((e, sockets, got)) => (format!("stalled ({e}); sockets:\n{sockets}\n"), got),
             };
             panic!(
                 "{broker}: {why} after {} messages (the last {:?}); sending: {sent:?}; \

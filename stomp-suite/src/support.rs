@@ -192,6 +192,19 @@ pub fn skip_allowed() -> bool {
         && std::env::var("CI").map_or(true, |v| v != "true")
 }
 
+/// The TCP connections to and from loopback `port` with their queues
+/// (`ss -tni`): whose side holds unread or unsent bytes when a test stalls.
+pub fn sockets(port: u16) -> String {
+    let filter = format!("( sport = :{port} or dport = :{port} )");
+    match std::process::Command::new("ss")
+        .args(["-tni", "state", "established", &filter])
+        .output()
+    {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Err(e) => format!("(ss: {e})"),
+    }
+}
+
 /// Whether something listens on loopback `port`.
 pub fn listening(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
