@@ -66,7 +66,8 @@
 //! # Back-pressure
 //!
 //! Each subscription holds up to [`Config::subscription_capacity`] messages.
-//! While one is full the socket is not read, so the broker holds the rest
+//! Once one is full, the socket is read for at most [`Config::read_ahead`]
+//! more bytes and then not at all until it has room, so the broker holds the rest
 //! (and, per its flow control, may slow producers). A consequence to keep in
 //! mind: a thread that subscribes and then only sends, never receiving, will
 //! at some point have the broker's answers (receipts included) stuck behind
@@ -146,7 +147,8 @@ impl Client {
         let events = Events::new();
         let (first_tx, first) = reply();
         let session = ClientSession::new(session_config, std::time::Instant::now());
-        let driver = Driver::new(session, handle.clone(), events.queue().clone(), first_tx);
+        let mut driver = Driver::new(session, handle.clone(), events.queue().clone(), first_tx);
+        driver.set_read_ahead(config.read_ahead);
         let pump = Pump::new(driver, connector, config.write_timeout);
         thread::Builder::new()
             .name("stomp-pump".into())

@@ -46,7 +46,7 @@ impl Pump {
                 self.link = None;
             }
             if let Some(link) = &self.link {
-                link.gate().set_paused(self.driver.is_paused());
+                link.gate().set_paused(!self.driver.may_read());
             }
             if self.transmit() {
                 // The session has local answers to hand out first.

@@ -127,7 +127,8 @@ impl Client {
         let events = Events::new();
         let (first_tx, first) = reply();
         let session = ClientSession::new(session_config, Instant::now());
-        let driver = Driver::new(session, handle.clone(), events.queue().clone(), first_tx);
+        let mut driver = Driver::new(session, handle.clone(), events.queue().clone(), first_tx);
+        driver.set_read_ahead(config.read_ahead);
         let task = Task {
             driver,
             connector,
@@ -664,7 +665,7 @@ impl Task {
             if timer.as_ref().map(|(at, _)| *at) != deadline {
                 timer = deadline.map(|at| (at, self.runtime.sleep_until(at)));
             }
-            let reading = !self.driver.is_paused();
+            let reading = self.driver.may_read();
             // Reading, writing, commands and timers all wait here together:
             // a peer that stops reading until it has written is still read.
             let wakeup = poll_fn(|cx| {

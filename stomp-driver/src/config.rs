@@ -13,13 +13,23 @@ pub struct Config {
     /// timeouts, limits and the reconnect policy.
     pub session: ClientConfig,
     /// Messages a subscription holds before the socket stops being read
-    /// (back-pressure towards the broker).
+    /// (back-pressure towards the broker), after at most
+    /// [`read_ahead`](Config::read_ahead) more bytes.
     pub subscription_capacity: usize,
+    /// Bytes still read from the socket once a subscription is full (4 MiB
+    /// by default; the messages they hold wait beyond the capacity). Reading
+    /// stops only after them, so a burst waits in our memory rather than in
+    /// the kernel's socket buffer, where a full buffer can make the kernel
+    /// drop segments and the sender back off for seconds. 0: stop at once.
+    pub read_ahead: usize,
     /// How long one write to the socket may block.
     pub write_timeout: Duration,
     /// TLS settings for `stomp+ssl://` and `wss://` hosts.
     pub tls: Tls,
 }
+
+/// [`Config::read_ahead`]'s default.
+pub(crate) const DEFAULT_READ_AHEAD: usize = 4 << 20;
 
 impl Config {
     /// A configuration around a session configuration.
@@ -29,6 +39,7 @@ impl Config {
         Config {
             session,
             subscription_capacity: 1024,
+            read_ahead: DEFAULT_READ_AHEAD,
             write_timeout: Duration::from_secs(30),
             tls: Tls::default(),
         }

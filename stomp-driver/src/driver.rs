@@ -274,6 +274,10 @@ pub struct Driver {
     /// Commands waiting for room in the session's outgoing queue, in order.
     deferred: VecDeque<Command>,
     paused: bool,
+    /// The session's `bytes_in` when reading was paused.
+    paused_at: u64,
+    /// Bytes still read after a pause (see [`Driver::may_read`]).
+    read_ahead: u64,
     link_lost: bool,
 }
 
@@ -296,6 +300,8 @@ impl Driver {
             disconnecting: None,
             deferred: VecDeque::new(),
             paused: false,
+            paused_at: 0,
+            read_ahead: crate::config::DEFAULT_READ_AHEAD as u64,
             link_lost: false,
         }
     }
@@ -316,6 +322,23 @@ impl Driver {
         self.paused
     }
 
+    /// How many bytes the transport may still read once paused
+    /// ([`Config::read_ahead`](crate::Config::read_ahead)).
+    pub fn set_read_ahead(&mut self, bytes: usize) {
+        self.read_ahead = bytes as u64;
+    }
+
+    /// Whether the transport should read from the socket now: always while
+    /// no subscription is full, and after one fills, until the read-ahead
+    /// is used up. Bytes left in the kernel's buffer while the application
+    /// reads nothing can make it drop segments (small ones overrun the
+    /// memory the advertised window promised), and the sender's
+    /// retransmission backoff then stalls the connection for seconds after
+    /// reading resumes; reading ahead keeps bursts out of the kernel.
+    pub fn may_read(&self) -> bool {
+        !self.paused || self.session.stats().bytes_in - self.paused_at < self.read_ahead
+    }
+
     /// Reading pauses while any subscription's mailbox is full; true when
     /// that changed.
     pub fn update_pause(&mut self, now: Instant) -> bool {
@@ -324,6 +347,7 @@ impl Driver {
             return false;
         }
         self.paused = full;
+        self.paused_at = self.session.stats().bytes_in;
         self.session.set_reading_paused(now, full);
         true
     }

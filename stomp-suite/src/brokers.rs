@@ -22,7 +22,7 @@ use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
 #[macro_export]
 macro_rules! broker_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt);
+        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing);
     };
 }
 
@@ -263,6 +263,54 @@ pub fn ten_thousand_messages_arrive_in_order_exactly_once<A: Adapter>() {
         );
         client.disconnect().unwrap();
     }
+}
+
+pub fn a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing<A: Adapter>() {
+    // The embedded broker keeps what a connection cannot take in its queue.
+    let Some(broker) = one("embedded", "tcp") else {
+        return;
+    };
+    let (capacity, read_ahead, size, count) = (16, 256 << 10, 1024, 8_000);
+    let mut config = broker.config();
+    config.subscription_capacity = capacity;
+    config.read_ahead = read_ahead;
+    let consumer = A::connect(config).unwrap();
+    let q = queue("back-pressure");
+    let sub = consumer.subscribe(&q, AckMode::Auto).unwrap();
+    let producer = broker.connect::<A>();
+    for i in 0..count {
+        let body = format!("{i:>size$}");
+        producer.send(&q, body).unwrap();
+    }
+    producer.send_with_receipt(&q, "end").unwrap();
+    // Nobody takes from the subscription: what the consumer reads stops
+    // growing once it is full and the read-ahead is used up (and not before).
+    let mut read = consumer.stats().unwrap().bytes_in;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = consumer.stats().unwrap().bytes_in;
+        if now == read || std::time::Instant::now() > deadline {
+            break;
+        }
+        read = now;
+    }
+    let total = (count * (size + 150)) as u64;
+    // A frame's worth of headers each, and the last reads in flight.
+    let bound = (capacity * (size + 150) + read_ahead + 5 * (64 << 10)) as u64;
+    assert!(
+        read >= read_ahead as u64 && read < bound,
+        "{}: read {read} of about {total} octets (bound {bound})",
+        A::NAME
+    );
+    // Then everything comes, in order, as the subscription is emptied.
+    for i in 0..count {
+        let message = sub.recv_timeout(WAIT).unwrap();
+        assert_eq!(message.text().map(str::trim_start), Some(&*i.to_string()));
+    }
+    assert_eq!(recv_text(&sub), "end");
+    producer.disconnect().unwrap();
+    consumer.disconnect().unwrap();
 }
 
 pub fn a_bad_login_is_refused_with_the_brokers_words<A: Adapter>() {

@@ -193,11 +193,12 @@ pub fn skip_allowed() -> bool {
 }
 
 /// The TCP connections to and from loopback `port` with their queues
-/// (`ss -tni`): whose side holds unread or unsent bytes when a test stalls.
+/// (`ss -tnim`, with socket memory and drops): whose side holds unread or
+/// unsent bytes when a test stalls.
 pub fn sockets(port: u16) -> String {
     let filter = format!("( sport = :{port} or dport = :{port} )");
     match std::process::Command::new("ss")
-        .args(["-tni", "state", "established", &filter])
+        .args(["-tnim", "state", "established", &filter])
         .output()
     {
         Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
