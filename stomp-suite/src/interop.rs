@@ -254,10 +254,9 @@ fn receive_from<A: Adapter>(url: &str, queue: &str) {
     client.disconnect().unwrap();
 }
 
-/// Adapter `A` at `url` sends every sample to `queue`, confirmed.
-fn send_to<A: Adapter>(url: &str, queue: &str) {
-    let client = A::connect(Config::from_url(url).unwrap()).unwrap();
-    for (body, headers) in messages() {
+/// Sends every one of `samples` to `destination`, each confirmed.
+fn send_samples(client: &impl SuiteClient, destination: &str, samples: &[Sample]) {
+    for (body, headers) in samples {
         let options = SendOptions {
             headers: headers
                 .iter()
@@ -266,8 +265,16 @@ fn send_to<A: Adapter>(url: &str, queue: &str) {
             receipt: true,
             ..SendOptions::default()
         };
-        client.send_with(queue, body.into(), options).unwrap();
+        client
+            .send_with(destination, body.clone().into(), options)
+            .unwrap();
     }
+}
+
+/// Adapter `A` at `url` sends every sample to `queue`, confirmed.
+fn send_to<A: Adapter>(url: &str, queue: &str) {
+    let client = A::connect(Config::from_url(url).unwrap()).unwrap();
+    send_samples(&client, queue, &messages());
     client.disconnect().unwrap();
 }
 
@@ -402,19 +409,7 @@ pub fn stomppy_and_we_share_a_multicast_group<A: Adapter>() {
         &count,
     ]);
     running.wait_for("ready");
-    for (body, headers) in &samples {
-        let options = SendOptions {
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            receipt: true,
-            ..SendOptions::default()
-        };
-        client
-            .send_with("/topic/interop/to-py", body.clone().into(), options)
-            .unwrap();
-    }
+    send_samples(&client, "/topic/interop/to-py", &samples);
     check_printout("stomp.py multicast", &running.finish(), &samples);
     // stomp.py also multicast its DISCONNECTs: not SENDs, but no garbage.
     assert_eq!(client.stats().unwrap().dropped_datagrams, 0, "{}", A::NAME);

@@ -53,16 +53,21 @@ class Collector(stomp.ConnectionListener):
             self.done.set()
 
 
-def send(host, port, queue):
-    conn = connect(host, port)
+def send_messages(conn, destination, messages):
+    """Sends `messages`, the first two inside a transaction."""
     tx = conn.begin()
-    for n, (body, headers) in enumerate(MESSAGES):
+    for n, (body, headers) in enumerate(messages):
         if n < 2:
-            conn.send(queue, body, headers=dict(headers), transaction=tx)
+            conn.send(destination, body, headers=dict(headers), transaction=tx)
         else:
             if n == 2:
                 conn.commit(tx)
-            conn.send(queue, body, headers=dict(headers))
+            conn.send(destination, body, headers=dict(headers))
+
+
+def send(host, port, queue):
+    conn = connect(host, port)
+    send_messages(conn, queue, MESSAGES)
     conn.disconnect(receipt="bye")
 
 
@@ -117,17 +122,10 @@ def multicast(group, port):
 
 def mcast_send(group, port, destination):
     conn = multicast(group, port)
-    tx = conn.begin()
     # Its multicast connection writes header values unescaped: a line feed
     # in one would break the frame, so that sample stays out.
     plain = [(body, headers) for body, headers in MESSAGES if "x-note" not in headers]
-    for n, (body, headers) in enumerate(plain):
-        if n < 2:
-            conn.send(destination, body, headers=dict(headers), transaction=tx)
-        else:
-            if n == 2:
-                conn.commit(tx)
-            conn.send(destination, body, headers=dict(headers))
+    send_messages(conn, destination, plain)
     conn.disconnect()
 
 
