@@ -87,6 +87,12 @@
 //!   heart-beats *to* the broker are on (its heart-beat receiver crashes when
 //!   credit flow resumes the connection). Asking only for heart-beats from the
 //!   broker (`HeartBeat::new(0, ms)`) avoids it; a reconnect policy survives it.
+//! - ActiveMQ fixes its sockets' buffers at 64 KiB by default. On one host
+//!   (loopback segments are up to 64 KiB) a connection that sends and
+//!   receives hard at once can have segments dropped by the kernel and stall
+//!   in retransmission backoff for seconds, past a heart-beat grace. Give the
+//!   connector `?transport.socketBufferSize=1048576` (as `scripts/brokers`
+//!   does).
 
 use std::fmt;
 use std::sync::Arc;
