@@ -317,11 +317,6 @@ impl Driver {
         std::mem::take(&mut self.link_lost)
     }
 
-    /// Whether reading is paused because a subscription is full.
-    pub fn is_paused(&self) -> bool {
-        self.paused
-    }
-
     /// How many bytes the transport may still read once paused
     /// ([`Config::read_ahead`](crate::Config::read_ahead)).
     pub fn set_read_ahead(&mut self, bytes: usize) {
