@@ -169,7 +169,7 @@ fn chosen(broker: &Broker) -> bool {
     let Ok(list) = std::env::var("STOMP_BROKERS") else {
         return true;
     };
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
+    if in_ci() {
         return true;
     }
     let name = broker.to_string();
@@ -188,8 +188,12 @@ pub fn one(kind: &str, transport: &str) -> Option<&'static Broker> {
 /// Skipping a missing broker or peer is allowed only outside CI, when asked
 /// for with `STOMP_SKIP_BROKERS=1`.
 pub fn skip_allowed() -> bool {
-    std::env::var("STOMP_SKIP_BROKERS").is_ok_and(|v| v == "1")
-        && std::env::var("CI").map_or(true, |v| v != "true")
+    std::env::var("STOMP_SKIP_BROKERS").is_ok_and(|v| v == "1") && !in_ci()
+}
+
+/// Whether this runs in CI (`CI=true`), where every broker must be there.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 /// The TCP connections to and from loopback `port` with their queues

@@ -399,12 +399,15 @@ impl Shell {
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
-            (known, _) if usage(known).is_some() => {
-                let text = usage(known).unwrap_or_default();
-                let synopsis = text.trim_start().split("  ").next().unwrap_or_default();
-                return Err(format!("wrong arguments (usage: {synopsis})"));
+            (command, _) => {
+                return Err(match usage(command) {
+                    Some(text) => {
+                        let synopsis = text.trim_start().split("  ").next().unwrap_or_default();
+                        format!("wrong arguments (usage: {synopsis})")
+                    }
+                    None => format!("unknown command {command:?} (see help)"),
+                });
             }
-            (unknown, _) => return Err(format!("unknown command {unknown:?} (see help)")),
         }
         Ok(Next::Continue)
     }
