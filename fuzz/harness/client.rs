@@ -167,7 +167,7 @@ fn pump(client: &mut ClientSession, owner: &mut Owner, now: Instant, ops: usize)
                     }
                 }
             }
-            Event::ConnectionLost(_) => owner.transactions.clear(),
+            Event::ConnectionLost { .. } | Event::DialFailed { .. } => owner.transactions.clear(),
             Event::Closed(_) => {
                 owner.closed = true;
                 assert!(client.is_closed());
@@ -177,7 +177,7 @@ fn pump(client: &mut ClientSession, owner: &mut Owner, now: Instant, ops: usize)
                     owner.outstanding
                 );
             }
-            Event::Connected(_) | Event::Reconnecting { .. } | Event::HeartbeatTimeout => {}
+            _ => {}
         }
     }
     assert!(

@@ -1,11 +1,13 @@
 //! A `ClientSession` driven from a plain `std::net::TcpStream` loop. Run:
 //! cargo run -p stomp-proto --example tcp_client -- stomp://guest:guest@localhost:61613
 use std::error::Error;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use stomp_proto::client::{ClientConfig, ClientSession, Event, SendOptions, SubscribeOptions};
+use stomp_proto::client::{
+    ClientConfig, ClientSession, Dial, Event, LinkId, SendOptions, SubscribeOptions,
+};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let uri = std::env::args().nth(1);
@@ -17,21 +19,24 @@ fn main() -> Result<(), Box<dyn Error>> {
 /// Connects to `uri`, sends "hello" to `queue` and returns what comes back.
 pub fn run(uri: &str, queue: &str) -> Result<String, Box<dyn Error>> {
     let mut client = ClientSession::new(ClientConfig::from_uri(uri)?, Instant::now());
-    let mut stream: Option<TcpStream> = None;
+    // The open transport, with the link id the session knows it by.
+    let mut stream: Option<(LinkId, TcpStream)> = None;
     let mut received = None;
     let mut buf = vec![0; 64 * 1024];
     loop {
-        // Open the transport the session asks for (the first, or a reconnect).
+        // 1. Open the transport the session asks for (the first, the next
+        //    host after a failed dial, or a reconnect).
         if let Some(dial) = client.poll_dial(Instant::now()) {
-            let addr = dial.endpoint.authority().to_socket_addrs().ok();
-            let addr = addr.and_then(|mut addrs| addrs.next());
-            stream = addr.and_then(|a| TcpStream::connect_timeout(&a, dial.timeout).ok());
-            match stream {
-                Some(_) => client.handle_connected(Instant::now()),
-                None => client.handle_closed(Instant::now()),
+            match open(&dial) {
+                Ok(s) => {
+                    stream = Some((dial.link, s));
+                    client.handle_connected(Instant::now());
+                }
+                Err(e) => client.handle_transport_error(Instant::now(), e),
             }
         }
-        // React to what happened; commands queue frames.
+        // 2. React to what happened; commands queue frames. An event about a
+        //    transport names it: close that one, never a newer one.
         while let Some(event) = client.poll_event() {
             match event {
                 Event::Connected(_) => {
@@ -42,38 +47,54 @@ pub fn run(uri: &str, queue: &str) -> Result<String, Box<dyn Error>> {
                     received = Some(String::from_utf8_lossy(message.body()).into_owned());
                     client.disconnect()?;
                 }
-                Event::ConnectionLost(_) => stream = None,
-                Event::Closed(why) => return received.ok_or_else(|| why.to_string().into()),
+                Event::DialFailed { link, .. } | Event::ConnectionLost { link, .. } => {
+                    if stream.as_ref().is_some_and(|(open, _)| *open == link) {
+                        stream = None;
+                    }
+                }
+                Event::Closed(why) => return received.ok_or_else(|| why.into()),
                 _ => {}
             }
         }
-        // Write what the session wants written.
-        if let Some(s) = &mut stream {
+        // 3. Write what the session wants written (a blocking socket takes
+        //    it all; a non-blocking one would keep the rest for later).
+        if let Some((_, s)) = &mut stream {
             while let Some(bytes) = client.poll_transmit(Instant::now()) {
-                if s.write_all(&bytes).is_err() {
-                    client.handle_closed(Instant::now());
+                if let Err(e) = s.write_all(&bytes) {
+                    client.handle_transport_error(Instant::now(), e);
                     break;
                 }
             }
         }
-        // Wait for input, but no longer than the next deadline.
+        // 4. Wait for input, but no longer than the next deadline, then let
+        //    the session's timers run.
         let next = client.poll_timeout().map(|t| t - Instant::now());
         let wait = next
             .unwrap_or(Duration::from_secs(1))
             .max(Duration::from_millis(1));
-        let read = stream.as_mut().map(|s| {
+        let read = stream.as_mut().map(|(_, s)| {
             s.set_read_timeout(Some(wait))?;
             s.read(&mut buf)
         });
         match read {
             None => std::thread::sleep(wait),
-            Some(Ok(n)) if n > 0 => client.handle_input(Instant::now(), &buf[..n]),
+            Some(Ok(0)) => client.handle_closed(Instant::now()),
+            Some(Ok(n)) => client.handle_input(Instant::now(), &buf[..n]),
             Some(Err(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Some(_) => {
-                stream = None;
-                client.handle_closed(Instant::now());
-            }
+            Some(Err(e)) => client.handle_transport_error(Instant::now(), e),
         }
         client.handle_timeout(Instant::now());
     }
+}
+
+/// Opens a TCP connection to what `dial` names, within its timeout.
+fn open(dial: &Dial) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(ErrorKind::NotFound, "no address");
+    for addr in dial.endpoint.authority().to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, dial.timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }

@@ -23,8 +23,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::uri::Endpoint;
-
 /// What happens to sends whose receipt was outstanding when a connection was
 /// lost. The broker may or may not have them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -140,22 +138,7 @@ impl Rng {
     }
 }
 
-/// A transport the session wants: dial `endpoint`, then call
-/// [`handle_connected`](crate::client::ClientSession::handle_connected) when it
-/// is up or [`handle_closed`](crate::client::ClientSession::handle_closed) when
-/// it cannot be opened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dial {
-    /// The host's index in [`ClientConfig::hosts`](crate::client::ClientConfig::hosts).
-    pub host: usize,
-    /// Where to connect.
-    pub endpoint: Endpoint,
-    /// The pass: 0 for the first connect, then 1, 2, ... for reconnects.
-    pub attempt: u32,
-    /// How long opening the transport (TCP, TLS, WebSocket handshakes) may take
-    /// before it counts as failed.
-    pub timeout: Duration,
-}
+pub use crate::client::Dial;
 
 /// The next dial, as planned after a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use sim::EchoBroker;
+use stomp_proto::client::CloseReason;
 use stomp_proto::server::{RequestKind, ServerConfig, ServerEvent, ServerSession};
 
 #[path = "../examples/tcp_client.rs"]
@@ -108,5 +109,19 @@ fn the_tcp_example_reports_an_unreachable_broker() {
     let port = refused.local_addr().unwrap().port();
     drop(refused);
     let error = example::run(&format!("stomp://127.0.0.1:{port}"), "/queue/demo").unwrap_err();
-    assert_eq!(error.to_string(), "the connection closed");
+    // A refused dial is reported as what it was, with its I/O error kind.
+    let reason = error.downcast_ref::<CloseReason>().expect("a CloseReason");
+    let CloseReason::GaveUp { attempts: 0, last } = reason else {
+        panic!("{reason:?}")
+    };
+    let CloseReason::TransportError(failure) = &**last else {
+        panic!("{last:?}")
+    };
+    assert_eq!(failure.kind(), ErrorKind::ConnectionRefused);
+    assert!(
+        error
+            .to_string()
+            .starts_with("no host could be reached: transport error: "),
+        "{error}"
+    );
 }

@@ -175,7 +175,15 @@ fn events_say_what_was_lost_and_what_is_planned() {
     let lost = sim
         .client_events
         .iter()
-        .position(|e| matches!(e, Event::ConnectionLost(CloseReason::TransportClosed)))
+        .position(|e| {
+            matches!(
+                e,
+                Event::ConnectionLost {
+                    reason: CloseReason::TransportClosed,
+                    ..
+                }
+            )
+        })
         .expect("ConnectionLost");
     let Event::Reconnecting {
         attempt,
@@ -187,8 +195,8 @@ fn events_say_what_was_lost_and_what_is_planned() {
     };
     assert_eq!((*attempt, host.host.as_str()), (1, "a"));
     assert_eq!(delay.as_millis(), 62);
-    // Every failed dial reports the next plan: b and c at once, then a after
-    // the next wait.
+    // A wait is announced once per pass: b and c follow a's failure at once,
+    // then a again after the next wait.
     let plans: Vec<(u32, String, u128)> = sim
         .client_events
         .iter()
@@ -206,12 +214,42 @@ fn events_say_what_was_lost_and_what_is_planned() {
         plans,
         [
             (1, "a".into(), 62),
-            (1, "b".into(), 0),
-            (1, "c".into(), 0),
             (2, "a".into(), 184),
-            (2, "b".into(), 0),
+            (3, "a".into(), 344),
+            (4, "a".into(), 662),
+            (5, "a".into(), 980),
         ]
     );
+    // Each failed dial is reported as one, naming its host and its own link,
+    // never as a lost connection.
+    let failed: Vec<(u64, String)> = sim
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DialFailed { link, host, reason } => {
+                assert!(matches!(reason, CloseReason::TransportError(f)
+                    if f.kind() == std::io::ErrorKind::ConnectionRefused));
+                Some((link.get(), host.as_ref().unwrap().host.clone()))
+            }
+            _ => None,
+        })
+        .take(4)
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (2, "a".into()),
+            (3, "b".into()),
+            (4, "c".into()),
+            (5, "a".into())
+        ]
+    );
+    let lost = sim
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, Event::ConnectionLost { .. }))
+        .count();
+    assert_eq!(lost, 1, "one connection was lost");
 }
 
 #[test]
@@ -484,7 +522,9 @@ fn gives_up_after_the_configured_passes() {
         closed_reason(&sim.client_events),
         Some(&CloseReason::GaveUp {
             attempts: 2,
-            last: Box::new(CloseReason::TransportClosed)
+            last: Box::new(CloseReason::TransportError(
+                std::io::ErrorKind::ConnectionRefused.into()
+            ))
         })
     );
     assert_eq!(connects(&sim.client_events), 1);
@@ -510,7 +550,12 @@ fn without_a_reconnect_policy_each_host_is_tried_once() {
     assert_eq!(sim.dials, [(0, 0, 0), (0, 1, 0)]);
     assert_eq!(
         closed_reason(&sim.client_events),
-        Some(&CloseReason::TransportClosed)
+        Some(&CloseReason::GaveUp {
+            attempts: 0,
+            last: Box::new(CloseReason::TransportError(
+                std::io::ErrorKind::ConnectionRefused.into()
+            ))
+        })
     );
 }
 
@@ -550,8 +595,11 @@ fn an_error_after_connected_reconnects() {
     assert!(matches!(
         sim.client_events
             .iter()
-            .find(|e| matches!(e, Event::ConnectionLost(_))),
-        Some(Event::ConnectionLost(CloseReason::ServerError(_)))
+            .find(|e| matches!(e, Event::ConnectionLost { .. })),
+        Some(Event::ConnectionLost {
+            reason: CloseReason::ServerError(_),
+            ..
+        })
     ));
     sim.advance(ms(200));
     assert!(sim.client.is_connected());
@@ -571,10 +619,13 @@ fn a_heartbeat_timeout_reconnects() {
     let mut sim = Sim::new(config, server, Broker::Echo);
     sim.drop_to_client = true; // the broker's heart-beats stop arriving
     sim.advance(ms(2000));
-    assert!(sim
-        .client_events
-        .iter()
-        .any(|e| matches!(e, Event::ConnectionLost(CloseReason::HeartbeatTimeout))));
+    assert!(sim.client_events.iter().any(|e| matches!(
+        e,
+        Event::ConnectionLost {
+            reason: CloseReason::HeartbeatTimeout,
+            ..
+        }
+    )));
     sim.drop_to_client = false;
     sim.advance(ms(200));
     assert!(sim.client.is_connected());
@@ -664,4 +715,134 @@ fn close_stops_a_session_that_is_waiting_to_reconnect() {
     assert_eq!(sim.dials.len(), dials);
     assert_eq!(closed_reason(&sim.client_events), Some(&CloseReason::Local));
     assert_eq!(sim.client.poll_timeout(), None);
+}
+
+#[test]
+fn a_dial_that_never_completes_is_failed_by_the_session_at_its_timeout() {
+    use stomp_proto::client::ClientSession;
+    let config = ClientConfig {
+        connect_timeout: ms(3000),
+        ..config(forever(0))
+    };
+    let t0 = std::time::Instant::now();
+    let mut session = ClientSession::new(config, t0);
+    let first = session
+        .poll_dial(t0)
+        .expect("the first dial is due at once");
+    // Black-holed: the caller hears nothing, yet the session's deadline is
+    // the dial's, and it fails the dial by itself.
+    assert_eq!(session.poll_timeout(), Some(t0 + ms(3000)));
+    assert_eq!(session.poll_dial(t0 + ms(10)), None, "one dial at a time");
+    session.handle_timeout(t0 + ms(2999));
+    assert!(session.poll_event().is_none());
+    session.handle_timeout(t0 + ms(3000));
+    assert_eq!(
+        session.poll_event(),
+        Some(Event::DialFailed {
+            link: first.link,
+            host: Some(Endpoint::tcp("a", 61613)),
+            reason: CloseReason::DialTimeout,
+        })
+    );
+    // The next host is due at once, on a new link; a late answer for the
+    // first one changes nothing.
+    let second = session.poll_dial(t0 + ms(3000)).expect("the next host");
+    assert_eq!(second.endpoint.host, "b");
+    assert_ne!(second.link, first.link);
+}
+
+#[test]
+fn an_ack_for_a_message_of_an_earlier_connection_is_refused_locally() {
+    let mut sim = Sim::new(config(forever(1)), ServerConfig::default(), Broker::Echo);
+    sim.client
+        .subscribe(
+            "/queue/a",
+            SubscribeOptions {
+                ack: AckMode::ClientIndividual,
+                ..SubscribeOptions::default()
+            },
+        )
+        .unwrap();
+    sim.client
+        .send("/queue/a", "one", SendOptions::default())
+        .unwrap();
+    sim.run();
+    let handle = sim
+        .take_client_events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Message(m) => m.ack,
+            _ => None,
+        })
+        .expect("a message to acknowledge");
+    bounce(&mut sim);
+    assert!(sim.client.is_connected());
+    let sent_before = sim.to_server.len();
+    let error = sim.client.ack(&handle, None, false).unwrap_err();
+    assert_eq!(
+        error,
+        stomp_proto::client::CommandError::StaleAck {
+            id: handle.id().to_string()
+        }
+    );
+    sim.run();
+    assert_eq!(sim.to_server.len(), sent_before, "nothing was sent");
+    assert!(sim.client.is_connected(), "the new connection lives on");
+}
+
+#[test]
+fn each_close_reason_says_whether_a_reconnect_may_follow() {
+    use stomp_proto::Command;
+    let retryable = [
+        CloseReason::TransportClosed,
+        CloseReason::TransportError("refused".into()),
+        CloseReason::ConnectTimeout,
+        CloseReason::DialTimeout,
+        CloseReason::HeartbeatTimeout,
+        CloseReason::UnexpectedFrame {
+            command: Command::Connected,
+            state: "connected",
+        },
+    ];
+    for reason in &retryable {
+        assert!(reason.may_reconnect(), "{reason}");
+    }
+    let last = CloseReason::VersionRefused {
+        chosen: "9.9".into(),
+        offered: stomp_proto::VersionSet::ALL,
+    };
+    let final_ones = [
+        CloseReason::Disconnected,
+        CloseReason::DisconnectTimeout,
+        CloseReason::Local,
+        last.clone(),
+        CloseReason::GaveUp {
+            attempts: 1,
+            last: Box::new(CloseReason::DialTimeout),
+        },
+    ];
+    for reason in &final_ones {
+        assert!(!reason.may_reconnect(), "{reason}");
+    }
+    // And the session follows it: a heart-beat timeout reconnects (tested
+    // above), a refused version ends the session for good.
+    let mut sim = Sim::new(config(forever(3)), ServerConfig::default(), Broker::Manual);
+    let now = sim.now;
+    sim.run();
+    sim.client
+        .handle_input(now, b"CONNECTED\nversion:9.9\n\n\0");
+    sim.run();
+    assert_eq!(closed_reason(&sim.client_events), Some(&last));
+    assert_eq!(sim.dials.len(), 1, "no reconnect after a refused version");
+    // Errors chain to their cause.
+    let gave_up = CloseReason::GaveUp {
+        attempts: 0,
+        last: Box::new(CloseReason::Protocol(
+            stomp_proto::Decoder::new(stomp_proto::Version::V1_2, Default::default())
+                .decode(&mut bytes::BytesMut::from(&b"NOPE\n\n\0"[..]))
+                .unwrap_err(),
+        )),
+    };
+    let source = std::error::Error::source(&gave_up).expect("a source");
+    assert!(source.to_string().starts_with("protocol error"), "{source}");
 }

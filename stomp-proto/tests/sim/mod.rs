@@ -169,7 +169,10 @@ impl Sim {
         }
         while let Some(event) = self.client.poll_event() {
             progress = true;
-            client_drops_link |= matches!(event, Event::ConnectionLost(_));
+            client_drops_link |= matches!(
+                event,
+                Event::ConnectionLost { .. } | Event::DialFailed { .. }
+            );
             self.client_events.push(event);
         }
         if self.link && (self.server.is_finished() || self.client.is_closed() || client_drops_link)
@@ -190,7 +193,8 @@ impl Sim {
                     self.link = true;
                     self.client.handle_connected(now);
                 } else {
-                    self.client.handle_closed(now);
+                    self.client
+                        .handle_transport_error(now, std::io::ErrorKind::ConnectionRefused);
                 }
                 return true;
             }

@@ -65,14 +65,17 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::ack::AckMode;
-use crate::decode::{DecodeError, Decoder, Item, Limits};
-use crate::encode::EncodeError;
+use crate::decode::{Decoder, Item, Limits};
 use crate::frame::{Command, Frame, FrameBuilder};
 use crate::heartbeat::{self, HeartBeat, Negotiated, Timers};
 use crate::outbox::Outbox;
-use crate::reconnect::{Dial, Dialer, Planned, ReconnectPolicy, UnconfirmedSends};
+use crate::reconnect::{Dialer, Planned, ReconnectPolicy, UnconfirmedSends};
 use crate::uri::{Endpoint, Failover, UriError};
 use crate::version::{Version, VersionSet};
+
+mod errors;
+
+pub use errors::{CloseReason, CommandError, RequestError, ServerError, TransportFailure};
 
 /// A login and passcode.
 #[derive(Clone, PartialEq, Eq)]
@@ -309,12 +312,21 @@ pub struct AckHandle {
     subscription: SubscriptionId,
     version: Version,
     id: String,
+    /// Which connection of the session delivered it (its count of
+    /// CONNECTEDs then): an ACK on a later one is refused.
+    connection: u64,
 }
 
 impl AckHandle {
     /// The subscription the message came through.
     pub fn subscription(&self) -> &SubscriptionId {
         &self.subscription
+    }
+
+    /// What the ACK or NACK names: the MESSAGE's `ack` header in 1.2, its
+    /// `message-id` in 1.0 and 1.1.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     fn headers(&self, frame: FrameBuilder) -> FrameBuilder {
@@ -356,112 +368,6 @@ impl Message {
     }
 }
 
-/// An ERROR frame from the server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerError {
-    /// The `message` header: a short description.
-    pub message: Option<String>,
-    /// The whole frame (the body often has details); boxed, so that errors
-    /// carrying it stay small.
-    pub frame: Box<Frame>,
-}
-
-impl fmt::Display for ServerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = self.message.as_deref().unwrap_or("(no message)");
-        write!(f, "server error: {message}")?;
-        if let Ok(body) = std::str::from_utf8(&self.frame.body) {
-            let first = body.lines().next().unwrap_or("").trim();
-            if !first.is_empty() {
-                write!(f, ": {first}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Why a request with a receipt failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RequestError {
-    /// The server answered with an ERROR naming this receipt (or an ERROR
-    /// naming none, which ends the connection).
-    Server(ServerError),
-    /// No receipt within the receipt timeout.
-    Timeout,
-    /// The connection ended first.
-    ConnectionLost,
-}
-
-/// Why a session ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// DISCONNECT was confirmed (or the transport closed after it was sent).
-    Disconnected,
-    /// The DISCONNECT receipt did not come in time.
-    DisconnectTimeout,
-    /// The server sent an ERROR that ends the session (including a refused CONNECT).
-    ServerError(ServerError),
-    /// No CONNECTED in time.
-    ConnectTimeout,
-    /// The server was silent past the heart-beat grace.
-    HeartbeatTimeout,
-    /// The server sent something that is not STOMP.
-    Protocol(DecodeError),
-    /// CONNECTED named a version we did not offer, or a bad `heart-beat`.
-    Negotiation(String),
-    /// The transport closed.
-    TransportClosed,
-    /// The transport failed, or could not be opened, for the reason given
-    /// (connection refused, TLS handshake or WebSocket upgrade failure, ...).
-    TransportError(String),
-    /// [`ClientSession::close`] was called.
-    Local,
-    /// The reconnect policy's attempts ran out; `last` is the last failure.
-    GaveUp {
-        /// Reconnect passes made.
-        attempts: u32,
-        /// Why the last dial or connection failed.
-        last: Box<CloseReason>,
-    },
-}
-
-impl CloseReason {
-    /// Whether a reconnect may follow: the broker refusing CONNECT and a
-    /// failed negotiation are final (retrying would only repeat them), as are
-    /// a graceful or local end.
-    fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            CloseReason::TransportClosed
-                | CloseReason::TransportError(_)
-                | CloseReason::ConnectTimeout
-                | CloseReason::HeartbeatTimeout
-                | CloseReason::Protocol(_)
-                | CloseReason::ServerError(_)
-        )
-    }
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CloseReason::Disconnected => f.write_str("disconnected"),
-            CloseReason::DisconnectTimeout => f.write_str("no receipt for DISCONNECT in time"),
-            CloseReason::ServerError(e) => e.fmt(f),
-            CloseReason::ConnectTimeout => f.write_str("no CONNECTED in time"),
-            CloseReason::HeartbeatTimeout => f.write_str("the server stopped heart-beating"),
-            CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
-            CloseReason::Negotiation(e) => write!(f, "negotiation failed: {e}"),
-            CloseReason::TransportClosed => f.write_str("the connection closed"),
-            CloseReason::TransportError(e) => write!(f, "transport error: {e}"),
-            CloseReason::Local => f.write_str("closed locally"),
-            CloseReason::GaveUp { attempts, last } => {
-                write!(f, "gave up after {attempts} reconnect passes: {last}")
-            }
-        }
-    }
-}
-
 /// Who we are connected to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionInfo {
@@ -481,8 +387,51 @@ pub struct SessionInfo {
     pub reconnected: bool,
 }
 
+/// Names one transport: the [`Dial`] that asked for it, or one the caller
+/// opened itself. Every event about a transport carries it, so a loop that
+/// drains events late closes the transport they are about and no other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(u64);
+
+impl LinkId {
+    /// The number behind it: 1 for the first transport, then counting up.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for LinkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "link {}", self.0)
+    }
+}
+
+/// A transport the session wants: open `endpoint`, then call
+/// [`handle_connected`](ClientSession::handle_connected) when it is up (TCP
+/// connected, TLS and WebSocket handshakes done), or
+/// [`handle_transport_error`](ClientSession::handle_transport_error) when it
+/// cannot be opened. The session gives up on it by itself at `timeout`
+/// ([`poll_timeout`](ClientSession::poll_timeout) includes that deadline):
+/// an [`Event::DialFailed`] naming `link` with [`CloseReason::DialTimeout`]
+/// then tells you to drop the attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dial {
+    /// Which transport this is; the events about it name it.
+    pub link: LinkId,
+    /// The host's index in [`ClientConfig::hosts`].
+    pub host: usize,
+    /// Where to connect.
+    pub endpoint: Endpoint,
+    /// The pass: 0 for the first connect, then 1, 2, ... for reconnects.
+    pub attempt: u32,
+    /// How long opening the transport (TCP, TLS, WebSocket handshakes) may take
+    /// before it counts as failed.
+    pub timeout: Duration,
+}
+
 /// What a session reports, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// CONNECTED arrived.
     Connected(SessionInfo),
@@ -498,16 +447,38 @@ pub enum Event {
         error: RequestError,
     },
     /// The server was silent past the heart-beat grace (a `ConnectionLost`
-    /// or `Closed` follows).
+    /// follows).
     HeartbeatTimeout,
-    /// The connection ended, or a dial or CONNECT failed, and the reconnect
-    /// policy will try again: close the transport, then follow
-    /// [`poll_dial`](ClientSession::poll_dial). Pending receipts have failed
-    /// (or wait to be re-sent, per [`UnconfirmedSends`]); open transactions
-    /// are gone.
-    ConnectionLost(CloseReason),
-    /// A dial is planned: `host` after `delay`. `attempt` is the reconnect
-    /// pass (0 while the first connect still tries the rest of the list).
+    /// A transport that never reached CONNECTED failed: it could not be
+    /// opened (refused, timed out, a failed handshake), or the broker
+    /// closed it or stayed silent before CONNECTED. Close `link` if it is
+    /// open. Unless [`Event::Closed`] follows, the next host is dialled:
+    /// at once when the pass has hosts left ([`poll_dial`](ClientSession::poll_dial)
+    /// has it now), otherwise after the wait an [`Event::Reconnecting`]
+    /// announces.
+    DialFailed {
+        /// The transport that failed.
+        link: LinkId,
+        /// The host it was for (`None` for a transport the caller opened
+        /// with no host list configured).
+        host: Option<Endpoint>,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// An established connection (one that reached CONNECTED) ended. Close
+    /// `link`. Pending receipts have failed (or wait to be re-sent, per
+    /// [`UnconfirmedSends`]); open transactions are gone; messages it
+    /// delivered can no longer be acknowledged. An [`Event::Reconnecting`]
+    /// or an [`Event::Closed`] follows.
+    ConnectionLost {
+        /// The transport that carried it.
+        link: LinkId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The session waits `delay`, then dials `host`: a new pass over the
+    /// host list (`attempt`, counting from 1), or the first dial after a
+    /// lost connection.
     Reconnecting {
         /// The reconnect pass.
         attempt: u32,
@@ -519,59 +490,6 @@ pub enum Event {
     /// The session ended for good; close the transport.
     Closed(CloseReason),
 }
-
-/// A call the session cannot carry out; the connection is unaffected.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CommandError {
-    /// Not connected (yet, or any more), or disconnecting.
-    NotConnected,
-    /// The outgoing queue is full: drain `poll_transmit`, then retry.
-    Backpressure,
-    /// Too many receipts are pending.
-    TooManyPendingReceipts,
-    /// No such subscription.
-    UnknownSubscription(String),
-    /// A subscription with this id exists already.
-    DuplicateSubscription(String),
-    /// No such open transaction.
-    UnknownTransaction(String),
-    /// A transaction with this id is open already.
-    DuplicateTransaction(String),
-    /// NACK does not exist in STOMP 1.0.
-    NackUnsupported,
-    /// The frame cannot be encoded in the negotiated version.
-    Encode(EncodeError),
-    /// The frame is larger than the transport carries in one piece
-    /// ([`ClientConfig::max_frame`]: one datagram, for multicast).
-    TooLarge {
-        /// The encoded frame's octets.
-        size: usize,
-        /// The most the transport carries.
-        limit: usize,
-    },
-}
-
-impl fmt::Display for CommandError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CommandError::NotConnected => f.write_str("not connected"),
-            CommandError::Backpressure => f.write_str("the outgoing queue is full"),
-            CommandError::TooManyPendingReceipts => f.write_str("too many receipts pending"),
-            CommandError::UnknownSubscription(id) => write!(f, "no subscription {id:?}"),
-            CommandError::DuplicateSubscription(id) => write!(f, "subscription {id:?} exists"),
-            CommandError::UnknownTransaction(id) => write!(f, "no open transaction {id:?}"),
-            CommandError::DuplicateTransaction(id) => write!(f, "transaction {id:?} is open"),
-            CommandError::NackUnsupported => f.write_str("NACK does not exist in STOMP 1.0"),
-            CommandError::Encode(e) => e.fmt(f),
-            CommandError::TooLarge { size, limit } => write!(
-                f,
-                "the frame is {size} octets, and the transport carries at most {limit} in one piece"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for CommandError {}
 
 /// Counters, in the spirit of stomp.py's StatsListener.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -661,8 +579,13 @@ struct Pending {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// No transport: waiting to dial, or dialling.
+    /// No transport: waiting for the next dial to be due.
     Idle,
+    /// A [`Dial`] was handed out and its outcome is not known yet.
+    Dialing {
+        deadline: Instant,
+    },
+    /// CONNECT is out; waiting for CONNECTED.
     Connecting {
         deadline: Instant,
     },
@@ -701,8 +624,10 @@ pub struct ClientSession {
     dialer: Dialer,
     /// The host being dialled or connected to, when dialled via `poll_dial`.
     current: Option<usize>,
-    /// A `Dial` was handed out and its outcome is not known yet.
-    dialing: bool,
+    /// The transport being dialled or in use, once there has been one.
+    link: Option<LinkId>,
+    /// The last link id handed out.
+    links: u64,
     /// Unconfirmed sends to re-send after the reconnect, oldest first.
     replay: Vec<(ReceiptId, Frame)>,
     /// The owner stopped reading on purpose (see `set_reading_paused`).
@@ -733,7 +658,8 @@ impl ClientSession {
             stats: Stats::default(),
             dialer: Dialer::new(config.reconnect.clone(), config.hosts.len(), now),
             current: None,
-            dialing: false,
+            link: None,
+            links: 0,
             replay: Vec::new(),
             reading_paused: false,
             config,
@@ -747,15 +673,16 @@ impl ClientSession {
     /// the connect deadline.
     pub fn handle_connected(&mut self, now: Instant) {
         self.now = now;
-        if self.state != State::Idle {
-            return;
+        match self.state {
+            State::Dialing { .. } => {}
+            State::Idle => {
+                // The caller opened this transport itself: it stands for the
+                // next planned dial.
+                self.current = self.dialer.take_next().map(|(host, _)| host);
+                self.link = Some(self.next_link());
+            }
+            _ => return,
         }
-        if !self.dialing {
-            // The caller opened this transport itself: it stands for the next
-            // planned dial.
-            self.current = self.dialer.take_next().map(|(host, _)| host);
-        }
-        self.dialing = false;
         // A fresh transport: nothing of the last one carries over.
         self.version = self.config.versions.highest().unwrap_or(Version::V1_2);
         self.decoder = Decoder::new(self.version, self.config.limits);
@@ -801,14 +728,14 @@ impl ClientSession {
                     deadline: now + self.config.connect_timeout,
                 };
             }
-            Err(e) => self.finish(CloseReason::Negotiation(e.to_string())),
+            Err(e) => self.finish(CloseReason::Unencodable(e)),
         }
     }
 
     /// Octets arrived from the server.
     pub fn handle_input(&mut self, now: Instant, octets: &[u8]) {
         self.now = now;
-        if matches!(self.state, State::Idle | State::Closed) {
+        if !self.has_transport() {
             return;
         }
         self.stats.bytes_in += octets.len() as u64;
@@ -819,45 +746,51 @@ impl ClientSession {
         self.process_inbound();
     }
 
-    /// The transport closed or failed, or a dial could not open one.
-    /// A close the session asked for itself (after `ConnectionLost`) is
-    /// ignored.
+    /// The peer closed the transport (an orderly end of stream). A close
+    /// the session asked for itself (after [`Event::ConnectionLost`] or
+    /// [`Event::DialFailed`]) is ignored. For a dial that could not open a
+    /// transport, say why with
+    /// [`handle_transport_error`](ClientSession::handle_transport_error).
     pub fn handle_closed(&mut self, now: Instant) {
         self.transport_ended(now, CloseReason::TransportClosed);
     }
 
-    /// Like [`handle_closed`](ClientSession::handle_closed), with the reason
-    /// the transport failed or could not be opened; it reaches the user in
-    /// [`CloseReason::TransportError`].
+    /// The transport failed, or the dial [`poll_dial`](ClientSession::poll_dial)
+    /// asked for could not open one; `error` (an [`std::io::Error`], or a
+    /// text) reaches the user in [`CloseReason::TransportError`], with its
+    /// [`io::ErrorKind`](std::io::ErrorKind).
     ///
     /// ```
+    /// use std::io;
     /// use std::time::Instant;
     /// use stomp_proto::client::{ClientConfig, ClientSession, CloseReason, Event};
     ///
     /// let now = Instant::now();
     /// let mut session = ClientSession::new(ClientConfig::default(), now);
-    /// let _dial = session.poll_dial(now).unwrap();
-    /// session.handle_transport_error(now, "connection refused");
-    /// let mut last = None;
-    /// while let Some(event) = session.poll_event() {
-    ///     last = Some(event);
-    /// }
-    /// assert_eq!(
-    ///     last,
-    ///     Some(Event::Closed(CloseReason::TransportError("connection refused".into())))
-    /// );
+    /// let dial = session.poll_dial(now).unwrap();
+    /// session.handle_transport_error(now, io::Error::from(io::ErrorKind::ConnectionRefused));
+    /// // The dial is reported as what it was, naming its link...
+    /// let Some(Event::DialFailed { link, reason, .. }) = session.poll_event() else { panic!() };
+    /// assert_eq!(link, dial.link);
+    /// let CloseReason::TransportError(failure) = &reason else { panic!() };
+    /// assert_eq!(failure.kind(), io::ErrorKind::ConnectionRefused);
+    /// // ...and with one host and no reconnect passes, the session gives up.
+    /// let Some(Event::Closed(CloseReason::GaveUp { attempts: 0, last })) = session.poll_event()
+    /// else {
+    ///     panic!()
+    /// };
+    /// assert_eq!(*last, reason);
     /// ```
-    pub fn handle_transport_error(&mut self, now: Instant, error: impl Into<String>) {
+    pub fn handle_transport_error(&mut self, now: Instant, error: impl Into<TransportFailure>) {
         self.transport_ended(now, CloseReason::TransportError(error.into()));
     }
 
     fn transport_ended(&mut self, now: Instant, reason: CloseReason) {
         self.now = now;
         match self.state {
-            State::Closed => {}
-            // Nothing was open: a dial failed, or this is an old transport.
-            State::Idle if self.dialing => self.fail(reason),
-            State::Idle => {}
+            // An old transport.
+            State::Closed | State::Idle => {}
+            State::Dialing { .. } => self.fail(reason),
             // RabbitMQ over WebSocket answers DISCONNECT by closing, not with a
             // RECEIPT: a close after DISCONNECT is a clean end.
             State::Disconnecting { .. } => self.finish(CloseReason::Disconnected),
@@ -869,7 +802,7 @@ impl ClientSession {
     /// because its consumers are behind (back-pressure). While paused, the
     /// server's silence is not held against it: unread input may hold its
     /// heart-beats. The receive window starts afresh on resume.
-    pub fn set_reading_paused(&mut self, now: Instant, paused: bool) {
+    pub fn handle_reading_paused(&mut self, now: Instant, paused: bool) {
         self.now = now;
         self.reading_paused = paused;
         if let Some(timers) = &mut self.timers {
@@ -881,6 +814,9 @@ impl ClientSession {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         match self.state {
+            State::Dialing { deadline } if now >= deadline => {
+                return self.fail(CloseReason::DialTimeout)
+            }
             State::Connecting { deadline } if now >= deadline => {
                 return self.fail(CloseReason::ConnectTimeout)
             }
@@ -956,20 +892,30 @@ impl ClientSession {
     }
 
     /// The transport to open next, once it is due (see
-    /// [`poll_timeout`](Self::poll_timeout) for when). Dial it, then call
+    /// [`poll_timeout`](Self::poll_timeout) for when). Open it, then call
     /// [`handle_connected`](Self::handle_connected), or
-    /// [`handle_closed`](Self::handle_closed) if it cannot be opened within
-    /// [`Dial::timeout`]. A caller that manages exactly one transport itself
-    /// may ignore this and call `handle_connected` directly; reconnects need it.
+    /// [`handle_transport_error`](Self::handle_transport_error) if it cannot
+    /// be opened. At most one dial is out at a time: this gives `None` until
+    /// its outcome is known, and the session fails it by itself at
+    /// [`Dial::timeout`]. After a failed dial the next host of the pass is
+    /// due at once, so call this again after every input. A caller that
+    /// manages exactly one transport itself may ignore this and call
+    /// `handle_connected` directly; reconnects need it.
+    #[must_use]
     pub fn poll_dial(&mut self, now: Instant) -> Option<Dial> {
-        if self.state != State::Idle || self.dialing {
+        if self.state != State::Idle {
             return None;
         }
         let (host, attempt) = self.dialer.take_due(now)?;
         self.now = now;
-        self.dialing = true;
+        let link = self.next_link();
+        self.link = Some(link);
+        self.state = State::Dialing {
+            deadline: now + self.config.connect_timeout,
+        };
         self.current = Some(host);
         Some(Dial {
+            link,
             host,
             endpoint: self.config.hosts[host].clone(),
             attempt,
@@ -977,14 +923,21 @@ impl ClientSession {
         })
     }
 
-    /// When `handle_timeout` (or `poll_dial`) should next be called.
+    /// When `handle_timeout` (or `poll_dial`) should next be called: the
+    /// earliest of the dial's timeout, the connect and disconnect deadlines,
+    /// the heart-beat timers, the receipts' deadlines and the next planned
+    /// dial. `None`: nothing is due until some input comes. Ask again after
+    /// every call that may change it: any input, any command, and
+    /// `poll_transmit` (which starts receipt and heart-beat timers).
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let state = match self.state {
-            State::Connecting { deadline }
+            State::Dialing { deadline }
+            | State::Connecting { deadline }
             | State::Disconnecting {
                 deadline: Some(deadline),
             } => Some(deadline),
-            State::Idle if !self.dialing => self.dialer.next_due(),
+            State::Idle => self.dialer.next_due(),
             _ => None,
         };
         let timers = self.timers.as_ref().and_then(Timers::next_deadline);
@@ -1031,7 +984,7 @@ impl ClientSession {
 
     /// The transport dropped `count` datagrams that were not STOMP (a
     /// multicast group's garbage); counted in [`Stats::dropped_datagrams`].
-    pub fn note_dropped_datagrams(&mut self, count: u64) {
+    pub fn handle_dropped_datagrams(&mut self, count: u64) {
         self.stats.dropped_datagrams += count;
     }
 
@@ -1220,6 +1173,11 @@ impl ClientSession {
 
     // ---- internals ---------------------------------------------------------
 
+    fn next_link(&mut self) -> LinkId {
+        self.links += 1;
+        LinkId(self.links)
+    }
+
     fn allocate(&mut self, prefix: &str) -> ReceiptId {
         let id = format!("{prefix}{}", self.next_id);
         self.next_id += 1;
@@ -1251,6 +1209,11 @@ impl ClientSession {
         receipt: bool,
     ) -> Result<Option<ReceiptId>, CommandError> {
         self.check_connected()?;
+        if handle.connection != self.stats.connects {
+            return Err(CommandError::StaleAck {
+                id: handle.id.clone(),
+            });
+        }
         self.check_transaction(transaction)?;
         let mut frame = handle.headers(Frame::builder(command));
         if let Some(tx) = transaction {
@@ -1365,9 +1328,14 @@ impl ClientSession {
             (State::Connected | State::Disconnecting { .. }, Command::Receipt) => {
                 self.handle_receipt(&frame)
             }
-            (_, command) => self.fail(CloseReason::Negotiation(format!(
-                "unexpected {command} frame from the server"
-            ))),
+            (state, command) => self.fail(CloseReason::UnexpectedFrame {
+                command,
+                state: match state {
+                    State::Connecting { .. } => "connecting",
+                    State::Disconnecting { .. } => "disconnecting",
+                    _ => "connected",
+                },
+            }),
         }
     }
 
@@ -1377,17 +1345,17 @@ impl ClientSession {
             Some(v) => match v.parse::<Version>() {
                 Ok(v) if self.config.versions.contains(v) => v,
                 _ => {
-                    return self.fail(CloseReason::Negotiation(format!(
-                        "the server chose version {v:?}, not one of {}",
-                        self.config.versions
-                    )))
+                    return self.fail(CloseReason::VersionRefused {
+                        chosen: v.into(),
+                        offered: self.config.versions,
+                    })
                 }
             },
         };
         let server_heartbeat = match frame.header("heart-beat") {
             Some(value) if version > Version::V1_0 => match value.parse() {
                 Ok(hb) => hb,
-                Err(e) => return self.fail(CloseReason::Negotiation(format!("{e}"))),
+                Err(e) => return self.fail(CloseReason::BadHeartbeat(e)),
             },
             _ => HeartBeat::OFF,
         };
@@ -1430,11 +1398,7 @@ impl ClientSession {
             let frame =
                 subscribe_frame(&info.id, &info.destination, info.ack, &info.headers).build();
             if let Err(e) = self.outbox.push(&frame) {
-                return self.fail(CloseReason::Negotiation(format!(
-                    "subscription {} cannot be replayed in {version}: {e}",
-                    info.id,
-                    version = self.version
-                )));
+                return self.fail(CloseReason::Unencodable(e));
             }
             self.stats.frames_out[command_index(Command::Subscribe)] += 1;
         }
@@ -1455,6 +1419,7 @@ impl ClientSession {
         }
     }
 
+    /// Whether a transport is open and its input matters.
     fn has_transport(&self) -> bool {
         matches!(
             self.state,
@@ -1467,9 +1432,11 @@ impl ClientSession {
             Some(id) => id.into(),
             // 1.0 servers may leave it out: find the subscription by destination.
             None => match frame.header("destination").and_then(|d| {
+                // The first one subscribed, when several share it.
                 self.subscriptions
                     .iter()
-                    .find(|(_, s)| s.destination == d)
+                    .filter(|(_, s)| s.destination == d)
+                    .min_by_key(|(_, s)| s.order)
                     .map(|(id, _)| id.clone())
             }) {
                 Some(id) => id,
@@ -1492,6 +1459,7 @@ impl ClientSession {
             subscription: subscription.clone(),
             version: self.version,
             id,
+            connection: self.stats.connects,
         });
         self.events.push_back(Event::Message(Message {
             subscription,
@@ -1577,10 +1545,11 @@ impl ClientSession {
             State::Connecting { .. } if matches!(reason, CloseReason::ServerError(_)) => {
                 return self.finish(reason)
             }
-            _ if !reason.is_retryable() => return self.finish(reason),
+            _ if !reason.may_reconnect() => return self.finish(reason),
             State::Connected => true,
-            State::Idle | State::Connecting { .. } => false,
+            State::Idle | State::Dialing { .. } | State::Connecting { .. } => false,
         };
+        let pass = self.dialer.attempts();
         let planned = if connected {
             self.stats.connections_lost += 1;
             self.dialer.lost(self.now)
@@ -1588,31 +1557,53 @@ impl ClientSession {
             self.stats.dial_failures += 1;
             self.dialer.failed(self.now)
         };
+        self.drop_connection();
+        self.state = State::Idle;
+        // Every transport that ends is reported, by its id.
+        if let Some(link) = self.link {
+            self.events.push_back(if connected {
+                Event::ConnectionLost {
+                    link,
+                    reason: reason.clone(),
+                }
+            } else {
+                Event::DialFailed {
+                    link,
+                    host: self.current_endpoint(),
+                    reason: reason.clone(),
+                }
+            });
+        }
         let Some(Planned {
             host,
             attempt,
             delay,
         }) = planned
         else {
-            let attempts = self.dialer.attempts();
-            return self.finish(if attempts == 0 {
+            // A lost connection the policy does not replace ends with its
+            // own reason; dials that ran out end in giving up.
+            return self.finish(if connected {
                 reason
             } else {
                 CloseReason::GaveUp {
-                    attempts,
+                    attempts: self.dialer.attempts(),
                     last: Box::new(reason),
                 }
             });
         };
-        self.drop_connection();
-        self.state = State::Idle;
-        self.dialing = false;
-        self.events.push_back(Event::ConnectionLost(reason));
-        self.events.push_back(Event::Reconnecting {
-            attempt,
-            host: self.config.hosts[host].clone(),
-            delay,
-        });
+        // Within a pass the next host is due at once: its dial says so.
+        if connected || attempt != pass {
+            self.events.push_back(Event::Reconnecting {
+                attempt,
+                host: self.config.hosts[host].clone(),
+                delay,
+            });
+        }
+    }
+
+    /// The endpoint dialled or connected to, if it came from the host list.
+    fn current_endpoint(&self) -> Option<Endpoint> {
+        self.current.and_then(|i| self.config.hosts.get(i).cloned())
     }
 
     /// Forgets everything tied to the current connection; pending requests
@@ -1644,7 +1635,6 @@ impl ClientSession {
             });
         }
         self.state = State::Closed;
-        self.dialing = false;
         self.events.push_back(Event::Closed(reason));
     }
 }
