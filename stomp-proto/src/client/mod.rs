@@ -628,6 +628,8 @@ pub struct ClientSession {
     link: Option<LinkId>,
     /// The last link id handed out.
     links: u64,
+    /// Hosts in a row that answered CONNECT with an ERROR.
+    refusals: usize,
     /// Unconfirmed sends to re-send after the reconnect, oldest first.
     replay: Vec<(ReceiptId, Frame)>,
     /// The owner stopped reading on purpose (see `set_reading_paused`).
@@ -660,6 +662,7 @@ impl ClientSession {
             current: None,
             link: None,
             links: 0,
+            refusals: 0,
             replay: Vec::new(),
             reading_paused: false,
             config,
@@ -1376,6 +1379,7 @@ impl ClientSession {
         let reconnected = self.stats.connects > 0;
         self.stats.connects += 1;
         self.dialer.connected();
+        self.refusals = 0;
         self.events.push_back(Event::Connected(SessionInfo {
             version,
             server: frame.header("server").map(String::from),
@@ -1541,14 +1545,18 @@ impl ClientSession {
         let connected = match self.state {
             State::Closed => return,
             State::Disconnecting { .. } => return self.finish(reason),
-            // The broker refusing CONNECT is final; an ERROR later is not.
-            State::Connecting { .. } if matches!(reason, CloseReason::ServerError(_)) => {
-                return self.finish(reason)
-            }
             _ if !reason.may_reconnect() => return self.finish(reason),
             State::Connected => true,
             State::Idle | State::Dialing { .. } | State::Connecting { .. } => false,
         };
+        // A broker refusing CONNECT (a bad login, a vhost it lacks) fails
+        // that host for this pass; once every host of a pass refused,
+        // retrying would only repeat it, and the refusal is final.
+        let refused = matches!(
+            (self.state, &reason),
+            (State::Connecting { .. }, CloseReason::ServerError(_))
+        );
+        self.refusals = if refused { self.refusals + 1 } else { 0 };
         let pass = self.dialer.attempts();
         let planned = if connected {
             self.stats.connections_lost += 1;
@@ -1557,6 +1565,10 @@ impl ClientSession {
             self.stats.dial_failures += 1;
             self.dialer.failed(self.now)
         };
+        let pass_over = planned.is_none_or(|p| p.attempt != pass);
+        if refused && pass_over && self.refusals >= self.config.hosts.len().max(1) {
+            return self.finish(reason);
+        }
         self.drop_connection();
         self.state = State::Idle;
         // Every transport that ends is reported, by its id.
