@@ -1,10 +1,11 @@
-//! The gate that paces the socket reader thread: a few chunks in flight,
-//! none while a subscription is full (back-pressure towards the broker).
+//! The gate that paces a socket reader thread: it reads only what the
+//! driver's read budget allows (counted from the bytes the reader has read,
+//! handed in or not, so the budget is never overshot), with a few chunks
+//! in flight at most.
 
 use std::sync::{Condvar, Mutex};
 
-/// Lets the reader thread read only while the pump wants input: at most
-/// `MAX_IN_FLIGHT` chunks wait in the pump's channel, and none while paused.
+/// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
     state: Mutex<GateState>,
@@ -13,42 +14,55 @@ pub(crate) struct Gate {
 
 #[derive(Debug, Default)]
 struct GateState {
+    /// Chunks read and not yet taken by the pump.
     in_flight: usize,
-    paused: bool,
+    /// Octets read so far.
+    read: u64,
+    /// Octets the reader may have read in all, so far.
+    allowed: u64,
     closed: bool,
 }
 
 const MAX_IN_FLIGHT: usize = 4;
 
 impl Gate {
-    /// Waits until the reader may read; false once the gate is closed.
-    pub fn wait_ready(&self) -> bool {
+    /// Waits until the reader may read; how much (at least 1), or `None`
+    /// once the gate is closed.
+    pub fn wait_ready(&self) -> Option<usize> {
         let mut state = self.lock();
-        while !state.closed && (state.paused || state.in_flight >= MAX_IN_FLIGHT) {
+        loop {
+            if state.closed {
+                return None;
+            }
+            let room = state.allowed.saturating_sub(state.read);
+            if room > 0 && state.in_flight < MAX_IN_FLIGHT {
+                return Some(usize::try_from(room).unwrap_or(usize::MAX));
+            }
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
-        if !state.closed {
-            state.in_flight += 1;
-        }
-        !state.closed
     }
 
-    /// The pump took one chunk.
+    /// The reader read `n` octets, now on their way to the pump.
+    pub fn read(&self, n: usize) {
+        let mut state = self.lock();
+        state.read += n as u64;
+        state.in_flight += 1;
+    }
+
+    /// The pump took one chunk (or a read was interrupted).
     pub fn consumed(&self) {
         let mut state = self.lock();
         state.in_flight = state.in_flight.saturating_sub(1);
         self.changed.notify_all();
     }
 
-    /// Pauses or resumes; true when that changed anything.
-    pub fn set_paused(&self, paused: bool) -> bool {
+    /// How many octets the reader may have read in all.
+    pub fn allow(&self, total: u64) {
         let mut state = self.lock();
-        let changed = state.paused != paused;
-        if changed {
-            state.paused = paused;
+        if state.allowed != total {
+            state.allowed = total;
             self.changed.notify_all();
         }
-        changed
     }
 
     /// The reader stops at its next check.

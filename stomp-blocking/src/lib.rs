@@ -101,12 +101,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stomp_driver::driver::{Command, Driver, Handle};
-use stomp_driver::layers::Connector;
 use stomp_driver::queue::Queue;
 use stomp_driver::reply::reply;
-use stomp_proto::client::{
-    self as core, ClientSession, CloseReason, SessionInfo, Stats, SubscriptionId, TxId,
-};
+use stomp_proto::client::{self as core, CloseReason, SessionInfo, Stats, SubscriptionId, TxId};
 
 mod gate;
 mod pump;
@@ -147,15 +144,18 @@ impl Client {
     /// first connect's attempts).
     pub fn connect_with(config: Config) -> Result<Client, Error> {
         // Bad TLS settings fail here, not on every dial.
-        let session_config = config.session_config();
-        let connector = Connector::for_hosts(config.tls, &config.session.hosts)?;
         let handle = Handle::new();
         let events = Events::new();
         let (first_tx, first) = reply();
-        let session = ClientSession::new(session_config, std::time::Instant::now());
-        let mut driver = Driver::new(session, handle.clone(), events.queue().clone(), first_tx);
-        driver.set_read_ahead(config.read_ahead);
-        let pump = Pump::new(driver, connector, config.write_timeout);
+        let now = std::time::Instant::now();
+        let driver = Driver::new(
+            &config,
+            now,
+            handle.clone(),
+            events.queue().clone(),
+            first_tx,
+        )?;
+        let pump = Pump::new(driver);
         thread::Builder::new()
             .name("stomp-pump".into())
             .spawn(move || pump.run())

@@ -1,50 +1,35 @@
-//! The socket of one connection: TCP opened by the pump, a reader thread
-//! and a writer thread that only move raw bytes between the socket and the
-//! pump, and the driver's TLS/WebSocket [`Layers`] between the socket and
-//! the session. Handshakes run while the transport opens, before the
-//! threads start.
+//! The socket of one link: opened by the pump, then a reader thread and a
+//! writer thread that only move raw bytes between the socket and the
+//! pump's queue, each report naming the link. TLS, WebSocket and the
+//! multicast member run in the driver.
 //!
 //! The pump itself never blocks on the socket: a peer that stops reading
 //! until it has written (many brokers serve a connection that way) must
 //! not stop us reading, or both sides wait on each other.
-//!
-//! A `udp://` multicast link has a UDP socket instead: the reader moves
-//! one datagram at a time, the writer sends each to the group, and the
-//! layers' group member answers the session locally.
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use stomp_driver::driver::Input;
-use stomp_driver::layers::{Connector, Layers};
-use stomp_driver::multicast::Options;
+use bytes::{Bytes, BytesMut};
+use stomp_driver::driver::{Input, Target};
 use stomp_driver::queue::Queue;
-use stomp_proto::reconnect::Dial;
-use stomp_proto::uri::Endpoint;
+use stomp_proto::client::LinkId;
 
 use crate::gate::Gate;
 
-/// An open transport: the pump writes to it and hands it what the reader
-/// thread read; it gives back the STOMP bytes.
+/// An open transport: the pump hands it chunks to write and paces its
+/// reader.
 pub(crate) struct Link {
+    pub id: LinkId,
     socket: Socket,
     gate: Arc<Gate>,
-    layers: Layers,
-    /// Raw bytes for the writer thread, a few chunks at most.
-    out: Arc<Queue<Vec<u8>>>,
-    /// Raw bytes made while `out` was full, in order.
-    backlog: VecDeque<Vec<u8>>,
-    /// Closed when the writer thread has stopped.
-    writer_done: Arc<Queue<()>>,
-    /// STOMP bytes that came with the end of the handshakes.
-    pub early: Vec<u8>,
+    /// Chunks for the writer thread (the driver bounds what waits).
+    out: Arc<Queue<Bytes>>,
 }
 
-/// What a link reads and writes.
 enum Socket {
     Tcp(TcpStream),
     Udp,
@@ -53,173 +38,63 @@ enum Socket {
 /// How often a multicast reader looks whether its link is gone.
 const UDP_POLL: Duration = Duration::from_millis(200);
 
-/// Chunks that may wait for the writer thread; past them, bytes wait in
-/// the session's outgoing queue, whose limit holds callers back.
-const MAX_OUT_CHUNKS: usize = 4;
+/// The most one read takes.
+const READ_CHUNK: usize = 64 * 1024;
 
 impl Link {
-    /// Connects to what `dial` names, runs the TLS and WebSocket handshakes
-    /// (bounded by the dial's timeout), and starts the reader thread, which
-    /// tags its input with `generation`.
+    /// Opens what `target` names within `timeout`, and starts the reader
+    /// and writer threads, which report to `input`.
     pub fn open(
-        dial: &Dial,
-        connector: &mut Connector,
-        write_timeout: Duration,
-        generation: u64,
-        input: Arc<Queue<Input>>,
+        id: LinkId,
+        target: &Target,
+        timeout: Duration,
+        input: &Arc<Queue<Input>>,
     ) -> io::Result<Link> {
-        let layers = connector.layers(&dial.endpoint)?;
-        if let Some(options) = layers.multicast().cloned() {
-            return Link::open_udp(&options, layers, generation, input);
-        }
-        let stream = connect(&dial.endpoint, dial.timeout)?;
-        stream.set_nodelay(true)?;
-        stream.set_write_timeout(Some(write_timeout))?;
-        stream.set_read_timeout(Some(dial.timeout))?;
-        let mut socket = stream.try_clone()?;
-        let mut link = Link::new(Socket::Tcp(stream), layers, &input);
-        link.handshake_flush()?;
-        let mut buf = vec![0; 16 * 1024];
-        while !link.layers.is_ready() {
-            let n = socket.read(&mut buf)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "closed during the handshake",
-                ));
+        let gate = Arc::new(Gate::default());
+        let out = Arc::new(Queue::unbounded());
+        let socket = match target {
+            Target::Tcp { host, port } => {
+                let stream = connect(host, *port, timeout)?;
+                stream.set_nodelay(true)?;
+                let reader = stream.try_clone()?;
+                let writer = stream.try_clone()?;
+                spawn("stomp-reader", {
+                    let (gate, input) = (gate.clone(), input.clone());
+                    move || read_loop(reader, id, &gate, &input)
+                })?;
+                spawn("stomp-writer", {
+                    let (out, input) = (out.clone(), input.clone());
+                    move || write_loop(writer, id, &out, &input)
+                })?;
+                Socket::Tcp(stream)
             }
-            let (data, _) = link.layers.receive(&buf[..n])?;
-            link.early.extend(data);
-            link.handshake_flush()?;
-        }
-        socket.set_read_timeout(None)?;
-        let reader = socket.try_clone()?;
-        let writer = socket;
-        let gate = link.gate.clone();
-        let reader_input = input.clone();
-        thread::Builder::new()
-            .name("stomp-reader".into())
-            .spawn(move || read_loop(reader, &gate, generation, &reader_input))?;
-        let out = link.out.clone();
-        let done = link.writer_done.clone();
-        thread::Builder::new()
-            .name("stomp-writer".into())
-            .spawn(move || {
-                write_loop(writer, &out, generation, &input);
-                done.close();
-            })?;
-        Ok(link)
-    }
-
-    fn new(socket: Socket, layers: Layers, input: &Arc<Queue<Input>>) -> Link {
-        let room = input.clone();
-        Link {
+            Target::Udp(options) => {
+                let socket = options.open()?;
+                socket.set_read_timeout(Some(UDP_POLL))?;
+                let reader = socket.try_clone()?;
+                let group = SocketAddr::V4(options.group);
+                spawn("stomp-udp-reader", {
+                    let (gate, input) = (gate.clone(), input.clone());
+                    move || udp_read_loop(&reader, id, &gate, &input)
+                })?;
+                spawn("stomp-udp-writer", {
+                    let (out, input) = (out.clone(), input.clone());
+                    move || udp_write_loop(&socket, group, id, &out, &input)
+                })?;
+                Socket::Udp
+            }
+        };
+        Ok(Link {
+            id,
             socket,
-            gate: Arc::new(Gate::default()),
-            layers,
-            out: Arc::new(Queue::bounded(
-                MAX_OUT_CHUNKS,
-                Some(Box::new(move || {
-                    room.push(Input::Wake);
-                })),
-            )),
-            backlog: VecDeque::new(),
-            writer_done: Arc::new(Queue::unbounded()),
-            early: Vec::new(),
-        }
+            gate,
+            out,
+        })
     }
 
-    /// A multicast link: the group's socket, a reader and a writer thread.
-    fn open_udp(
-        options: &Options,
-        layers: Layers,
-        generation: u64,
-        input: Arc<Queue<Input>>,
-    ) -> io::Result<Link> {
-        let socket = options.open()?;
-        socket.set_read_timeout(Some(UDP_POLL))?;
-        let reader = socket.try_clone()?;
-        let link = Link::new(Socket::Udp, layers, &input);
-        let gate = link.gate.clone();
-        let reader_input = input.clone();
-        thread::Builder::new()
-            .name("stomp-udp-reader".into())
-            .spawn(move || udp_read_loop(&reader, &gate, generation, &reader_input))?;
-        let out = link.out.clone();
-        let done = link.writer_done.clone();
-        let group = SocketAddr::V4(options.group);
-        thread::Builder::new()
-            .name("stomp-udp-writer".into())
-            .spawn(move || {
-                udp_write_loop(&socket, group, &out, generation, &input);
-                done.close();
-            })?;
-        Ok(link)
-    }
-
-    /// Whether it takes more bytes now; when false, a [`Input::Wake`]
-    /// follows once the writer thread has made room.
-    pub fn can_write(&mut self) -> bool {
-        while !self.out.is_full() {
-            let Some(chunk) = self.backlog.pop_front() else {
-                return true;
-            };
-            self.out.push(chunk);
-        }
-        false
-    }
-
-    /// Hands STOMP bytes to the writer thread; gives what a multicast
-    /// link's group member answered locally, for the session.
-    pub fn write(&mut self, bytes: &[u8]) -> io::Result<Vec<u8>> {
-        self.layers.send(bytes)?;
-        self.flush();
-        Ok(self.layers.take_local())
-    }
-
-    /// Takes raw bytes from the reader thread; gives the STOMP bytes in them
-    /// and whether the peer ended the stream cleanly.
-    pub fn receive(&mut self, raw: &[u8]) -> io::Result<(Vec<u8>, bool)> {
-        let received = self.layers.receive(raw)?;
-        // What the layers answer (TLS records, WebSocket pongs) goes out in
-        // turn with everything else.
-        self.flush();
-        Ok(received)
-    }
-
-    /// Garbage datagrams a multicast link dropped since the last call.
-    pub fn take_dropped(&mut self) -> u64 {
-        self.layers.take_dropped()
-    }
-
-    /// Waits up to `limit` for the writer thread to write what it was
-    /// given, then closes the transport.
-    pub fn finish(mut self, limit: Duration) {
-        self.backlog.drain(..).for_each(|chunk| {
-            self.out.push(chunk);
-        });
-        self.out.close();
-        let _ = self.writer_done.pop(Some(limit));
-    }
-
-    fn flush(&mut self) {
-        let out = self.layers.take_output();
-        if !out.is_empty() {
-            self.backlog.push_back(out);
-        }
-        for datagram in self.layers.take_datagrams() {
-            self.backlog.push_back(datagram.to_vec());
-        }
-        self.can_write();
-    }
-
-    /// Writes on the pump's thread: only while the handshakes run.
-    fn handshake_flush(&mut self) -> io::Result<()> {
-        let out = self.layers.take_output();
-        match &mut self.socket {
-            Socket::Tcp(stream) if !out.is_empty() => stream.write_all(&out),
-            _ => Ok(()),
-        }
+    /// Hands a chunk (a datagram, for multicast) to the writer thread.
+    pub fn write(&self, bytes: Bytes) {
+        self.out.push(bytes);
     }
 
     pub fn gate(&self) -> &Gate {
@@ -237,9 +112,13 @@ impl Drop for Link {
     }
 }
 
-fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<TcpStream> {
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    thread::Builder::new().name(name.into()).spawn(f).map(drop)
+}
+
+fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-    for addr in endpoint.authority().to_socket_addrs()? {
+    for addr in (host, port).to_socket_addrs()? {
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(stream) => return Ok(stream),
             Err(e) => last = e,
@@ -248,55 +127,70 @@ fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<TcpStream> {
     Err(last)
 }
 
-fn read_loop(mut stream: TcpStream, gate: &Gate, generation: u64, input: &Queue<Input>) {
-    let mut buf = vec![0; 64 * 1024];
-    let mut error = None;
-    while gate.wait_ready() {
+/// Reads while the gate lets it, into one buffer whose filled part is
+/// handed over without a copy.
+fn read_loop(mut stream: TcpStream, link: LinkId, gate: &Gate, input: &Queue<Input>) {
+    let mut buf = BytesMut::new();
+    let error = loop {
+        let Some(allowed) = gate.wait_ready() else {
+            return;
+        };
+        let want = allowed.min(READ_CHUNK);
+        if buf.capacity() < want {
+            buf.reserve(READ_CHUNK.max(want));
+        }
+        buf.resize(want, 0);
         match stream.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => break None,
             Ok(n) => {
-                let bytes = buf[..n].to_vec();
-                if !input.push(Input::Bytes { generation, bytes }) {
+                gate.read(n);
+                buf.truncate(n);
+                let bytes = buf.split().freeze();
+                if !input.push(Input::Read { link, bytes }) {
                     return;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => gate.consumed(),
-            Err(e) => {
-                error = Some(e.to_string());
-                break;
-            }
+            Err(e) => break Some(e),
         }
-    }
-    input.push(Input::Eof { generation, error });
+    };
+    input.push(Input::Ended { link, error });
 }
 
-/// Writes what the pump hands over until the queue closes; a failed write
-/// (the write timeout included) ends the transport and tells the pump why.
-fn write_loop(mut stream: TcpStream, out: &Queue<Vec<u8>>, generation: u64, input: &Queue<Input>) {
+/// Writes what the pump hands over until the queue closes, reporting each
+/// chunk written; a failed write ends the transport and says why.
+fn write_loop(mut stream: TcpStream, link: LinkId, out: &Queue<Bytes>, input: &Queue<Input>) {
     while let Ok(chunk) = out.pop(None) {
         if let Err(e) = stream.write_all(&chunk) {
             out.close();
             // Told before the shutdown, so the reader's end comes second.
-            input.push(Input::Eof {
-                generation,
-                error: Some(format!("write failed: {e}")),
+            input.push(Input::Ended {
+                link,
+                error: Some(e),
             });
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
+        input.push(Input::Written {
+            link,
+            n: chunk.len(),
+        });
     }
 }
 
 /// Moves each datagram from the group to the pump while the gate lets it;
 /// wakes up now and then to see whether the link is gone.
-fn udp_read_loop(socket: &UdpSocket, gate: &Gate, generation: u64, input: &Queue<Input>) {
+fn udp_read_loop(socket: &UdpSocket, link: LinkId, gate: &Gate, input: &Queue<Input>) {
     let mut buf = vec![0; 64 * 1024];
-    let mut error = None;
-    while gate.wait_ready() {
+    let error = loop {
+        if gate.wait_ready().is_none() {
+            return;
+        }
         match socket.recv_from(&mut buf) {
             Ok((n, _from)) => {
-                let bytes = buf[..n].to_vec();
-                if !input.push(Input::Bytes { generation, bytes }) {
+                gate.read(n);
+                let bytes = Bytes::copy_from_slice(&buf[..n]);
+                if !input.push(Input::Read { link, bytes }) {
                     return;
                 }
             }
@@ -310,31 +204,32 @@ fn udp_read_loop(socket: &UdpSocket, gate: &Gate, generation: u64, input: &Queue
             {
                 gate.consumed()
             }
-            Err(e) => {
-                error = Some(e.to_string());
-                break;
-            }
+            Err(e) => break Some(e),
         }
-    }
-    input.push(Input::Eof { generation, error });
+    };
+    input.push(Input::Ended { link, error });
 }
 
 /// Sends each datagram the pump hands over to the group.
 fn udp_write_loop(
     socket: &UdpSocket,
     group: SocketAddr,
-    out: &Queue<Vec<u8>>,
-    generation: u64,
+    link: LinkId,
+    out: &Queue<Bytes>,
     input: &Queue<Input>,
 ) {
     while let Ok(datagram) = out.pop(None) {
         if let Err(e) = socket.send_to(&datagram, group) {
             out.close();
-            input.push(Input::Eof {
-                generation,
-                error: Some(format!("multicast send failed: {e}")),
+            input.push(Input::Ended {
+                link,
+                error: Some(e),
             });
             return;
         }
+        input.push(Input::Written {
+            link,
+            n: datagram.len(),
+        });
     }
 }

@@ -30,15 +30,13 @@ use bytes::Bytes;
 use futures_core::Stream;
 use futures_io::{AsyncRead, AsyncWrite};
 use stomp_proto::client::{
-    self as core, ClientSession, CloseReason, SendOptions, SessionInfo, Stats, SubscribeOptions,
+    self as core, CloseReason, LinkId, SendOptions, SessionInfo, Stats, SubscribeOptions,
     SubscriptionId, TxId,
 };
-use stomp_proto::reconnect::Dial;
 use stomp_proto::{AckMode, Version};
 
 use crate::delivery::Delivery;
-use crate::driver::{Command, Driver, Handle, Input};
-use crate::layers::{Connector, Layers};
+use crate::driver::{Action, Command, Driver, Handle, Input, Target};
 use crate::queue::Queue;
 use crate::reply::reply;
 use crate::{Config, Error, Events};
@@ -74,6 +72,11 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
 
     /// Resolves at `deadline`.
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<()>;
+
+    /// The time now; a test runtime may drive it.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
 
     /// Opens a TCP connection to `host:port` (any of its addresses).
     fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>>;
@@ -121,20 +124,22 @@ impl Client {
     /// Connects with `config` on `runtime`, and waits for CONNECTED (or the
     /// end of the first connect's attempts).
     pub async fn connect_with(config: Config, runtime: Arc<dyn Runtime>) -> Result<Client, Error> {
-        let session_config = config.session_config();
-        let connector = Connector::for_hosts(config.tls, &config.session.hosts)?;
         let handle = Handle::new();
         let events = Events::new();
         let (first_tx, first) = reply();
-        let session = ClientSession::new(session_config, Instant::now());
-        let mut driver = Driver::new(session, handle.clone(), events.queue().clone(), first_tx);
-        driver.set_read_ahead(config.read_ahead);
+        let now = runtime.now();
+        let driver = Driver::new(
+            &config,
+            now,
+            handle.clone(),
+            events.queue().clone(),
+            first_tx,
+        )?;
         let task = Task {
             driver,
-            connector,
             runtime: runtime.clone(),
-            write_timeout: config.write_timeout,
             link: None,
+            opening: None,
         };
         runtime.spawn(Box::pin(task.run()));
         let owner = Arc::new(Owner(handle.clone()));
@@ -462,53 +467,31 @@ impl Drop for Transaction {
     }
 }
 
-/// One open connection: the stream and its TLS/WebSocket layers.
-struct Link {
-    io: LinkIo,
-    layers: Layers,
-    /// Raw bytes not yet written; the first `written` of them are.
-    out: Vec<u8>,
-    written: usize,
-    /// Written bytes not yet flushed.
-    unflushed: bool,
-    /// When the last write made progress, while bytes wait.
-    progress: Option<Instant>,
-}
-
-/// Raw bytes the task holds for the socket before it stops taking more from
-/// the session (whose outgoing limit then holds callers back).
-const OUT_HIGH_WATER: usize = 256 * 1024;
-
-/// What a link moves bytes over.
+/// What an open link moves bytes over.
 enum LinkIo {
     Stream(Box<dyn AsyncStream>),
-    /// A multicast group: `out` holds no bytes, `datagrams` do.
+    /// A multicast group: each chunk is one datagram.
     Datagram {
         socket: Box<dyn AsyncDatagram>,
         group: SocketAddr,
-        datagrams: VecDeque<Bytes>,
     },
 }
 
+/// The adapter's side of the current link: its socket and the chunks the
+/// driver handed out, in order (the first `offset` octets of the front
+/// one written).
+struct Link {
+    id: LinkId,
+    io: LinkIo,
+    out: VecDeque<Bytes>,
+    offset: usize,
+    unflushed: bool,
+}
+
+/// Chunks written in one vectored write, at most.
+const MAX_SLICES: usize = 64;
+
 impl Link {
-    fn new(io: LinkIo, layers: Layers) -> Link {
-        Link {
-            io,
-            layers,
-            out: Vec::new(),
-            written: 0,
-            unflushed: false,
-            progress: None,
-        }
-    }
-
-    fn pending(&self) -> usize {
-        match &self.io {
-            LinkIo::Datagram { datagrams, .. } => datagrams.iter().map(Bytes::len).sum(),
-            LinkIo::Stream(_) => self.out.len() - self.written,
-        }
-    }
-
     /// Reads raw bytes (one datagram, for multicast).
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match &mut self.io {
@@ -517,121 +500,112 @@ impl Link {
         }
     }
 
-    /// Moves what the layers made into the bytes to write.
-    fn take_output(&mut self, now: Instant) {
-        if let LinkIo::Datagram { datagrams, .. } = &mut self.io {
-            let more = self.layers.take_datagrams();
-            if !more.is_empty() {
-                datagrams.extend(more);
-                self.progress.get_or_insert(now);
-            }
-            return;
-        }
-        let more = self.layers.take_output();
-        if more.is_empty() {
-            return;
-        }
-        if self.written == self.out.len() {
-            self.out = more;
-        } else {
-            // Drop what is written, so a steady partial drain cannot grow
-            // the buffer (at most the high-water mark and a chunk remain).
-            self.out.drain(..self.written);
-            self.out.extend_from_slice(&more);
-        }
-        self.written = 0;
-        self.progress.get_or_insert(now);
-    }
-
-    /// Writes what it can without waiting; `Ready(Ok(()))` when it made
-    /// progress, `Pending` when the socket takes nothing now (or nothing
-    /// waits).
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut progressed = false;
-        let stream = match &mut self.io {
-            LinkIo::Stream(stream) => stream,
-            LinkIo::Datagram {
-                socket,
-                group,
-                datagrams,
-            } => {
-                while let Some(datagram) = datagrams.front() {
+    /// Writes what it can without waiting; `Ready(Ok(n))` with the octets
+    /// written when it made progress, `Pending` when the socket takes
+    /// nothing now (or nothing waits).
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut written = 0;
+        match &mut self.io {
+            LinkIo::Datagram { socket, group } => {
+                while let Some(datagram) = self.out.front() {
                     match socket.poll_send_to(cx, datagram, *group) {
                         Poll::Ready(Ok(_)) => {
-                            datagrams.pop_front();
-                            progressed = true;
+                            written += datagram.len();
+                            self.out.pop_front();
                         }
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => break,
                     }
                 }
-                if !progressed {
-                    return Poll::Pending;
-                }
-                self.progress = (!datagrams.is_empty()).then(Instant::now);
-                return Poll::Ready(Ok(()));
             }
-        };
-        while self.written < self.out.len() {
-            match Pin::new(&mut *stream).poll_write(cx, &self.out[self.written..]) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => {
-                    self.written += n;
-                    self.unflushed = true;
-                    progressed = true;
+            LinkIo::Stream(stream) => {
+                while !self.out.is_empty() {
+                    let slices: Vec<io::IoSlice<'_>> = self
+                        .out
+                        .iter()
+                        .take(MAX_SLICES)
+                        .enumerate()
+                        .map(|(i, chunk)| {
+                            io::IoSlice::new(if i == 0 { &chunk[self.offset..] } else { chunk })
+                        })
+                        .collect();
+                    match Pin::new(&mut *stream).poll_write_vectored(cx, &slices) {
+                        Poll::Ready(Ok(0)) => {
+                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()))
+                        }
+                        Poll::Ready(Ok(n)) => {
+                            written += n;
+                            self.unflushed = true;
+                            consume(&mut self.out, &mut self.offset, n);
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => break,
+                    }
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => break,
+                if self.out.is_empty() && self.unflushed {
+                    match Pin::new(&mut *stream).poll_flush(cx) {
+                        Poll::Ready(Ok(())) => self.unflushed = false,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => {}
+                    }
+                }
             }
         }
-        if self.written == self.out.len() {
-            self.out.clear();
-            self.written = 0;
-            if self.unflushed {
-                match Pin::new(&mut *stream).poll_flush(cx) {
-                    Poll::Ready(Ok(())) => self.unflushed = false,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => {}
-                }
-            }
-        }
-        if progressed {
-            self.progress = (self.pending() > 0).then(Instant::now);
-            Poll::Ready(Ok(()))
+        if written > 0 {
+            Poll::Ready(Ok(written))
         } else {
             Poll::Pending
         }
     }
+}
 
-    /// When waiting bytes count as a failed write.
-    fn write_deadline(&self, timeout: Duration) -> Option<Instant> {
-        self.progress.map(|at| at + timeout)
+/// Drops `n` written octets from the front of `out`, whose first chunk is
+/// written up to `offset`.
+fn consume(out: &mut VecDeque<Bytes>, offset: &mut usize, mut n: usize) {
+    while let Some(front) = out.front() {
+        let left = front.len() - *offset;
+        if n < left {
+            *offset += n;
+            return;
+        }
+        n -= left;
+        *offset = 0;
+        out.pop_front();
     }
 }
+
+/// A link being opened: its id and the connect under way.
+type Opening = (LinkId, BoxFuture<io::Result<LinkIo>>);
 
 /// What woke the task: every source that was ready in one poll, so a busy
 /// one (callers flooding commands, say) cannot starve the others.
 #[derive(Default)]
 struct Wakeup {
     input: Option<Option<Input>>,
+    opened: Option<(LinkId, io::Result<LinkIo>)>,
     read: Option<io::Result<usize>>,
-    wrote: Option<io::Result<()>>,
+    wrote: Option<io::Result<usize>>,
     timer: bool,
 }
 
 impl Wakeup {
     fn is_empty(&self) -> bool {
-        self.input.is_none() && self.read.is_none() && self.wrote.is_none() && !self.timer
+        self.input.is_none()
+            && self.opened.is_none()
+            && self.read.is_none()
+            && self.wrote.is_none()
+            && !self.timer
     }
 }
 
-/// The background task: the driver, the socket, the timer.
+/// The background task: runtime glue around the [`Driver`]: the socket,
+/// the connect under way, the timer and the handles' queue, polled
+/// together. Every decision is the driver's.
 struct Task {
     driver: Driver,
-    connector: Connector,
     runtime: Arc<dyn Runtime>,
-    write_timeout: Duration,
     link: Option<Link>,
+    opening: Option<Opening>,
 }
 
 impl Task {
@@ -639,46 +613,49 @@ impl Task {
         let input = self.driver.handle().input().clone();
         let mut buf = vec![0; 64 * 1024];
         let mut timer: Option<(Instant, BoxFuture<()>)> = None;
+        // Closed by the driver at the end, which may still flush the link.
+        let mut input_open = true;
         loop {
-            self.dial().await;
-            let running = self.driver.drain_events();
-            if !running {
-                self.transmit();
-                self.finish().await;
+            self.take_actions();
+            if self.driver.is_finished() {
                 break;
             }
-            if self.driver.take_link_lost() {
-                self.link = None;
+            if let Some(link) = &mut self.link {
+                while let Some((id, bytes)) = self.driver.poll_transmit() {
+                    if id == link.id {
+                        link.out.push_back(bytes);
+                    }
+                }
             }
-            if self.transmit() {
-                // The session has local answers to hand out first.
-                continue;
-            }
-            let write_deadline = self
-                .link
-                .as_ref()
-                .and_then(|link| link.write_deadline(self.write_timeout));
-            let deadline = [self.driver.session.poll_timeout(), write_deadline]
-                .into_iter()
-                .flatten()
-                .min();
+            let deadline = self.driver.poll_timeout();
             if timer.as_ref().map(|(at, _)| *at) != deadline {
                 timer = deadline.map(|at| (at, self.runtime.sleep_until(at)));
             }
-            let reading = self.driver.may_read();
-            // Reading, writing, commands and timers all wait here together:
-            // a peer that stops reading until it has written is still read.
+            let budget = usize::try_from(self.driver.read_budget()).unwrap_or(usize::MAX);
+            // Reading, writing, connecting, commands and timers all wait
+            // here together: a peer that stops reading until it has written
+            // is still read.
             let wakeup = poll_fn(|cx| {
                 let mut wakeup = Wakeup::default();
-                if let Poll::Ready(item) = input.poll_pop(cx) {
-                    wakeup.input = Some(item);
+                if input_open {
+                    if let Poll::Ready(item) = input.poll_pop(cx) {
+                        wakeup.input = Some(item);
+                    }
+                }
+                if let Some((id, connect)) = &mut self.opening {
+                    if let Poll::Ready(result) = connect.as_mut().poll(cx) {
+                        wakeup.opened = Some((*id, result));
+                    }
                 }
                 if let Some(link) = &mut self.link {
-                    if let Poll::Ready(wrote) = link.poll_write(cx) {
-                        wakeup.wrote = Some(wrote);
+                    if !link.out.is_empty() || link.unflushed {
+                        if let Poll::Ready(wrote) = link.poll_write(cx) {
+                            wakeup.wrote = Some(wrote);
+                        }
                     }
-                    if reading {
-                        if let Poll::Ready(read) = link.poll_read(cx, &mut buf) {
+                    if budget > 0 {
+                        let room = buf.len().min(budget);
+                        if let Poll::Ready(read) = link.poll_read(cx, &mut buf[..room]) {
                             wakeup.read = Some(read);
                         }
                     }
@@ -693,240 +670,98 @@ impl Task {
                 }
             })
             .await;
-            let now = Instant::now();
-            if let Some(Err(e)) = wakeup.wrote {
-                self.write_failed(e);
+            let now = self.runtime.now();
+            if let Some((id, result)) = wakeup.opened {
+                self.opening = None;
+                match result {
+                    Ok(io) => {
+                        self.link = Some(Link {
+                            id,
+                            io,
+                            out: VecDeque::new(),
+                            offset: 0,
+                            unflushed: false,
+                        });
+                        self.driver.handle_opened(now, id);
+                    }
+                    Err(e) => self.driver.handle_open_failed(now, id, e),
+                }
             }
-            if let Some(read) = wakeup.read {
-                // Nothing to take when a failed write dropped the link.
-                self.received(read, &buf);
+            let id = self.link.as_ref().map(|link| link.id);
+            if let (Some(id), Some(wrote)) = (id, wakeup.wrote) {
+                match wrote {
+                    Ok(n) => self.driver.handle_written(now, id, n),
+                    Err(e) => self.driver.handle_ended(now, id, Some(e)),
+                }
+            }
+            if let (Some(id), Some(read)) = (id, wakeup.read) {
+                match read {
+                    // An empty datagram is no end (the group member counts it).
+                    Ok(0)
+                        if self
+                            .link
+                            .as_ref()
+                            .is_some_and(|l| matches!(l.io, LinkIo::Stream(_))) =>
+                    {
+                        self.driver.handle_ended(now, id, None)
+                    }
+                    Ok(n) => self.driver.handle_read(now, id, &buf[..n]),
+                    Err(e) => self.driver.handle_ended(now, id, Some(e)),
+                }
             }
             match wakeup.input {
-                Some(None) => break,
-                Some(Some(item)) => self.handle(item),
+                Some(None) => input_open = false,
+                Some(Some(item)) => self.driver.handle_input(now, item),
                 None => {}
-            }
-            if wakeup.timer {
-                timer = None;
-                // Asked afresh: a write in this same wake-up moves it.
-                let write_deadline = self
-                    .link
-                    .as_ref()
-                    .and_then(|link| link.write_deadline(self.write_timeout));
-                if write_deadline.is_some_and(|at| at <= now) {
-                    self.write_failed(io::ErrorKind::TimedOut.into());
-                }
             }
             // Take whatever else is already waiting before the timers run.
             while let Ok(item) = input.pop(Some(Duration::ZERO)) {
-                self.handle(item);
+                self.driver.handle_input(now, item);
             }
-            self.driver.session.handle_timeout(now.max(Instant::now()));
+            if wakeup.timer {
+                timer = None;
+            }
+            self.driver.handle_timeout(now);
         }
         self.link = None;
     }
 
-    fn handle(&mut self, input: Input) {
-        match input {
-            Input::Command(command) => self.driver.execute(command),
-            Input::Wake => {
-                self.driver.update_pause(Instant::now());
-            }
-            // Bytes come from the task's own reads.
-            Input::Bytes { .. } | Input::Eof { .. } => {}
-        }
-    }
-
-    fn write_failed(&mut self, error: io::Error) {
-        self.link = None;
-        self.driver
-            .session
-            .handle_transport_error(Instant::now(), format!("write failed: {error}"));
-    }
-
-    fn received(&mut self, read: io::Result<usize>, buf: &[u8]) {
-        let now = Instant::now();
-        let Some(link) = &mut self.link else { return };
-        let session = &mut self.driver.session;
-        let n = match read {
-            // An empty datagram is no end (the group member counts it).
-            Ok(0) if matches!(link.io, LinkIo::Stream(_)) => {
-                self.link = None;
-                return session.handle_closed(now);
-            }
-            Ok(n) => n,
-            Err(e) => {
-                self.link = None;
-                return session.handle_transport_error(now, e.to_string());
-            }
-        };
-        let received = link.layers.receive(&buf[..n]);
-        session.note_dropped_datagrams(link.layers.take_dropped());
-        // What the layers answer (TLS records, WebSocket pongs) goes out in
-        // turn with everything else.
-        link.take_output(now);
-        if !self.driver.received(now, received) {
-            self.link = None;
-        }
-    }
-
-    async fn dial(&mut self) {
-        while let Some(dial) = self.driver.session.poll_dial(Instant::now()) {
-            match self.open(&dial).await {
-                Ok((link, early)) => {
-                    let session = &mut self.driver.session;
-                    session.handle_connected(Instant::now());
-                    if !early.is_empty() {
-                        session.handle_input(Instant::now(), &early);
-                    }
-                    self.link = Some(link);
+    /// Opens and closes what the driver asks for.
+    fn take_actions(&mut self) {
+        while let Some(action) = self.driver.poll_action() {
+            match action {
+                Action::Open { link, target, .. } => {
+                    self.opening = Some((link, self.open(target)));
                 }
-                Err(e) => self
-                    .driver
-                    .session
-                    .handle_transport_error(Instant::now(), e.to_string()),
-            }
-        }
-    }
-
-    /// Connects and runs the handshakes, within the dial's timeout; gives
-    /// the link and any STOMP bytes that came with the handshakes' end.
-    async fn open(&mut self, dial: &Dial) -> io::Result<(Link, Vec<u8>)> {
-        let deadline = Instant::now() + dial.timeout;
-        let layers = self.connector.layers(&dial.endpoint)?;
-        let endpoint = &dial.endpoint;
-        if let Some(options) = layers.multicast() {
-            let socket = options.open()?;
-            socket.set_nonblocking(true)?;
-            let io = LinkIo::Datagram {
-                socket: self.runtime.udp(socket)?,
-                group: SocketAddr::V4(options.group),
-                datagrams: VecDeque::new(),
-            };
-            return Ok((Link::new(io, layers), Vec::new()));
-        }
-        let connect = self.runtime.connect(endpoint.host.clone(), endpoint.port);
-        let stream = before(&*self.runtime, deadline, connect).await??;
-        let mut link = Link::new(LinkIo::Stream(stream), layers);
-        let mut early = Vec::new();
-        let mut buf = vec![0; 16 * 1024];
-        loop {
-            let LinkIo::Stream(stream) = &mut link.io else {
-                unreachable!("a stream link")
-            };
-            let out = link.layers.take_output();
-            before(&*self.runtime, deadline, write_all(stream, &out)).await??;
-            if link.layers.is_ready() {
-                return Ok((link, early));
-            }
-            let n = before(&*self.runtime, deadline, read(stream, &mut buf)).await??;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "closed during the handshake",
-                ));
-            }
-            let (data, _) = link.layers.receive(&buf[..n])?;
-            early.extend(data);
-        }
-    }
-
-    /// Takes what the session has to send into the link's buffer, up to its
-    /// high-water mark; the rest waits in the session, and so do commands
-    /// that find no room there. The socket is written in the task's poll.
-    fn transmit(&mut self) -> bool {
-        let mut answered = false;
-        loop {
-            let session = &mut self.driver.session;
-            while self
-                .link
-                .as_ref()
-                .is_none_or(|link| link.pending() < OUT_HIGH_WATER)
-            {
-                let now = Instant::now();
-                let Some(bytes) = session.poll_transmit(now) else {
-                    break;
-                };
-                // Without a transport the bytes are dropped: the session
-                // resends what a new connection needs.
-                let Some(link) = &mut self.link else { continue };
-                match link.layers.send(&bytes) {
-                    Ok(()) => {
-                        link.take_output(now);
-                        // A multicast group member answers some frames itself.
-                        let local = link.layers.take_local();
-                        if !local.is_empty() {
-                            session.handle_input(now, &local);
-                            answered = true;
-                        }
-                    }
-                    Err(e) => {
+                Action::Close { link } => {
+                    if self.link.as_ref().is_some_and(|l| l.id == link) {
                         self.link = None;
-                        session.handle_transport_error(now, e.to_string());
+                    }
+                    if self.opening.as_ref().is_some_and(|(id, _)| *id == link) {
+                        self.opening = None;
                     }
                 }
             }
-            if !self.driver.run_deferred() {
-                break;
+        }
+    }
+
+    /// A connect under way (the driver bounds it by the dial's timeout).
+    fn open(&self, target: Target) -> BoxFuture<io::Result<LinkIo>> {
+        match target {
+            Target::Tcp { host, port } => {
+                let connect = self.runtime.connect(host, port);
+                Box::pin(async move { connect.await.map(LinkIo::Stream) })
+            }
+            Target::Udp(options) => {
+                let opened = options.open().and_then(|socket| {
+                    socket.set_nonblocking(true)?;
+                    Ok(LinkIo::Datagram {
+                        socket: self.runtime.udp(socket)?,
+                        group: SocketAddr::V4(options.group),
+                    })
+                });
+                Box::pin(std::future::ready(opened))
             }
         }
-        answered
     }
-
-    /// The session ended: writes what is left (an ERROR's aftermath)
-    /// within the write timeout.
-    async fn finish(&mut self) {
-        let Some(link) = &mut self.link else { return };
-        let deadline = Instant::now() + self.write_timeout;
-        let _ = before(
-            &*self.runtime,
-            deadline,
-            poll_fn(|cx| match link.poll_write(cx) {
-                Poll::Ready(Ok(())) if link.pending() > 0 => {
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                }
-                Poll::Ready(result) => Poll::Ready(result),
-                // Nothing left, or the socket takes nothing now.
-                Poll::Pending if link.pending() == 0 => Poll::Ready(Ok(())),
-                Poll::Pending => Poll::Pending,
-            }),
-        )
-        .await;
-    }
-}
-
-/// `future`'s output, or a timeout error at `deadline`.
-async fn before<T>(
-    runtime: &dyn Runtime,
-    deadline: Instant,
-    future: impl Future<Output = T>,
-) -> io::Result<T> {
-    let mut future = std::pin::pin!(future);
-    let mut sleep = runtime.sleep_until(deadline);
-    poll_fn(|cx| {
-        if let Poll::Ready(value) = future.as_mut().poll(cx) {
-            return Poll::Ready(Ok(value));
-        }
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
-}
-
-async fn read(stream: &mut Box<dyn AsyncStream>, buf: &mut [u8]) -> io::Result<usize> {
-    poll_fn(|cx| Pin::new(&mut *stream).poll_read(cx, buf)).await
-}
-
-async fn write_all(stream: &mut Box<dyn AsyncStream>, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        let n = poll_fn(|cx| Pin::new(&mut *stream).poll_write(cx, bytes)).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        bytes = &bytes[n..];
-    }
-    poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx)).await
 }

@@ -22,8 +22,18 @@ pub struct Config {
     /// the kernel's socket buffer, where a full buffer can make the kernel
     /// drop segments and the sender back off for seconds. 0: stop at once.
     pub read_ahead: usize,
-    /// How long one write to the socket may block.
+    /// How long bytes may wait for the socket to take them (no write
+    /// progress at all) before the connection counts as failed.
     pub write_timeout: Duration,
+    /// How long a call made while the connection is down (reconnecting)
+    /// waits for it before failing with [`Error::Offline`]; its frame goes
+    /// out once reconnected (a receipted send is confirmed then). `None`:
+    /// such calls fail at once with
+    /// [`CommandError::NotConnected`](stomp_proto::client::CommandError::NotConnected).
+    /// 30 s by default. While waiting, calls hold at most the session's
+    /// `max_outgoing` octets of bodies; past that they fail with
+    /// back-pressure.
+    pub offline_wait: Option<Duration>,
     /// TLS settings for `stomp+ssl://` and `wss://` hosts.
     pub tls: Tls,
 }
@@ -41,6 +51,7 @@ impl Config {
             subscription_capacity: 1024,
             read_ahead: DEFAULT_READ_AHEAD,
             write_timeout: Duration::from_secs(30),
+            offline_wait: Some(Duration::from_secs(30)),
             tls: Tls::default(),
         }
     }

@@ -1,119 +1,106 @@
-//! The driver: owns the `ClientSession`, carries out the handles' commands,
-//! and hands the session's events to the right waiter, subscription or
-//! life-cycle queue. It decides nothing; the session does. An adapter runs it
-//! in a loop with the transport and a timer.
+//! The connection driver: the loop between a transport and the
+//! `ClientSession`, written once and sans-IO like the core, so that every
+//! adapter runs the same steps and the whole of it is tested in simulated
+//! time (`tests/driver.rs`).
+//!
+//! It owns the session, the TLS/WebSocket/multicast [`Layers`] of the
+//! current transport, and everything the handles wait on. It never reads
+//! the clock and never touches a socket:
+//!
+//! - **In**, each with `now`: the handles' [`Command`]s, a transport opened
+//!   or not ([`handle_opened`](Driver::handle_opened),
+//!   [`handle_open_failed`](Driver::handle_open_failed)), raw bytes read
+//!   ([`handle_read`](Driver::handle_read)), the end of a transport
+//!   ([`handle_ended`](Driver::handle_ended)), bytes written
+//!   ([`handle_written`](Driver::handle_written)) and the timer
+//!   ([`handle_timeout`](Driver::handle_timeout)). Every transport input
+//!   names its [`LinkId`]; input for a transport that is no longer the
+//!   current one is ignored, so a late report can never close a newer
+//!   connection.
+//! - **Out**: transports to open and close ([`poll_action`](Driver::poll_action)),
+//!   raw bytes to write ([`poll_transmit`](Driver::poll_transmit): the
+//!   session's own `Bytes` for plain TCP, one datagram per chunk for
+//!   multicast), how much may be read ([`read_budget`](Driver::read_budget)),
+//!   the next deadline ([`poll_timeout`](Driver::poll_timeout)), and the
+//!   answers, messages and life-cycle events, which go straight into the
+//!   handles' queues.
+//!
+//! An adapter's loop: after any input, take every action, then every chunk
+//! to write, then the deadline and the read budget; wait for the first of
+//! them; hand in what happened. Stop once [`is_finished`](Driver::is_finished).
+//!
+//! What it decides, once for every adapter: which host to open (the
+//! session's dial), the handshakes, when a transport is done for (read or
+//! write failure, a write that makes no progress for the write timeout,
+//! the session's own verdicts), reading less once a subscription is full
+//! (back-pressure), holding commands while the outgoing queue is full or
+//! the connection is down, and flushing what is left at the end.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use stomp_proto::client::{
-    self as core, AckHandle, ClientSession, CloseReason, Event, ReceiptId, RequestError,
-    SendOptions, SessionInfo, Stats, SubscribeOptions, SubscriptionId, TxId,
+    self as core, ClientSession, CloseReason, CommandError, Dial, Event, LinkId, ReceiptId,
+    RequestError, SessionInfo, SubscriptionId,
 };
 use stomp_proto::uri::Endpoint;
 
 use crate::error::Error;
+use crate::layers::{Connector, Layers};
+use crate::multicast;
 use crate::queue::Queue;
-use crate::reply::{reply, Reply};
+use crate::Config;
 
-/// A reply carrying a result.
-pub type Done<T> = Reply<Result<T, Error>>;
+pub use crate::handle::{Command, Done, Handle, Input, Lifecycle};
 
-/// What reaches the driver: transport input (from adapters that read on
-/// another thread), and the handles' commands.
-#[derive(Debug)]
-pub enum Input {
-    /// Raw bytes read from transport number `generation`.
-    Bytes {
-        /// Which transport (stale ones are ignored).
-        generation: u64,
-        /// What was read.
-        bytes: Vec<u8>,
+/// Raw bytes the driver lets wait for the transport (handed out and not
+/// yet written) before it takes no more from the session, whose outgoing
+/// limit then holds callers back.
+pub const OUT_HIGH_WATER: usize = 256 * 1024;
+
+/// What to open for a link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A TCP connection to `host:port` (any of its addresses); TLS and
+    /// WebSocket run over it inside the driver.
+    Tcp {
+        /// The host name or address.
+        host: String,
+        /// The port.
+        port: u16,
     },
-    /// Transport number `generation` ended.
-    Eof {
-        /// Which transport.
-        generation: u64,
-        /// Why, when it failed; `None` when the peer closed it.
-        error: Option<String>,
-    },
-    /// A full subscription has room again.
-    Wake,
-    /// A handle's command.
-    Command(Command),
+    /// A UDP socket joined to a multicast group (open it with
+    /// [`multicast::Options::open`]); each chunk to write is one datagram
+    /// for [`Options::group`](multicast::Options::group), each datagram
+    /// read is one [`handle_read`](Driver::handle_read).
+    Udp(multicast::Options),
 }
 
-/// What a handle asks of the driver.
-#[derive(Debug)]
-pub enum Command {
-    /// SEND; with `options.receipt` resolved by the receipt, otherwise once queued.
-    Send {
-        /// Where to.
-        destination: String,
-        /// The body.
-        body: Bytes,
-        /// Headers, transaction, receipt.
-        options: SendOptions,
-        /// The answer.
-        done: Done<()>,
+/// What the adapter is asked to do with its transports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open `target` for `link`, within `timeout` (the driver fails the
+    /// dial itself at that deadline; an adapter that connects blocking
+    /// passes it to its connect call). Then call
+    /// [`handle_opened`](Driver::handle_opened) or
+    /// [`handle_open_failed`](Driver::handle_open_failed).
+    Open {
+        /// The link it will be.
+        link: LinkId,
+        /// What to open.
+        target: Target,
+        /// How long opening may take.
+        timeout: Duration,
     },
-    /// SUBSCRIBE, delivering into `mailbox`.
-    Subscribe {
-        /// What to.
-        destination: String,
-        /// Ack mode, id, headers.
-        options: SubscribeOptions,
-        /// Where its messages go.
-        mailbox: Arc<Queue<core::Message>>,
-        /// The answer.
-        done: Done<SubscriptionId>,
-    },
-    /// UNSUBSCRIBE.
-    Unsubscribe {
+    /// Drop `link`'s transport (close the socket, stop its threads, cancel
+    /// a connect still under way).
+    Close {
         /// Which.
-        id: SubscriptionId,
-        /// The answer, if anyone waits.
-        done: Option<Done<()>>,
+        link: LinkId,
     },
-    /// ACK or NACK.
-    Ack {
-        /// The message's handle.
-        handle: AckHandle,
-        /// NACK instead of ACK.
-        nack: bool,
-        /// Inside this transaction.
-        transaction: Option<TxId>,
-        /// The answer.
-        done: Done<()>,
-    },
-    /// BEGIN.
-    Begin {
-        /// The answer.
-        done: Done<TxId>,
-    },
-    /// COMMIT or ABORT, resolved by its receipt.
-    End {
-        /// Which.
-        tx: TxId,
-        /// COMMIT instead of ABORT.
-        commit: bool,
-        /// The answer, if anyone waits.
-        done: Option<Done<()>>,
-    },
-    /// DISCONNECT, resolved by its receipt.
-    Disconnect {
-        /// The answer.
-        done: Done<()>,
-    },
-    /// The session's counters.
-    Stats {
-        /// The answer.
-        done: Reply<Stats>,
-    },
-    /// Close at once.
-    Close,
 }
 
 /// Who waits for a receipt.
@@ -144,166 +131,135 @@ impl Command {
             _ => Some(0),
         }
     }
-}
 
-/// What happens to the connection, as stomp.py's listeners would hear it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lifecycle {
-    /// CONNECTED arrived (the first time, or after a reconnect).
-    Connected(SessionInfo),
-    /// The broker was silent past the heart-beat grace.
-    HeartbeatTimeout,
-    /// The connection is gone; a reconnect follows.
-    ConnectionLost(CloseReason),
-    /// A dial is planned.
-    Reconnecting {
-        /// The reconnect pass.
-        attempt: u32,
-        /// The host.
-        host: Endpoint,
-        /// How long until then.
-        delay: std::time::Duration,
-    },
-    /// The client has ended.
-    Closed(CloseReason),
-}
-
-/// What the handles share with the driver: the way in, and the end.
-#[derive(Clone, Debug)]
-pub struct Handle {
-    input: Arc<Queue<Input>>,
-    closed: Arc<Mutex<Option<CloseReason>>>,
-    /// The session's counters as they were at the end.
-    final_stats: Arc<Mutex<Option<Stats>>>,
-}
-
-impl Handle {
-    /// A handle with a fresh input queue.
-    pub fn new() -> Handle {
-        Handle {
-            input: Arc::new(Queue::unbounded()),
-            closed: Arc::default(),
-            final_stats: Arc::default(),
-        }
-    }
-
-    /// The driver's input queue.
-    pub fn input(&self) -> &Arc<Queue<Input>> {
-        &self.input
-    }
-
-    /// Sends a command without waiting.
-    pub fn send(&self, command: Command) -> Result<(), Error> {
-        if self.input.push(Input::Command(command)) {
-            Ok(())
-        } else {
-            Err(self.closed())
-        }
-    }
-
-    /// Sends a command and blocks the thread until its answer.
-    pub fn call<T>(&self, command: impl FnOnce(Done<T>) -> Command) -> Result<T, Error> {
-        let (done, answer) = reply();
-        self.send(command(done))?;
-        answer.wait().unwrap_or_else(|| Err(self.closed()))
-    }
-
-    /// Sends a command and waits for its answer without blocking the thread.
-    /// Cancel-safe: dropping the future leaves the command to run; only its
-    /// answer is lost.
-    pub async fn ask<T>(&self, command: impl FnOnce(Done<T>) -> Command) -> Result<T, Error> {
-        let (done, answer) = reply();
-        self.send(command(done))?;
-        answer.await.unwrap_or_else(|| Err(self.closed()))
-    }
-
-    /// The error for a call after the end, with the reason when known.
-    pub fn closed(&self) -> Error {
-        let reason = self.closed.lock().unwrap_or_else(|e| e.into_inner());
-        Error::Closed(reason.clone())
-    }
-
-    /// The session's counters as they were when the client ended, once it
-    /// has.
-    pub fn final_stats(&self) -> Option<Stats> {
-        self.final_stats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// How the client ended, once it has.
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        self.closed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// A subscription mailbox that wakes the driver when it has room again.
-    pub fn mailbox(&self, capacity: usize) -> Arc<Queue<core::Message>> {
-        let input = Arc::downgrade(&self.input);
-        Arc::new(Queue::bounded(
-            capacity,
-            Some(Box::new(move || {
-                if let Some(input) = input.upgrade() {
-                    input.push(Input::Wake);
+    /// Answers it with `error`, whatever it is.
+    fn fail(self, error: Error) {
+        match self {
+            Command::Send { done, .. }
+            | Command::Ack { done, .. }
+            | Command::Disconnect { done } => done.send(Err(error)),
+            Command::Subscribe { done, .. } => done.send(Err(error)),
+            Command::Begin { done } => done.send(Err(error)),
+            Command::Unsubscribe { done, .. } | Command::End { done, .. } => {
+                if let Some(done) = done {
+                    done.send(Err(error));
                 }
-            })),
-        ))
+            }
+            Command::Stats { .. } | Command::Close => {}
+        }
     }
 }
 
-impl Default for Handle {
-    fn default() -> Handle {
-        Handle::new()
+/// A command held back, and until when it may wait for the connection.
+#[derive(Debug)]
+struct Held {
+    command: Command,
+    /// Set while the connection is down: when waiting ends in failure.
+    until: Option<Instant>,
+    since: Instant,
+}
+
+/// The current transport.
+#[derive(Debug)]
+struct Link {
+    id: LinkId,
+    layers: Layers,
+    /// The transport is open (TCP connected, or the UDP socket made).
+    opened: bool,
+    /// The handshakes are done and the session was told.
+    ready: bool,
+    /// Raw bytes ready to hand out.
+    out: VecDeque<Bytes>,
+    /// Raw bytes taken from the layers and not yet written.
+    unwritten: usize,
+    /// When writing last made progress, while bytes wait.
+    progress: Option<Instant>,
+    /// Raw bytes the transport reported read.
+    read: u64,
+}
+
+impl Link {
+    fn take_layers_output(&mut self, now: Instant) {
+        while let Some(chunk) = self.layers.pop_output() {
+            if self.unwritten == 0 {
+                self.progress = Some(now);
+            }
+            self.unwritten += chunk.len();
+            self.out.push_back(chunk);
+        }
     }
 }
 
 /// The driver proper; see the module docs.
 #[derive(Debug)]
 pub struct Driver {
-    /// The session it drives.
-    pub session: ClientSession,
+    session: ClientSession,
+    connector: Connector,
     handle: Handle,
     lifecycle: Arc<Queue<Lifecycle>>,
     first_connect: Option<Done<SessionInfo>>,
     mailboxes: HashMap<SubscriptionId, Arc<Queue<core::Message>>>,
     waiting: HashMap<ReceiptId, Waiter>,
     disconnecting: Option<Done<()>>,
-    /// Commands waiting for room in the session's outgoing queue, in order.
-    deferred: VecDeque<Command>,
+    /// Commands waiting for room in the session's outgoing queue, or for
+    /// the connection, in order.
+    held: VecDeque<Held>,
+    /// Body octets of the held commands.
+    held_bytes: usize,
+    link: Option<Link>,
+    actions: VecDeque<Action>,
+    /// Reading is paused: a subscription is full.
     paused: bool,
-    /// The session's `bytes_in` when reading was paused.
+    /// The link's `read` when reading was paused.
     paused_at: u64,
-    /// Bytes still read after a pause (see [`Driver::may_read`]).
     read_ahead: u64,
-    link_lost: bool,
+    write_timeout: Duration,
+    offline_wait: Option<Duration>,
+    max_held: usize,
+    /// The session has ended; the link is being flushed until this.
+    closing: Option<Instant>,
+    finished: bool,
 }
 
 impl Driver {
-    /// A driver for `session`, answering `first_connect` once connected (or
-    /// not), and telling `lifecycle` what happens (dropped when it is full).
+    /// A driver for `config`, answering `first_connect` once connected (or
+    /// not), telling `lifecycle` what happens (events are dropped while it
+    /// is full), and taking commands from `handle`. Bad TLS settings fail
+    /// here, before any dial.
     pub fn new(
-        session: ClientSession,
+        config: &Config,
+        now: Instant,
         handle: Handle,
         lifecycle: Arc<Queue<Lifecycle>>,
         first_connect: Done<SessionInfo>,
-    ) -> Driver {
-        Driver {
-            session,
+    ) -> Result<Driver, Error> {
+        let session_config = config.session_config();
+        let connector = Connector::for_hosts(config.tls.clone(), &session_config.hosts)?;
+        let max_held = session_config.max_outgoing;
+        let mut driver = Driver {
+            session: ClientSession::new(session_config, now),
+            connector,
             handle,
             lifecycle,
             first_connect: Some(first_connect),
             mailboxes: HashMap::new(),
             waiting: HashMap::new(),
             disconnecting: None,
-            deferred: VecDeque::new(),
+            held: VecDeque::new(),
+            held_bytes: 0,
+            link: None,
+            actions: VecDeque::new(),
             paused: false,
             paused_at: 0,
-            read_ahead: crate::config::DEFAULT_READ_AHEAD as u64,
-            link_lost: false,
-        }
+            read_ahead: config.read_ahead as u64,
+            write_timeout: config.write_timeout,
+            offline_wait: config.offline_wait,
+            max_held,
+            closing: None,
+            finished: false,
+        };
+        driver.step(now);
+        Ok(driver)
     }
 
     /// The handles' way in.
@@ -311,102 +267,400 @@ impl Driver {
         &self.handle
     }
 
-    /// Whether the session dropped its connection since the last call: the
-    /// adapter closes its transport.
-    pub fn take_link_lost(&mut self) -> bool {
-        std::mem::take(&mut self.link_lost)
-    }
+    // ---- inputs ------------------------------------------------------------
 
-    /// How many bytes the transport may still read once paused
-    /// ([`Config::read_ahead`](crate::Config::read_ahead)).
-    pub fn set_read_ahead(&mut self, bytes: usize) {
-        self.read_ahead = bytes as u64;
-    }
-
-    /// Whether the transport should read from the socket now: always while
-    /// no subscription is full, and after one fills, until the read-ahead
-    /// is used up. Bytes left in the kernel's buffer while the application
-    /// reads nothing can make it drop segments (small ones overrun the
-    /// memory the advertised window promised), and the sender's
-    /// retransmission backoff then stalls the connection for seconds after
-    /// reading resumes; reading ahead keeps bursts out of the kernel.
-    pub fn may_read(&self) -> bool {
-        !self.paused || self.session.stats().bytes_in - self.paused_at < self.read_ahead
-    }
-
-    /// Reading pauses while any subscription's mailbox is full; true when
-    /// that changed.
-    pub fn update_pause(&mut self, now: Instant) -> bool {
-        let full = self.mailboxes.values().any(|m| m.is_full());
-        if full == self.paused {
-            return false;
+    /// Whatever came through the handles' queue.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        match input {
+            // After the end only the counters are answered.
+            Input::Command(command @ Command::Stats { .. }) => self.run(now, command),
+            Input::Command(Command::Close) if self.finished => {}
+            Input::Command(command) if self.finished => {
+                command.fail(self.handle.closed());
+            }
+            Input::Command(command) => self.execute(now, command),
+            Input::Wake => self.update_pause(now),
+            Input::Read { link, bytes } => return self.handle_read(now, link, &bytes),
+            Input::Written { link, n } => return self.handle_written(now, link, n),
+            Input::Ended { link, error } => return self.handle_ended(now, link, error),
         }
-        self.paused = full;
-        self.paused_at = self.session.stats().bytes_in;
-        self.session.set_reading_paused(now, full);
-        true
+        self.step(now);
     }
 
-    /// Hands the session what the transport's layers made of some input
-    /// (STOMP bytes, and whether the peer ended the stream cleanly), or
-    /// their failure; false when the transport is done for and should be
-    /// dropped.
-    pub fn received(&mut self, now: Instant, result: std::io::Result<(Vec<u8>, bool)>) -> bool {
-        match result {
+    /// `link`'s transport is open: the handshakes start (or, for plain TCP
+    /// and multicast, CONNECT goes out).
+    pub fn handle_opened(&mut self, now: Instant, link: LinkId) {
+        let Some(current) = self.current(link) else {
+            return;
+        };
+        if current.opened {
+            return;
+        }
+        current.opened = true;
+        current.take_layers_output(now);
+        if current.layers.is_ready() {
+            current.ready = true;
+            self.session.handle_connected(now);
+        }
+        self.step(now);
+    }
+
+    /// `link`'s transport could not be opened.
+    pub fn handle_open_failed(&mut self, now: Instant, link: LinkId, error: io::Error) {
+        if self.current(link).is_some_and(|l| !l.opened) {
+            self.session.handle_transport_error(now, error);
+            self.step(now);
+        }
+    }
+
+    /// Raw bytes read from `link` (one datagram, for multicast).
+    pub fn handle_read(&mut self, now: Instant, link: LinkId, raw: &[u8]) {
+        let Some(current) = self.current(link) else {
+            return;
+        };
+        if !current.opened {
+            return;
+        }
+        current.read += raw.len() as u64;
+        let was_ready = current.layers.is_ready();
+        let received = current.layers.receive(now, raw);
+        let dropped = current.layers.take_dropped();
+        // What the layers answer (TLS records, WebSocket pongs) goes out in
+        // turn with everything else.
+        current.take_layers_output(now);
+        let becomes_ready = !was_ready && current.layers.is_ready();
+        if becomes_ready {
+            current.ready = true;
+        }
+        self.session.handle_dropped_datagrams(dropped);
+        match received {
             Ok((data, ended)) => {
+                if becomes_ready {
+                    self.session.handle_connected(now);
+                }
                 if !data.is_empty() {
                     self.session.handle_input(now, &data);
                 }
                 if ended {
                     self.session.handle_closed(now);
                 }
-                !ended
             }
-            Err(e) => {
-                self.session.handle_transport_error(now, e.to_string());
-                false
+            Err(e) => self.session.handle_transport_error(now, e),
+        }
+        self.step(now);
+    }
+
+    /// `link`'s transport ended: `None` when the peer closed it, the error
+    /// when reading or writing failed.
+    pub fn handle_ended(&mut self, now: Instant, link: LinkId, error: Option<io::Error>) {
+        let Some(current) = self.current(link) else {
+            return;
+        };
+        if !current.opened {
+            return;
+        }
+        match error {
+            None => self.session.handle_closed(now),
+            Some(e) => self.session.handle_transport_error(now, e),
+        }
+        self.step(now);
+    }
+
+    /// `n` raw bytes handed out for `link` were written.
+    pub fn handle_written(&mut self, now: Instant, link: LinkId, n: usize) {
+        let Some(current) = self.current(link) else {
+            return;
+        };
+        current.unwritten = current.unwritten.saturating_sub(n);
+        current.progress = (current.unwritten > 0).then_some(now);
+        self.step(now);
+    }
+
+    /// Runs what is due at `now`; a spurious call does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let stalled = self.link.as_ref().and_then(|l| {
+            let at = l.progress? + self.write_timeout;
+            (l.unwritten > 0 && at <= now).then_some(at)
+        });
+        if stalled.is_some() {
+            if self.closing.is_some() {
+                self.close_link();
+            } else {
+                self.session.handle_transport_error(
+                    now,
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no write progress for {:?}", self.write_timeout),
+                    ),
+                );
+            }
+        }
+        if self.closing.is_some_and(|at| at <= now) {
+            self.close_link();
+        }
+        self.expire_held(now);
+        self.session.handle_timeout(now);
+        self.step(now);
+    }
+
+    // ---- outputs -----------------------------------------------------------
+
+    /// The next transport to open or close.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next raw bytes to write to `link` (one datagram, for
+    /// multicast); report them with [`handle_written`](Driver::handle_written)
+    /// once written.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<(LinkId, Bytes)> {
+        let link = self.link.as_mut().filter(|l| l.opened)?;
+        link.out.pop_front().map(|bytes| (link.id, bytes))
+    }
+
+    /// How many raw bytes the transport may read now: unbounded while no
+    /// subscription is full; once one is, what is left of the read-ahead
+    /// (0: read nothing until [`Input::Wake`]). Bytes left in the kernel's
+    /// buffer while the application reads nothing can make it drop segments
+    /// (small ones overrun the memory the advertised window promised), and
+    /// the sender's retransmission backoff then stalls the connection for
+    /// seconds after reading resumes; reading ahead keeps bursts out of the
+    /// kernel. A transport that reads on a thread of its own counts the
+    /// bytes it has read but not yet handed in against this.
+    #[must_use]
+    pub fn read_budget(&self) -> u64 {
+        let Some(link) = &self.link else { return 0 };
+        if !link.opened || self.closing.is_some() {
+            return 0;
+        }
+        if !self.paused {
+            return u64::MAX;
+        }
+        (self.paused_at + self.read_ahead).saturating_sub(link.read)
+    }
+
+    /// When [`handle_timeout`](Driver::handle_timeout) should next be
+    /// called: the session's deadlines, a write that makes no progress, a
+    /// held command's wait, the end of the final flush.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let write = self
+            .link
+            .as_ref()
+            .filter(|l| l.unwritten > 0)
+            .and_then(|l| l.progress)
+            .map(|at| at + self.write_timeout);
+        let held = self.held.iter().filter_map(|h| h.until).min();
+        [self.session.poll_timeout(), write, held, self.closing]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Whether the client has ended and its transport is closed: the
+    /// adapter stops (after taking the last actions).
+    pub fn is_finished(&self) -> bool {
+        self.finished && self.link.is_none()
+    }
+
+    // ---- internals ---------------------------------------------------------
+
+    fn current(&mut self, link: LinkId) -> Option<&mut Link> {
+        self.link.as_mut().filter(|l| l.id == link)
+    }
+
+    /// Runs the consequences of an input until nothing changes: events to
+    /// the handles (closing the transports they name), the next dial, the
+    /// session's output into the layers, held commands that fit now.
+    fn step(&mut self, now: Instant) {
+        loop {
+            let mut progressed = self.drain_events(now);
+            if self.finished {
+                self.flush_and_close(now);
+                return;
+            }
+            if self.link.is_none() {
+                if let Some(dial) = self.session.poll_dial(now) {
+                    self.open(now, dial);
+                    continue;
+                }
+            }
+            progressed |= self.pull_transmit(now);
+            progressed |= self.run_held(now);
+            if !progressed {
+                return;
             }
         }
     }
 
-    /// Carries out a command, or holds it back while the session's outgoing
-    /// queue has no room for it (or earlier commands wait): callers wait
-    /// instead of failing with back-pressure. Call
-    /// [`run_deferred`](Driver::run_deferred) after transmitting.
-    pub fn execute(&mut self, command: Command) {
+    fn open(&mut self, now: Instant, dial: Dial) {
+        tracing::info!(host = %dial.endpoint, attempt = dial.attempt, "STOMP connecting");
+        self.tell(Lifecycle::Connecting {
+            host: dial.endpoint.clone(),
+            attempt: dial.attempt,
+        });
+        let layers = match self.connector.layers(&dial.endpoint, now) {
+            Ok(layers) => layers,
+            Err(e) => return self.session.handle_transport_error(now, e),
+        };
+        let target = match layers.multicast() {
+            Some(options) => Target::Udp(options.clone()),
+            None => Target::Tcp {
+                host: dial.endpoint.host.clone(),
+                port: dial.endpoint.port,
+            },
+        };
+        self.link = Some(Link {
+            id: dial.link,
+            layers,
+            opened: false,
+            ready: false,
+            out: VecDeque::new(),
+            unwritten: 0,
+            progress: None,
+            read: 0,
+        });
+        self.paused_at = 0;
+        self.actions.push_back(Action::Open {
+            link: dial.link,
+            target,
+            timeout: dial.timeout,
+        });
+    }
+
+    /// Moves what the session has to send through the layers, up to the
+    /// high-water mark; true when anything moved (or the multicast member
+    /// answered locally: the session has input to act on).
+    fn pull_transmit(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        loop {
+            let Some(link) = self.link.as_mut().filter(|l| l.ready) else {
+                // Without a transport the bytes are dropped: the session
+                // resends what a new connection needs.
+                while self.session.poll_transmit(now).is_some() {}
+                return moved;
+            };
+            if link.unwritten >= OUT_HIGH_WATER {
+                return moved;
+            }
+            let Some(bytes) = self.session.poll_transmit(now) else {
+                return moved;
+            };
+            moved = true;
+            if let Err(e) = link.layers.send(now, bytes) {
+                self.session.handle_transport_error(now, e);
+                return true;
+            }
+            link.take_layers_output(now);
+            // A multicast group member answers some frames itself.
+            let local = link.layers.take_local();
+            if !local.is_empty() {
+                self.session.handle_input(now, &local);
+            }
+        }
+    }
+
+    /// Carries out a command, or holds it back: while the session's
+    /// outgoing queue has no room for it (or earlier commands wait), and
+    /// while the connection is down (for [`Config::offline_wait`]).
+    fn execute(&mut self, now: Instant, command: Command) {
         if let Command::Unsubscribe { id, .. } = &command {
             // Its messages stop at once, even if the frame has to wait: a
             // mailbox nobody empties must not pause reading.
             if let Some(mailbox) = self.mailboxes.remove(id) {
                 mailbox.close();
-                self.update_pause(Instant::now());
+                self.update_pause(now);
             }
         }
-        match command.queues() {
-            Some(len) if !self.deferred.is_empty() || !self.session.has_room_for(len) => {
-                self.deferred.push_back(command);
-            }
-            _ => self.run(command),
+        let Some(len) = command.queues() else {
+            return self.run(now, command);
+        };
+        let offline = !self.session.is_connected();
+        if offline && matches!(command, Command::Disconnect { .. }) {
+            // Nothing to tell a broker we are not connected to.
+            return self.run(now, command);
         }
+        if !offline && self.held.is_empty() && self.session.has_room_for(len) {
+            return self.run(now, command);
+        }
+        let until = if offline {
+            match self.offline_wait {
+                None => return command.fail(Error::Command(CommandError::NotConnected)),
+                Some(wait) => Some(now + wait),
+            }
+        } else {
+            None
+        };
+        if offline && !self.held.is_empty() && self.held_bytes + len > self.max_held {
+            return command.fail(Error::Command(CommandError::Backpressure));
+        }
+        self.held_bytes += len;
+        self.held.push_back(Held {
+            command,
+            until,
+            since: now,
+        });
     }
 
-    /// Runs the held-back commands that fit now, in order; true when any
-    /// ran (they may have queued more to transmit).
-    pub fn run_deferred(&mut self) -> bool {
+    /// Runs the held commands that fit now, in order; true when any ran.
+    fn run_held(&mut self, now: Instant) -> bool {
         let mut ran = false;
-        while let Some(len) = self.deferred.front().and_then(Command::queues) {
+        while self.session.is_connected() {
+            let Some(len) = self.held.front().and_then(|h| h.command.queues()) else {
+                break;
+            };
             if !self.session.has_room_for(len) {
                 break;
             }
-            if let Some(command) = self.deferred.pop_front() {
-                self.run(command);
-                ran = true;
+            let Some(held) = self.held.pop_front() else {
+                break;
+            };
+            self.held_bytes -= len;
+            self.run(now, held.command);
+            ran = true;
+        }
+        if !self.session.is_connected() {
+            // The connection went down while they waited for room: they
+            // wait for the connection now.
+            for held in self.held.iter_mut().filter(|h| h.until.is_none()) {
+                match self.offline_wait {
+                    Some(wait) => held.until = Some(now + wait),
+                    None => held.until = Some(now),
+                }
             }
         }
         ran
     }
 
-    fn run(&mut self, command: Command) {
+    /// Fails the held commands whose wait for the connection is over.
+    fn expire_held(&mut self, now: Instant) {
+        while self
+            .held
+            .iter()
+            .any(|h| h.until.is_some_and(|at| at <= now))
+        {
+            let Some(index) = self
+                .held
+                .iter()
+                .position(|h| h.until.is_some_and(|at| at <= now))
+            else {
+                break;
+            };
+            let Some(held) = self.held.remove(index) else {
+                break;
+            };
+            self.held_bytes -= held.command.queues().unwrap_or(0);
+            let waited = now.saturating_duration_since(held.since);
+            held.command.fail(match self.offline_wait {
+                None => Error::Command(CommandError::NotConnected),
+                Some(_) => Error::Offline { waited },
+            });
+        }
+    }
+
+    fn run(&mut self, now: Instant, command: Command) {
         let session = &mut self.session;
         match command {
             Command::Send {
@@ -451,7 +705,7 @@ impl Driver {
                 if let Some(done) = done {
                     done.send(result.map_err(Error::from));
                 }
-                self.update_pause(Instant::now());
+                self.update_pause(now);
             }
             Command::Ack {
                 handle,
@@ -486,6 +740,10 @@ impl Driver {
                     (_, None) => {}
                 }
             }
+            Command::Disconnect { done } if !session.is_connected() => {
+                self.disconnecting = Some(done);
+                session.close();
+            }
             Command::Disconnect { done } => match session.disconnect() {
                 Ok(_) => self.disconnecting = Some(done),
                 Err(e) => done.send(Err(e.into())),
@@ -495,9 +753,22 @@ impl Driver {
         }
     }
 
-    /// Hands out the session's events; false once it has ended.
-    pub fn drain_events(&mut self) -> bool {
+    /// Reading pauses while any subscription's mailbox is full.
+    fn update_pause(&mut self, now: Instant) {
+        let full = self.mailboxes.values().any(|m| m.is_full());
+        if full == self.paused {
+            return;
+        }
+        self.paused = full;
+        self.paused_at = self.link.as_ref().map_or(0, |l| l.read);
+        self.session.handle_reading_paused(now, full);
+    }
+
+    /// Hands out the session's events; true when there were any.
+    fn drain_events(&mut self, now: Instant) -> bool {
+        let mut any = false;
         while let Some(event) = self.session.poll_event() {
+            any = true;
             match event {
                 Event::Message(message) => {
                     let id = message.subscription.clone();
@@ -508,7 +779,7 @@ impl Driver {
                             self.mailboxes.remove(&id);
                             let _ = self.session.unsubscribe(&id, false);
                         } else if mailbox.is_full() {
-                            self.update_pause(Instant::now());
+                            self.update_pause(now);
                         }
                     }
                 }
@@ -539,9 +810,14 @@ impl Driver {
                     tracing::warn!("STOMP broker silent past the heart-beat grace");
                     self.tell(Lifecycle::HeartbeatTimeout)
                 }
-                Event::ConnectionLost(reason) => {
+                Event::DialFailed { link, host, reason } => {
+                    tracing::warn!(%reason, host = ?host.as_ref().map(Endpoint::to_string), "STOMP dial failed");
+                    self.close_named(link);
+                    self.tell(Lifecycle::DialFailed { host, reason });
+                }
+                Event::ConnectionLost { link, reason } => {
                     tracing::warn!(%reason, "STOMP connection lost");
-                    self.link_lost = true;
+                    self.close_named(link);
                     self.tell(Lifecycle::ConnectionLost(reason));
                 }
                 Event::Reconnecting {
@@ -559,30 +835,56 @@ impl Driver {
                 Event::Closed(reason) => {
                     tracing::info!(%reason, "STOMP client closed");
                     self.finish(reason);
-                    return false;
+                    return true;
                 }
+                other => tracing::debug!(event = ?other, "STOMP event not handled"),
             }
         }
-        true
+        any
     }
 
-    /// Answers everyone still waiting; call after flushing what the session
-    /// has left to transmit.
+    /// Closes the transport an event names, if it is the current one.
+    fn close_named(&mut self, link: LinkId) {
+        if self.link.as_ref().is_some_and(|l| l.id == link) {
+            self.close_link();
+        }
+    }
+
+    fn close_link(&mut self) {
+        if let Some(link) = self.link.take() {
+            self.actions.push_back(Action::Close { link: link.id });
+        }
+        self.closing = None;
+        if self.finished {
+            self.handle.close_input();
+        }
+    }
+
+    /// After the end: the link stays until what was handed out is written
+    /// (an ERROR's aftermath, the last frames before a close), within the
+    /// write timeout.
+    fn flush_and_close(&mut self, now: Instant) {
+        match &self.link {
+            Some(link) if link.opened && link.unwritten > 0 => {
+                self.closing.get_or_insert(now + self.write_timeout);
+            }
+            Some(_) => self.close_link(),
+            None => self.handle.close_input(),
+        }
+    }
+
+    /// Answers everyone still waiting.
     fn finish(&mut self, reason: CloseReason) {
-        self.link_lost = true;
+        self.finished = true;
         // Recorded first: whoever wakes up below reads it.
-        *self
-            .handle
-            .final_stats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(self.session.stats().clone());
-        *self.handle.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.clone());
+        self.handle
+            .record_end(reason.clone(), self.session.stats().clone());
         if let Some(first) = self.first_connect.take() {
             first.send(Err(Error::Connect(reason.clone())));
         }
         if let Some(done) = self.disconnecting.take() {
             done.send(match &reason {
-                CloseReason::Disconnected => Ok(()),
+                CloseReason::Disconnected | CloseReason::Local => Ok(()),
                 other => Err(Error::Closed(Some(other.clone()))),
             });
         }
@@ -592,17 +894,13 @@ impl Driver {
         for (_, mailbox) in self.mailboxes.drain() {
             mailbox.close();
         }
-        // Held-back commands are dropped like queued ones (below).
-        self.deferred.clear();
-        // Commands still queued are dropped: their callers see the reply
-        // dropped and answer with the reason above.
-        self.handle.input.close();
-        while self
-            .handle
-            .input
-            .pop(Some(std::time::Duration::ZERO))
-            .is_ok()
-        {}
+        for held in self.held.drain(..) {
+            held.command.fail(Error::Closed(Some(reason.clone())));
+        }
+        self.held_bytes = 0;
+        // Commands that come after are refused with the reason above (the
+        // queue stays open while the link is flushed: its reports come
+        // through it), then dropped once the queue closes.
         self.tell(Lifecycle::Closed(reason));
         self.lifecycle.close();
     }

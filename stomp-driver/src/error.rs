@@ -3,10 +3,12 @@
 use std::fmt;
 
 use stomp_proto::client::{CloseReason, CommandError, RequestError};
+
 use stomp_proto::uri::UriError;
 
 /// What went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// The URL could not be read.
     Url(UriError),
@@ -22,6 +24,13 @@ pub enum Error {
     Request(RequestError),
     /// No answer within the time asked for.
     Timeout,
+    /// The call was made while the connection was down, and it stayed down
+    /// (reconnecting) for [`Config::offline_wait`](crate::Config::offline_wait):
+    /// nothing was sent.
+    Offline {
+        /// How long the call waited.
+        waited: std::time::Duration,
+    },
     /// The TLS settings are unusable (a bad PEM file, no trusted root).
     Tls(String),
 }
@@ -34,18 +43,28 @@ impl fmt::Display for Error {
             Error::Closed(Some(reason)) => write!(f, "the client has closed: {reason}"),
             Error::Closed(None) => f.write_str("the client has closed"),
             Error::Command(e) => e.fmt(f),
-            Error::Request(RequestError::Server(e)) => e.fmt(f),
-            Error::Request(RequestError::Timeout) => f.write_str("no receipt in time"),
-            Error::Request(RequestError::ConnectionLost) => {
-                f.write_str("the connection was lost before the receipt came")
-            }
+            Error::Request(e) => e.fmt(f),
             Error::Timeout => f.write_str("timed out"),
+            Error::Offline { waited } => write!(
+                f,
+                "not connected: the connection was down for {waited:?} and nothing was sent"
+            ),
             Error::Tls(e) => write!(f, "TLS settings: {e}"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Url(e) => Some(e),
+            Error::Connect(reason) | Error::Closed(Some(reason)) => Some(reason),
+            Error::Command(e) => Some(e),
+            Error::Request(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<UriError> for Error {
     fn from(e: UriError) -> Error {

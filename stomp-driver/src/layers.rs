@@ -1,14 +1,17 @@
 //! TLS (rustls) and WebSocket framing (tungstenite) as sans-IO layers over
-//! in-memory buffers, shared by every adapter: the adapter moves raw bytes
-//! between its socket and [`Layers`], and STOMP bytes between `Layers` and
-//! the session. Handshakes run through the same two calls.
+//! in-memory buffers, shared by every adapter through the
+//! [`Driver`](crate::driver::Driver): it moves raw bytes between the
+//! transport and [`Layers`], and STOMP bytes between `Layers` and the
+//! session. Handshakes run through the same two calls. Plain TCP passes
+//! through untouched: the session's `Bytes` go out as they are, and what is
+//! read is not copied here.
 //!
-//! For broker-less multicast (`udp://`) the layer is a
-//! [`Group`] member instead: the adapter moves datagrams
-//! ([`take_datagrams`](Layers::take_datagrams) out, one datagram per
-//! [`receive`](Layers::receive) in), and hands the session what the member
-//! answers locally ([`take_local`](Layers::take_local)) after each send.
+//! For broker-less multicast (`udp://`) the layer is a [`Group`] member
+//! instead: each chunk of output is one datagram, each
+//! [`receive`](Layers::receive) takes one, and the member answers some
+//! frames locally ([`take_local`](Layers::take_local)) after each send.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -62,7 +65,7 @@ impl Connector {
 
     /// Fresh layers for a connection to `endpoint` (none for plain TCP);
     /// their first output (TLS hello, HTTP upgrade) is ready to take.
-    pub fn layers(&mut self, endpoint: &Endpoint) -> io::Result<Layers> {
+    pub fn layers(&mut self, endpoint: &Endpoint, now: Instant) -> io::Result<Layers> {
         let (tls, ws) = match endpoint.scheme {
             Scheme::Stomp => (false, false),
             Scheme::StompSsl => (true, false),
@@ -71,14 +74,13 @@ impl Connector {
             Scheme::Udp => {
                 let options = crate::multicast::options(endpoint)?;
                 self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-                let group = Group::new(options.group_config(self.seed), Instant::now());
+                let group = Group::new(options.group_config(self.seed), now);
                 return Ok(Layers {
                     tls: None,
                     ws: Ws::None,
-                    out: Vec::new(),
+                    out: VecDeque::new(),
                     group: Some(Box::new(group)),
                     multicast: Some(options),
-                    datagrams: Vec::new(),
                     local: Vec::new(),
                     reported_garbage: 0,
                 });
@@ -92,10 +94,9 @@ impl Connector {
         let mut layers = Layers {
             tls,
             ws: Ws::None,
-            out: Vec::new(),
+            out: VecDeque::new(),
             group: None,
             multicast: None,
-            datagrams: Vec::new(),
             local: Vec::new(),
             reported_garbage: 0,
         };
@@ -135,13 +136,11 @@ enum Ws {
 pub struct Layers {
     tls: Option<rustls::ClientConnection>,
     ws: Ws,
-    /// Raw bytes for the socket.
-    out: Vec<u8>,
+    /// Raw bytes for the transport, in order (datagrams, for multicast).
+    out: VecDeque<Bytes>,
     /// The multicast member, for `udp://`, and its socket's options.
     group: Option<Box<Group>>,
     multicast: Option<crate::multicast::Options>,
-    /// Datagrams for the group.
-    datagrams: Vec<Bytes>,
     /// STOMP bytes the member answered, for the session.
     local: Vec<u8>,
     /// The member's garbage count already reported.
@@ -164,20 +163,21 @@ impl Layers {
         tls_ready && matches!(self.ws, Ws::None | Ws::Open(_))
     }
 
-    /// Raw bytes to write to the socket, now.
-    pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
+    /// The next raw bytes to write to the transport (one datagram, for
+    /// multicast).
+    pub fn pop_output(&mut self) -> Option<Bytes> {
+        self.out.pop_front()
+    }
+
+    /// Whether STOMP bytes pass through untouched (plain TCP).
+    fn is_plain(&self) -> bool {
+        self.tls.is_none() && matches!(self.ws, Ws::None) && self.group.is_none()
     }
 
     /// The group's address and socket options, if this is a multicast
     /// member (datagrams, not a byte stream): what the adapter opens.
     pub fn multicast(&self) -> Option<&crate::multicast::Options> {
         self.multicast.as_ref()
-    }
-
-    /// Datagrams to send to the group, now.
-    pub fn take_datagrams(&mut self) -> Vec<Bytes> {
-        std::mem::take(&mut self.datagrams)
     }
 
     /// STOMP bytes the multicast member answered itself (CONNECTED,
@@ -197,45 +197,54 @@ impl Layers {
     }
 
     /// Moves what the member has for the session and the group out.
-    fn drain_group(&mut self) {
+    fn drain_group(&mut self, now: Instant) {
         let Some(group) = &mut self.group else { return };
-        let now = Instant::now();
         while let Some(bytes) = group.poll_client(now) {
             self.local.extend_from_slice(&bytes);
         }
         while let Some(datagram) = group.poll_datagram() {
-            self.datagrams.push(datagram);
+            self.out.push_back(datagram);
         }
     }
 
-    /// Queues STOMP bytes (call [`take_output`](Layers::take_output) next,
-    /// or for multicast [`take_datagrams`](Layers::take_datagrams) and
-    /// [`take_local`](Layers::take_local)).
-    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+    /// Queues STOMP bytes (call [`pop_output`](Layers::pop_output) next,
+    /// and for multicast [`take_local`](Layers::take_local)). Plain TCP
+    /// queues `bytes` itself, uncopied.
+    pub fn send(&mut self, now: Instant, bytes: Bytes) -> io::Result<()> {
+        if self.is_plain() {
+            self.out.push_back(bytes);
+            return Ok(());
+        }
         if let Some(group) = &mut self.group {
-            group.handle_client(Instant::now(), bytes);
-            self.drain_group();
+            group.handle_client(now, &bytes);
+            self.drain_group(now);
             return Ok(());
         }
         if let Ws::Open(ws) = &mut self.ws {
-            ws.send(Message::Binary(bytes::Bytes::copy_from_slice(bytes)))
-                .map_err(ws_error)?;
+            ws.send(Message::Binary(bytes)).map_err(ws_error)?;
             let framed = std::mem::take(&mut ws.get_mut().outbound);
             return self.below_ws(&framed);
         }
-        self.below_ws(bytes)
+        self.below_ws(&bytes)
     }
 
     /// Takes raw bytes from the socket; gives the STOMP bytes in them, and
     /// true when the peer ended the stream cleanly (a TLS close_notify or a
     /// WebSocket close). Handshakes advance here too; answers they need
     /// (and pongs) wait in [`take_output`](Layers::take_output).
-    pub fn receive(&mut self, raw: &[u8]) -> io::Result<(Vec<u8>, bool)> {
+    pub fn receive<'a>(
+        &mut self,
+        now: Instant,
+        raw: &'a [u8],
+    ) -> io::Result<(Cow<'a, [u8]>, bool)> {
+        if self.is_plain() {
+            return Ok((Cow::Borrowed(raw), false));
+        }
         if let Some(group) = &mut self.group {
             // One datagram: what it holds for the session's subscriptions.
             group.handle_datagram(raw);
-            self.drain_group();
-            return Ok((std::mem::take(&mut self.local), false));
+            self.drain_group(now);
+            return Ok((Cow::Owned(std::mem::take(&mut self.local)), false));
         }
         let (plain, mut ended) = self.tls_in(raw)?;
         let data = match std::mem::replace(&mut self.ws, Ws::Broken) {
@@ -273,7 +282,7 @@ impl Layers {
             Ws::Broken => return Err(io::Error::other("the WebSocket upgrade failed")),
         };
         self.flush_tls()?;
-        Ok((data, ended))
+        Ok((Cow::Owned(data), ended))
     }
 
     fn start_upgrade(&mut self, endpoint: &Endpoint) -> io::Result<()> {
@@ -348,29 +357,39 @@ impl Layers {
     /// Writes below the WebSocket layer: through TLS, if any.
     fn below_ws(&mut self, bytes: &[u8]) -> io::Result<()> {
         let Some(tls) = &mut self.tls else {
-            self.out.extend_from_slice(bytes);
+            if !bytes.is_empty() {
+                self.out.push_back(Bytes::copy_from_slice(bytes));
+            }
             return Ok(());
         };
         // rustls takes a bounded amount of plaintext at a time.
+        let mut records = Vec::new();
         let mut rest = bytes;
         while !rest.is_empty() {
             let n = tls.writer().write(rest)?;
             rest = &rest[n..];
             while tls.wants_write() {
-                tls.write_tls(&mut self.out)?;
+                tls.write_tls(&mut records)?;
             }
             if n == 0 && !rest.is_empty() {
                 return Err(io::Error::other("TLS refused plaintext"));
             }
         }
+        if !records.is_empty() {
+            self.out.push_back(records.into());
+        }
         Ok(())
     }
 
     fn flush_tls(&mut self) -> io::Result<()> {
+        let mut records = Vec::new();
         if let Some(tls) = &mut self.tls {
             while tls.wants_write() {
-                tls.write_tls(&mut self.out)?;
+                tls.write_tls(&mut records)?;
             }
+        }
+        if !records.is_empty() {
+            self.out.push_back(records.into());
         }
         Ok(())
     }
@@ -393,7 +412,11 @@ impl Layers {
             }
             if let Err(e) = tls.process_new_packets() {
                 // Send the alert that says why, then fail.
-                let _ = tls.write_tls(&mut self.out);
+                let mut alert = Vec::new();
+                let _ = tls.write_tls(&mut alert);
+                if !alert.is_empty() {
+                    self.out.push_back(alert.into());
+                }
                 let what = if handshaking { "TLS handshake" } else { "TLS" };
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,

@@ -18,6 +18,7 @@ mod config;
 pub mod delivery;
 pub mod driver;
 mod error;
+pub mod handle;
 pub mod layers;
 pub mod multicast;
 pub mod queue;

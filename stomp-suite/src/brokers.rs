@@ -337,7 +337,10 @@ fn tls_dir_file(name: &str) -> Vec<u8> {
 
 fn tls_error<C: std::fmt::Debug>(result: Result<C, Error>) -> String {
     match result {
-        Err(Error::Connect(stomp_proto::client::CloseReason::TransportError(e))) => e,
+        Err(Error::Connect(reason)) => match reason.root() {
+            stomp_proto::client::CloseReason::TransportError(e) => e.to_string(),
+            other => panic!("expected a TLS failure, got {other:?}"),
+        },
         other => panic!("expected a TLS failure, got {other:?}"),
     }
 }

@@ -1,0 +1,274 @@
+//! What the handles share with the driver: the commands they send, the
+//! input queue, the end (reason and final counters), and the life-cycle
+//! events the driver tells.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use stomp_proto::client::{
+    self as core, AckHandle, CloseReason, LinkId, SendOptions, SessionInfo, Stats,
+    SubscribeOptions, SubscriptionId, TxId,
+};
+use stomp_proto::uri::Endpoint;
+
+use crate::error::Error;
+use crate::queue::Queue;
+use crate::reply::{reply, Reply};
+
+/// A reply carrying a result.
+pub type Done<T> = Reply<Result<T, Error>>;
+
+/// What reaches the driver through the handles' queue: the handles'
+/// commands, a subscription's room, and (for an adapter whose transport
+/// runs on threads of its own) what happened to a transport, named by its
+/// link.
+#[derive(Debug)]
+pub enum Input {
+    /// Raw bytes read from `link`.
+    Read {
+        /// Which transport (stale ones are ignored).
+        link: LinkId,
+        /// What was read.
+        bytes: Bytes,
+    },
+    /// `n` raw bytes handed out for `link` were written.
+    Written {
+        /// Which transport.
+        link: LinkId,
+        /// How many.
+        n: usize,
+    },
+    /// `link` ended.
+    Ended {
+        /// Which transport.
+        link: LinkId,
+        /// Why, when it failed; `None` when the peer closed it.
+        error: Option<std::io::Error>,
+    },
+    /// A full subscription has room again.
+    Wake,
+    /// A handle's command.
+    Command(Command),
+}
+
+/// What a handle asks of the driver.
+#[derive(Debug)]
+pub enum Command {
+    /// SEND; with `options.receipt` resolved by the receipt, otherwise once queued.
+    Send {
+        /// Where to.
+        destination: String,
+        /// The body.
+        body: Bytes,
+        /// Headers, transaction, receipt.
+        options: SendOptions,
+        /// The answer.
+        done: Done<()>,
+    },
+    /// SUBSCRIBE, delivering into `mailbox`.
+    Subscribe {
+        /// What to.
+        destination: String,
+        /// Ack mode, id, headers.
+        options: SubscribeOptions,
+        /// Where its messages go.
+        mailbox: Arc<Queue<core::Message>>,
+        /// The answer.
+        done: Done<SubscriptionId>,
+    },
+    /// UNSUBSCRIBE.
+    Unsubscribe {
+        /// Which.
+        id: SubscriptionId,
+        /// The answer, if anyone waits.
+        done: Option<Done<()>>,
+    },
+    /// ACK or NACK.
+    Ack {
+        /// The message's handle.
+        handle: AckHandle,
+        /// NACK instead of ACK.
+        nack: bool,
+        /// Inside this transaction.
+        transaction: Option<TxId>,
+        /// The answer.
+        done: Done<()>,
+    },
+    /// BEGIN.
+    Begin {
+        /// The answer.
+        done: Done<TxId>,
+    },
+    /// COMMIT or ABORT, resolved by its receipt.
+    End {
+        /// Which.
+        tx: TxId,
+        /// COMMIT instead of ABORT.
+        commit: bool,
+        /// The answer, if anyone waits.
+        done: Option<Done<()>>,
+    },
+    /// DISCONNECT, resolved by its receipt.
+    Disconnect {
+        /// The answer.
+        done: Done<()>,
+    },
+    /// The session's counters.
+    Stats {
+        /// The answer.
+        done: Reply<Stats>,
+    },
+    /// Close at once.
+    Close,
+}
+
+/// What happens to the connection, as stomp.py's listeners would hear it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Lifecycle {
+    /// A transport to `host` is being opened (stomp.py's `on_connecting`):
+    /// the first connect's, the next host's after a failed dial, or a
+    /// reconnect's.
+    Connecting {
+        /// The host.
+        host: Endpoint,
+        /// The reconnect pass: 0 for the first connect.
+        attempt: u32,
+    },
+    /// CONNECTED arrived (the first time, or after a reconnect).
+    Connected(SessionInfo),
+    /// A host could not be reached, or did not answer CONNECT: the next one
+    /// is tried (or, after the last of a pass, a `Reconnecting` wait).
+    DialFailed {
+        /// The host.
+        host: Option<Endpoint>,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The broker was silent past the heart-beat grace.
+    HeartbeatTimeout,
+    /// An established connection is gone; a reconnect follows unless
+    /// `Closed` does.
+    ConnectionLost(CloseReason),
+    /// The next dial waits `delay`.
+    Reconnecting {
+        /// The reconnect pass.
+        attempt: u32,
+        /// The host.
+        host: Endpoint,
+        /// How long until then.
+        delay: Duration,
+    },
+    /// The client has ended.
+    Closed(CloseReason),
+}
+
+/// What the handles share with the driver: the way in, and the end.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    input: Arc<Queue<Input>>,
+    closed: Arc<Mutex<Option<CloseReason>>>,
+    /// The session's counters as they were at the end.
+    final_stats: Arc<Mutex<Option<Stats>>>,
+}
+
+impl Handle {
+    /// A handle with a fresh input queue.
+    pub fn new() -> Handle {
+        Handle {
+            input: Arc::new(Queue::unbounded()),
+            closed: Arc::default(),
+            final_stats: Arc::default(),
+        }
+    }
+
+    /// The driver's input queue.
+    pub fn input(&self) -> &Arc<Queue<Input>> {
+        &self.input
+    }
+
+    /// Sends a command without waiting.
+    pub fn send(&self, command: Command) -> Result<(), Error> {
+        if self.close_reason().is_some() && !matches!(command, Command::Stats { .. }) {
+            return Err(self.closed());
+        }
+        if self.input.push(Input::Command(command)) {
+            Ok(())
+        } else {
+            Err(self.closed())
+        }
+    }
+
+    /// Sends a command and blocks the thread until its answer.
+    pub fn call<T>(&self, command: impl FnOnce(Done<T>) -> Command) -> Result<T, Error> {
+        let (done, answer) = reply();
+        self.send(command(done))?;
+        answer.wait().unwrap_or_else(|| Err(self.closed()))
+    }
+
+    /// Sends a command and waits for its answer without blocking the thread.
+    /// Cancel-safe: dropping the future leaves the command to run; only its
+    /// answer is lost.
+    pub async fn ask<T>(&self, command: impl FnOnce(Done<T>) -> Command) -> Result<T, Error> {
+        let (done, answer) = reply();
+        self.send(command(done))?;
+        answer.await.unwrap_or_else(|| Err(self.closed()))
+    }
+
+    /// The error for a call after the end, with the reason when known.
+    pub fn closed(&self) -> Error {
+        let reason = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        Error::Closed(reason.clone())
+    }
+
+    /// The session's counters as they were when the client ended, once it
+    /// has.
+    pub fn final_stats(&self) -> Option<Stats> {
+        self.final_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// How the client ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records how the client ended and its counters then, for the calls
+    /// that come after.
+    pub(crate) fn record_end(&self, reason: CloseReason, stats: Stats) {
+        *self.final_stats.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+        *self.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+
+    /// Closes the input queue and drops what waits in it: the callers see
+    /// their replies dropped and answer with the recorded end.
+    pub(crate) fn close_input(&self) {
+        self.input.close();
+        while self.input.pop(Some(Duration::ZERO)).is_ok() {}
+    }
+
+    /// A subscription mailbox that wakes the driver when it has room again.
+    pub fn mailbox(&self, capacity: usize) -> Arc<Queue<core::Message>> {
+        let input = Arc::downgrade(&self.input);
+        Arc::new(Queue::bounded(
+            capacity,
+            Some(Box::new(move || {
+                if let Some(input) = input.upgrade() {
+                    input.push(Input::Wake);
+                }
+            })),
+        ))
+    }
+}
+
+impl Default for Handle {
+    fn default() -> Handle {
+        Handle::new()
+    }
+}
