@@ -50,6 +50,16 @@ impl<T> Answer<T> {
     pub fn wait(self) -> Option<T> {
         self.queue.pop(None).ok()
     }
+
+    /// The answer if it has come (`Some(None)`: the reply was dropped
+    /// unanswered), without waiting.
+    pub fn try_take(&self) -> Option<Option<T>> {
+        match self.queue.pop(Some(std::time::Duration::ZERO)) {
+            Ok(value) => Some(Some(value)),
+            Err(crate::Empty::Closed) => Some(None),
+            Err(crate::Empty::Timeout) => None,
+        }
+    }
 }
 
 impl<T> Future for Answer<T> {

@@ -1,0 +1,494 @@
+//! The connection driver in simulated time, against a fake network whose
+//! hosts refuse, black-hole, stay silent, answer ERROR, close or cut: the
+//! failover matrix, reconnect policies, and what calls do while the
+//! connection is down. All of it runs in well under a second.
+
+mod net;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use net::{Host, Net};
+use stomp_driver::driver::{Command, Lifecycle};
+use stomp_driver::{Config, Error};
+use stomp_proto::client::{CloseReason, CommandError, SendOptions, SubscribeOptions};
+use stomp_proto::AckMode;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The failure a host of this kind causes a dial.
+fn expected_failure(host: Host, reason: &CloseReason) -> bool {
+    match host {
+        Host::Refused => matches!(reason, CloseReason::TransportError(f)
+            if f.kind() == std::io::ErrorKind::ConnectionRefused),
+        Host::BlackHoled => *reason == CloseReason::DialTimeout,
+        Host::Silent => *reason == CloseReason::ConnectTimeout,
+        Host::Erroring => matches!(reason, CloseReason::ServerError(e)
+            if e.message.as_deref() == Some("access refused")),
+        Host::CutsMidFrame => *reason == CloseReason::TransportClosed,
+        Host::Up | Host::ClosesAfterConnected => false,
+    }
+}
+
+/// What a failed dial of this kind costs in simulated time, at most.
+fn cost(host: Host) -> u128 {
+    match host {
+        // The dial timeout, and the connect timeout: 1 s each here.
+        Host::BlackHoled | Host::Silent => 1_010,
+        _ => 10,
+    }
+}
+
+/// The working host at every position of lists of 1 to 4 hosts, the
+/// others all failing the same way, for every way of failing, with a plain
+/// host list and with a `failover:` URL: the client connects to the
+/// working host, having tried each one before it once, in order, and says
+/// so in its events.
+#[test]
+fn the_working_host_is_reached_from_every_position_past_every_kind_of_failure() {
+    let mut cases = 0;
+    for failover in [false, true] {
+        for len in 1..=4 {
+            for position in 0..len {
+                for fault in Host::FAULTS {
+                    if fault == Host::ClosesAfterConnected {
+                        continue; // it connects: see the reconnect tests
+                    }
+                    let mut hosts = vec![fault; len];
+                    hosts[position] = Host::Up;
+                    let mut net = Net::new(&hosts, |config| {
+                        if failover {
+                            let urls: Vec<String> = (1..=len)
+                                .map(|port| format!("stomp://127.0.0.1:{port}"))
+                                .collect();
+                            let url = format!(
+                                "failover:({})?randomize=false&initialReconnectDelay=100",
+                                urls.join(",")
+                            );
+                            let mut new = Config::from_url(&url).unwrap();
+                            new.session.connect_timeout = config.session.connect_timeout;
+                            new.session.heartbeat = config.session.heartbeat;
+                            *config = new;
+                        }
+                    });
+                    let case = format!("failover {failover}, {hosts:?}");
+                    let info = match net.connect(LIMIT).cloned() {
+                        Some(Ok(info)) => info,
+                        other => panic!("{case}: {other:?}\n{:?}", net.lifecycle),
+                    };
+                    assert_eq!(
+                        info.endpoint.as_ref().map(|e| e.port),
+                        Some(position as u16 + 1),
+                        "{case}"
+                    );
+                    assert!(!info.reconnected, "{case}");
+                    assert_eq!(net.connected_host(), Some(position), "{case}");
+                    // Each host before it dialled once, in order, each on a
+                    // link of its own.
+                    let dialled: Vec<usize> = net.opens.iter().map(|o| o.1).collect();
+                    assert_eq!(dialled, (0..=position).collect::<Vec<_>>(), "{case}");
+                    let mut links: Vec<_> = net.opens.iter().map(|o| o.2).collect();
+                    links.dedup();
+                    assert_eq!(links.len(), position + 1, "{case}");
+                    // Events: connecting and a failed dial per host before
+                    // it, connecting and connected for it.
+                    let events = net.events_only();
+                    let mut expected = 0;
+                    for (i, event) in events.iter().enumerate() {
+                        let host = expected;
+                        match event {
+                            Lifecycle::Connecting { host: h, attempt } => {
+                                assert_eq!(
+                                    (h.port, *attempt),
+                                    (host as u16 + 1, 0),
+                                    "{case}: {events:?}"
+                                );
+                            }
+                            Lifecycle::DialFailed { host: h, reason } => {
+                                assert_eq!(
+                                    h.as_ref().map(|h| h.port),
+                                    Some(host as u16 + 1),
+                                    "{case}"
+                                );
+                                assert!(
+                                    expected_failure(hosts[host], reason),
+                                    "{case}: {reason:?}"
+                                );
+                                expected += 1;
+                            }
+                            Lifecycle::Connected(_) => {
+                                assert_eq!(host, position, "{case}");
+                                assert_eq!(i, events.len() - 1, "{case}: {events:?}");
+                            }
+                            other => panic!("{case}: unexpected {other:?} in {events:?}"),
+                        }
+                    }
+                    // No slower than the failures before it allow.
+                    let bound: u128 = hosts[..position].iter().map(|h| cost(*h)).sum::<u128>() + 20;
+                    assert!(net.ms() <= bound, "{case}: {} ms > {bound} ms", net.ms());
+                    // And the connection works.
+                    let sent = net.call(LIMIT, |done| Command::Send {
+                        destination: "/queue/a".into(),
+                        body: Bytes::from_static(b"x"),
+                        options: SendOptions::with_receipt(),
+                        done,
+                    });
+                    assert_eq!(sent, Some(Ok(())), "{case}");
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 2 * 10 * 5);
+}
+
+/// Lists that mix every kind of failure in front of the working host.
+#[test]
+fn mixed_failures_in_front_are_each_reported_and_passed() {
+    use Host::*;
+    let lists = [
+        vec![Refused, BlackHoled, Silent, Erroring, CutsMidFrame, Up],
+        vec![CutsMidFrame, Erroring, Silent, BlackHoled, Refused, Up],
+        vec![Silent, Refused, Up, Erroring],
+    ];
+    for hosts in lists {
+        let mut net = Net::new(&hosts, |_| {});
+        let working = hosts.iter().position(|h| *h == Up).unwrap();
+        assert!(matches!(net.connect(LIMIT), Some(Ok(_))), "{hosts:?}");
+        assert_eq!(net.connected_host(), Some(working));
+        let failed: Vec<CloseReason> = net
+            .events_only()
+            .into_iter()
+            .filter_map(|e| match e {
+                Lifecycle::DialFailed { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failed.len(), working, "{hosts:?}");
+        for (host, reason) in hosts.iter().zip(&failed) {
+            assert!(expected_failure(*host, reason), "{host:?}: {reason:?}");
+        }
+    }
+}
+
+/// Every host dead: the first connect ends, saying it gave up and why the
+/// last dial failed; with startupMaxReconnectAttempts the passes follow the
+/// backoff.
+#[test]
+fn with_every_host_dead_the_client_gives_up_after_the_passes_it_was_given() {
+    let mut net = Net::new(&[Host::Refused, Host::BlackHoled], |_| {});
+    let Some(Err(Error::Connect(reason))) = net.connect(LIMIT) else {
+        panic!("{:?}", net.first_answer)
+    };
+    assert_eq!(
+        *reason,
+        CloseReason::GaveUp {
+            attempts: 0,
+            last: Box::new(CloseReason::DialTimeout)
+        }
+    );
+    assert_eq!(net.opens.len(), 2);
+    assert!(net.driver.is_finished());
+
+    let url = "failover:(stomp://127.0.0.1:1,stomp://127.0.0.1:2)?randomize=false\
+               &startupMaxReconnectAttempts=2&initialReconnectDelay=100&jitter=0";
+    let mut net = Net::new(&[Host::Refused, Host::Refused], |config| {
+        *config = Config::from_url(url).unwrap();
+        config.session.heartbeat = stomp_proto::HeartBeat::OFF;
+    });
+    let Some(Err(Error::Connect(reason))) = net.connect(LIMIT) else {
+        panic!("{:?}", net.first_answer)
+    };
+    assert!(
+        matches!(reason, CloseReason::GaveUp { attempts: 2, .. }),
+        "{reason:?}"
+    );
+    // Three passes over both hosts (each dial takes 1 ms here): at once,
+    // 100 ms after the first pass failed, 200 ms after the second.
+    let opens: Vec<(u128, usize)> = net.opens.iter().map(|o| (o.0, o.1)).collect();
+    assert_eq!(
+        opens,
+        [(0, 0), (1, 1), (102, 0), (103, 1), (304, 0), (305, 1)]
+    );
+    let waits: Vec<(u32, Duration)> = net
+        .events_only()
+        .into_iter()
+        .filter_map(|e| match e {
+            Lifecycle::Reconnecting { attempt, delay, .. } => Some((attempt, delay)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waits, [(1, ms(100)), (2, ms(200))]);
+}
+
+/// A broker that answers ERROR to CONNECT fails that host for the pass;
+/// only when every host of a pass refused is it final.
+#[test]
+fn a_refusal_is_final_only_when_every_host_refused() {
+    let mut net = Net::new(&[Host::Erroring, Host::Erroring], |_| {});
+    let Some(Err(Error::Connect(CloseReason::ServerError(error)))) = net.connect(LIMIT) else {
+        panic!("{:?}", net.first_answer)
+    };
+    assert_eq!(error.message.as_deref(), Some("access refused"));
+    assert_eq!(net.opens.len(), 2, "no pass after every host refused");
+}
+
+/// A connection that drops is replaced by one to a live host of the list,
+/// with the events a listener needs: lost, the wait, each dial, connected
+/// again.
+#[test]
+fn a_dropped_connection_reconnects_to_another_host() {
+    let url = "failover:(stomp://127.0.0.1:1,stomp://127.0.0.1:2)?randomize=false\
+               &initialReconnectDelay=50&jitter=0";
+    let mut net = Net::new(&[Host::Up, Host::Up], |config| {
+        *config = Config::from_url(url).unwrap();
+        config.session.heartbeat = stomp_proto::HeartBeat::OFF;
+    });
+    assert!(matches!(net.connect(LIMIT), Some(Ok(_))));
+    assert_eq!(net.connected_host(), Some(0));
+    let before = net.lifecycle.len();
+    net.hosts[0] = Host::Refused;
+    net.cut();
+    net.run_for(ms(500));
+    assert_eq!(net.connected_host(), Some(1), "{:?}", net.lifecycle);
+    let after: Vec<Lifecycle> = net.events_only().split_off(before);
+    assert!(
+        matches!(
+            &after[0],
+            Lifecycle::ConnectionLost(CloseReason::TransportClosed)
+        ),
+        "{after:?}"
+    );
+    assert!(
+        matches!(&after[1], Lifecycle::Reconnecting { attempt: 1, host, delay }
+            if host.port == 1 && *delay == ms(50)),
+        "{after:?}"
+    );
+    assert!(
+        matches!(&after[2], Lifecycle::Connecting { attempt: 1, host } if host.port == 1),
+        "{after:?}"
+    );
+    assert!(
+        matches!(&after[3], Lifecycle::DialFailed { .. }),
+        "{after:?}"
+    );
+    assert!(
+        matches!(&after[4], Lifecycle::Connecting { attempt: 1, host } if host.port == 2),
+        "{after:?}"
+    );
+    let Lifecycle::Connected(info) = &after[5] else {
+        panic!("{after:?}")
+    };
+    assert!(info.reconnected);
+    assert_eq!(info.endpoint.as_ref().map(|e| e.port), Some(2));
+    // A host that closes right after CONNECTED is a lost connection each
+    // time, not a failed dial, and the client keeps coming back to it
+    // (the list's order holds); once it is gone, the next host serves.
+    net.hosts[0] = Host::ClosesAfterConnected;
+    net.hosts[1] = Host::Refused;
+    let before = net.lifecycle.len();
+    net.cut();
+    net.run_for(ms(200));
+    let lost = net.events_only()[before..]
+        .iter()
+        .filter(|e| matches!(e, Lifecycle::ConnectionLost(_)))
+        .count();
+    assert!(lost >= 2, "{:?}", &net.lifecycle[before..]);
+    net.hosts[0] = Host::Refused;
+    net.hosts[1] = Host::Up;
+    net.run_for(ms(60_000));
+    assert_eq!(net.connected_host(), Some(1));
+}
+
+/// With randomize (failover's default), each pass tries every host in a
+/// seeded order, and the working one is found whatever its position.
+#[test]
+fn randomized_passes_find_the_working_host() {
+    for position in 0..4 {
+        let mut hosts = vec![Host::Refused; 4];
+        hosts[position] = Host::Up;
+        let urls: Vec<String> = (1..=4).map(|p| format!("stomp://127.0.0.1:{p}")).collect();
+        let url = format!("failover:({})", urls.join(","));
+        let mut net = Net::new(&hosts, |config| {
+            let seed = config.session.reconnect.seed;
+            *config = Config::from_url(&url).unwrap();
+            config.session.reconnect.seed = seed;
+        });
+        assert!(matches!(net.connect(LIMIT), Some(Ok(_))), "{position}");
+        assert_eq!(net.connected_host(), Some(position));
+        let mut dialled: Vec<usize> = net.opens.iter().map(|o| o.1).collect();
+        let count = dialled.len();
+        dialled.sort();
+        dialled.dedup();
+        assert_eq!(dialled.len(), count, "no host twice in the first pass");
+    }
+}
+
+fn send(net: &mut Net, body: &'static str, receipt: bool) -> Option<Result<(), Error>> {
+    let options = SendOptions {
+        receipt,
+        ..SendOptions::default()
+    };
+    net.call(LIMIT, |done| Command::Send {
+        destination: "/queue/a".into(),
+        body: Bytes::from_static(body.as_bytes()),
+        options,
+        done,
+    })
+}
+
+fn reconnecting_pair() -> Net {
+    let url = "failover:(stomp://127.0.0.1:1)?initialReconnectDelay=1000&jitter=0";
+    let mut net = Net::new(&[Host::Up], |config| {
+        *config = Config::from_url(url).unwrap();
+        config.session.heartbeat = stomp_proto::HeartBeat::OFF;
+        config.offline_wait = Some(Duration::from_secs(5));
+    });
+    assert!(matches!(net.connect(LIMIT), Some(Ok(_))));
+    net
+}
+
+/// A send made while the link is down waits for it, and a receipted one is
+/// confirmed by the new connection.
+#[test]
+fn a_send_while_the_link_is_down_waits_and_is_confirmed_after_the_reconnect() {
+    let mut net = reconnecting_pair();
+    net.cut();
+    let start = net.ms();
+    assert_eq!(send(&mut net, "waits", true), Some(Ok(())));
+    assert!(net.ms() - start >= 1000, "it waited for the reconnect");
+    assert!(net
+        .events_only()
+        .iter()
+        .any(|e| matches!(e, Lifecycle::Connected(info) if info.reconnected)));
+}
+
+/// Past the offline wait a send fails, typed, and nothing is sent; with
+/// no offline wait it fails at once.
+#[test]
+fn a_send_while_down_fails_after_the_offline_wait_or_at_once_if_asked() {
+    let mut net = reconnecting_pair();
+    net.hosts[0] = Host::Refused;
+    net.cut();
+    let start = net.ms();
+    let result = send(&mut net, "late", true);
+    let Some(Err(Error::Offline { waited })) = result else {
+        panic!("{result:?}")
+    };
+    assert_eq!(waited, Duration::from_secs(5));
+    assert_eq!(net.ms() - start, 5000);
+
+    let url = "failover:(stomp://127.0.0.1:1)?initialReconnectDelay=1000";
+    let mut net = Net::new(&[Host::Up], |config| {
+        *config = Config::from_url(url).unwrap();
+        config.offline_wait = None;
+    });
+    assert!(matches!(net.connect(LIMIT), Some(Ok(_))));
+    net.cut();
+    assert_eq!(
+        send(&mut net, "now", false),
+        Some(Err(Error::Command(CommandError::NotConnected)))
+    );
+}
+
+/// An ACK for a message of an earlier connection is refused locally and
+/// the new connection lives on.
+#[test]
+fn a_stale_ack_is_refused_locally_and_the_new_connection_lives_on() {
+    let mut net = reconnecting_pair();
+    let mailbox = net.handle.mailbox(16);
+    let options = SubscribeOptions {
+        ack: AckMode::ClientIndividual,
+        ..SubscribeOptions::default()
+    };
+    let mb = mailbox.clone();
+    let subscribed = net.call(LIMIT, |done| Command::Subscribe {
+        destination: "/queue/a".into(),
+        options,
+        mailbox: mb,
+        done,
+    });
+    assert!(matches!(subscribed, Some(Ok(_))));
+    assert_eq!(send(&mut net, "one", true), Some(Ok(())));
+    let message = mailbox.pop(Some(Duration::ZERO)).expect("delivered");
+    let handle = message.ack.clone().expect("client-individual");
+    net.cut();
+    net.run_for(ms(1500));
+    assert!(net.connected_host().is_some(), "reconnected");
+    let acked = net.call(LIMIT, |done| Command::Ack {
+        handle: handle.clone(),
+        nack: false,
+        transaction: None,
+        done,
+    });
+    assert_eq!(
+        acked,
+        Some(Err(Error::Command(CommandError::StaleAck {
+            id: handle.id().to_string()
+        })))
+    );
+    assert_eq!(send(&mut net, "two", true), Some(Ok(())), "still connected");
+}
+
+/// Writes taken a byte at a time and reads delivered a byte at a time give
+/// the same exchange.
+#[test]
+fn partial_writes_and_single_byte_reads_lose_nothing() {
+    let mut net = Net::new(&[Host::Refused, Host::Up], |_| {});
+    net.write_limit = 1;
+    net.chunk = 1;
+    assert!(matches!(net.connect(LIMIT), Some(Ok(_))));
+    let mailbox = net.handle.mailbox(1024);
+    let mb = mailbox.clone();
+    let subscribed = net.call(LIMIT, |done| Command::Subscribe {
+        destination: "/queue/a".into(),
+        options: SubscribeOptions::default(),
+        mailbox: mb,
+        done,
+    });
+    assert!(matches!(subscribed, Some(Ok(_))));
+    for _ in 0..20 {
+        assert_eq!(send(&mut net, "byte by byte", false), Some(Ok(())));
+    }
+    assert_eq!(send(&mut net, "end", true), Some(Ok(())));
+    // The broker confirms before it delivers: let the last MESSAGE come.
+    net.run_for(ms(100));
+    let mut bodies = Vec::new();
+    while let Ok(message) = mailbox.pop(Some(Duration::ZERO)) {
+        bodies.push(String::from_utf8(message.frame.body.to_vec()).unwrap());
+    }
+    assert_eq!(bodies.len(), 21);
+    assert_eq!(bodies[20], "end");
+}
+
+/// A transport that takes no bytes at all fails the connection after the
+/// write timeout, typed as a timeout.
+#[test]
+fn a_write_that_makes_no_progress_fails_after_the_write_timeout() {
+    let mut net = Net::new(&[Host::Up], |config| {
+        config.write_timeout = ms(700);
+    });
+    assert!(matches!(net.connect(LIMIT), Some(Ok(_))));
+    net.write_limit = 0;
+    let start = net.ms();
+    let result = send(&mut net, "stuck", true);
+    assert!(matches!(result, Some(Err(_))), "{result:?}");
+    net.run_for(ms(10));
+    let closed = net
+        .lifecycle
+        .iter()
+        .find_map(|(at, e)| match e {
+            Lifecycle::Closed(reason) => Some((*at, reason.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("not closed: {:?}", net.lifecycle));
+    assert_eq!(closed.0 - start, 700);
+    let CloseReason::TransportError(failure) = closed.1 else {
+        panic!("{closed:?}")
+    };
+    assert_eq!(failure.kind(), std::io::ErrorKind::TimedOut);
+}
