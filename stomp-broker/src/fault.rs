@@ -79,6 +79,12 @@ pub enum Behaviour {
     /// After CONNECTED, neither reads nor writes: the socket stays open and
     /// the client's writes back up until they time out.
     Deaf,
+    /// Accepts the connection and reads what comes, CONNECT included, but
+    /// never answers: a broker that hangs before CONNECTED.
+    Silent,
+    /// Answers CONNECT with an ERROR carrying this `message`, then closes
+    /// (a node that refuses the login, or is not ready).
+    Refuse(String),
     /// After CONNECTED, writes these bytes as they are (garbage, half a
     /// frame); then closes if `close`, or serves on.
     Write {
@@ -330,6 +336,20 @@ impl<'a> Connection<'a> {
         }
         if cut == Some(Cut::AfterConnect) {
             return self.close();
+        }
+        match behaviour {
+            Behaviour::Silent => {
+                while !self.ended && !stop.load(Ordering::SeqCst) {
+                    self.read()?;
+                }
+                return self.close();
+            }
+            Behaviour::Refuse(message) => {
+                let error = format!("ERROR\nmessage:{message}\ncontent-length:0\n\n\0");
+                self.stream.write_all(error.as_bytes())?;
+                return self.close();
+            }
+            _ => {}
         }
         lock(self.engine).input(self.id, Instant::now(), &handshake);
         let connected = lock(self.engine)

@@ -14,9 +14,11 @@ use stomp_proto::{AckMode, Version};
 pub mod adapters;
 pub mod brokers;
 pub mod concurrency;
+pub mod failover;
 pub mod faults;
 pub mod interop;
 pub mod multicast;
+pub mod proxy;
 pub mod restart;
 pub mod support;
 

@@ -4,6 +4,7 @@ use stomp_suite::adapters::AsyncStd;
 
 stomp_suite::broker_scenarios!(AsyncStd);
 stomp_suite::fault_scenarios!(AsyncStd);
+stomp_suite::failover_scenarios!(AsyncStd);
 stomp_suite::multicast_scenarios!(AsyncStd);
 stomp_suite::concurrency_scenarios!(AsyncStd);
 stomp_suite::interop_scenarios!(AsyncStd);
@@ -13,6 +14,7 @@ mod smol {
 
     stomp_suite::broker_scenarios!(Smol);
     stomp_suite::fault_scenarios!(Smol);
+    stomp_suite::failover_scenarios!(Smol);
     stomp_suite::multicast_scenarios!(Smol);
     stomp_suite::concurrency_scenarios!(Smol);
     stomp_suite::interop_scenarios!(Smol);

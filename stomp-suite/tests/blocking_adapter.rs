@@ -9,6 +9,7 @@ use stomp_suite::support::{brokers, queue, recv_text, WAIT};
 
 stomp_suite::broker_scenarios!(Blocking);
 stomp_suite::fault_scenarios!(Blocking);
+stomp_suite::failover_scenarios!(Blocking);
 stomp_suite::multicast_scenarios!(Blocking);
 stomp_suite::interop_scenarios!(Blocking);
 

@@ -5,6 +5,7 @@ use stomp_suite::adapters::Tokio;
 
 stomp_suite::broker_scenarios!(Tokio);
 stomp_suite::fault_scenarios!(Tokio);
+stomp_suite::failover_scenarios!(Tokio);
 stomp_suite::multicast_scenarios!(Tokio);
 stomp_suite::concurrency_scenarios!(Tokio);
 stomp_suite::interop_scenarios!(Tokio);
@@ -14,6 +15,7 @@ mod current_thread {
 
     stomp_suite::broker_scenarios!(TokioCurrentThread);
     stomp_suite::fault_scenarios!(TokioCurrentThread);
+    stomp_suite::failover_scenarios!(TokioCurrentThread);
     stomp_suite::multicast_scenarios!(TokioCurrentThread);
     stomp_suite::concurrency_scenarios!(TokioCurrentThread);
 }
