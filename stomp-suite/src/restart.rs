@@ -54,6 +54,8 @@ fn survive_a_restart<A: Adapter>(name: &str, port: u16) {
         ..ReconnectPolicy::failover()
     };
     config.session.reconnect.seed = 7;
+    // A restart takes RabbitMQ several seconds; calls wait that long.
+    config.offline_wait = Some(Duration::from_secs(90));
     let client = A::connect(config).unwrap();
     let sub = client.subscribe(&queue, AckMode::ClientIndividual).unwrap();
 
@@ -90,7 +92,20 @@ fn survive_a_restart<A: Adapter>(name: &str, port: u16) {
     support::wait_for(&client.events(), Duration::from_secs(10), |e| {
         matches!(e, Lifecycle::ConnectionLost(_))
     });
-    scripts_brokers(&["restart", name]);
+    // A send made while the broker is down waits for the reconnect and is
+    // confirmed by the restarted broker.
+    let during = std::thread::scope(|scope| {
+        let sending = scope.spawn(|| client.send_with(&queue, "during".into(), persistent()));
+        scripts_brokers(&["restart", name]);
+        sending.join().unwrap()
+    });
+    assert_eq!(
+        during,
+        Ok(()),
+        "{} {name}: the send during the outage",
+        A::NAME
+    );
+    confirmed.insert("during".to_string());
     let info = support::wait_reconnected(&client.events(), Duration::from_secs(90));
     assert!(info.reconnected, "{name}");
 
