@@ -680,3 +680,64 @@ fn multicast_members_in_separate_processes_talk_without_a_broker() {
         assert!(headers.contains(&serde_json::json!(["destination", "/topic/lan/a"])));
     }
 }
+
+#[test]
+fn a_host_list_with_a_dead_host_in_front_connects_in_every_form() {
+    let (_broker, tcp, ws) = serve();
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let tcp = tcp.replace("stomp://", "stomp://guest:guest@");
+    let ws = ws.replace("ws://", "ws://guest:guest@");
+    let front = format!("stomp://127.0.0.1:{dead}");
+    let lists = [
+        format!("{front},{tcp}"),
+        format!("failover:({front},{tcp})?randomize=false"),
+        format!("failover:({front},{tcp})"),
+        format!("ws://127.0.0.1:{dead}/stomp,{ws}"),
+    ];
+    for (i, url) in lists.iter().enumerate() {
+        let start = Instant::now();
+        let sent = stomp(
+            &[
+                "send",
+                "--timeout",
+                "3s",
+                "--url",
+                url,
+                "--receipt",
+                "/queue/fo",
+                &format!("m{i}"),
+            ],
+            b"",
+            &[],
+        );
+        assert!(sent.status.success(), "{url}: {}", text(&sent.stderr));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{url}: {:?}",
+            start.elapsed()
+        );
+    }
+    let got = stomp(
+        &["subscribe", "--url", &lists[0], "/queue/fo", "--count", "4"],
+        b"",
+        &[],
+    );
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    assert_eq!(
+        text(&got.stdout).lines().collect::<Vec<_>>(),
+        ["m0", "m1", "m2", "m3"]
+    );
+
+    // Every host dead: one line that says so, with why the last one failed.
+    let dead_only = format!("{front},stomp://127.0.0.1:{dead}");
+    let output = stomp(&["send", "--url", &dead_only, "/queue/fo", "x"], b"", &[]);
+    assert_one_line(&output, 5, "no host could be reached");
+    assert!(
+        text(&output.stderr).contains("refused"),
+        "{}",
+        text(&output.stderr)
+    );
+}
