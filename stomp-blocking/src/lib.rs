@@ -2,7 +2,8 @@
 //! stomp.py and stompy: no async, plain calls that block until done.
 //!
 //! A background thread (the pump) owns the socket and the sans-IO
-//! [`ClientSession`] of `stomp-proto`: it
+//! [`ClientSession`](stomp_proto::client::ClientSession) of `stomp-proto`, through the
+//! connection driver of `stomp-driver`: it
 //! keeps heart-beats flowing while your code is busy, and reconnects and
 //! resubscribes per the session's policy. Every decision is the core's; this
 //! crate only moves bytes and answers.

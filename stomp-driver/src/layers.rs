@@ -187,7 +187,7 @@ impl Layers {
     }
 
     /// Garbage datagrams the multicast member dropped since the last call
-    /// (for [`ClientSession::note_dropped_datagrams`](stomp_proto::client::ClientSession::note_dropped_datagrams)).
+    /// (for [`ClientSession::handle_dropped_datagrams`](stomp_proto::client::ClientSession::handle_dropped_datagrams)).
     pub fn take_dropped(&mut self) -> u64 {
         let Some(group) = &self.group else { return 0 };
         let garbage = group.stats().garbage;
@@ -231,7 +231,7 @@ impl Layers {
     /// Takes raw bytes from the socket; gives the STOMP bytes in them, and
     /// true when the peer ended the stream cleanly (a TLS close_notify or a
     /// WebSocket close). Handshakes advance here too; answers they need
-    /// (and pongs) wait in [`take_output`](Layers::take_output).
+    /// (and pongs) wait in [`pop_output`](Layers::pop_output).
     pub fn receive<'a>(
         &mut self,
         now: Instant,

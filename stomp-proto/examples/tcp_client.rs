@@ -47,10 +47,10 @@ pub fn run(uri: &str, queue: &str) -> Result<String, Box<dyn Error>> {
                     received = Some(String::from_utf8_lossy(message.body()).into_owned());
                     client.disconnect()?;
                 }
-                Event::DialFailed { link, .. } | Event::ConnectionLost { link, .. } => {
-                    if stream.as_ref().is_some_and(|(open, _)| *open == link) {
-                        stream = None;
-                    }
+                Event::DialFailed { link, .. } | Event::ConnectionLost { link, .. }
+                    if stream.as_ref().is_some_and(|(open, _)| *open == link) =>
+                {
+                    stream = None;
                 }
                 Event::Closed(why) => return received.ok_or_else(|| why.into()),
                 _ => {}

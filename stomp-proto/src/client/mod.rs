@@ -523,7 +523,7 @@ pub struct Stats {
     /// Established connections lost.
     pub connections_lost: u64,
     /// Datagrams from a multicast group dropped because they were not one
-    /// well-formed STOMP frame (see [`ClientSession::note_dropped_datagrams`];
+    /// well-formed STOMP frame (see [`ClientSession::handle_dropped_datagrams`];
     /// other members' frames that are not SENDs are not counted).
     pub dropped_datagrams: u64,
 }
