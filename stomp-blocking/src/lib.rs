@@ -42,7 +42,7 @@
 //! `ignore_own` (drop our own messages; by default they are delivered, as
 //! stomp.py does) and `max_datagram` (see [`stomp_driver::multicast`]). A
 //! frame larger than one datagram is refused when sent
-//! ([`CommandError::TooLarge`](stomp_proto::client::CommandError::TooLarge),
+//! ([`CommandError::TooLarge`],
 //! naming the limit: 65,467 octets by default). Multicast gives up what a
 //! broker gives: no acknowledgements (ACK and NACK do nothing), no storage
 //! (who is not listening misses it), no order across senders, and a lost
@@ -63,6 +63,33 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Failover and reconnecting
+//!
+//! A URL may list hosts (`stomp://a:61613,stomp://b:61613`, tried in order,
+//! once) or use the `failover:(..)?options` form (shuffled per pass unless
+//! `randomize=false`, reconnecting per its options). What a caller can rely
+//! on, in every adapter (the connection driver of `stomp-driver` decides it
+//! once, and is tested in simulated time):
+//!
+//! - A host that refuses, stays silent, never completes the connect or
+//!   answers CONNECT with an ERROR is passed over for the next one; the
+//!   life-cycle events say so: [`Lifecycle::Connecting`] for every dial (the
+//!   first included), [`Lifecycle::DialFailed`] with the host and the reason,
+//!   [`Lifecycle::Connected`] once in.
+//! - A call made while the connection is down (reconnecting) waits for it,
+//!   up to [`Config::offline_wait`] (30 s by default), then fails with
+//!   [`Error::Offline`]; a receipted send made then is confirmed by the new
+//!   connection. With `offline_wait: None` such calls fail at once with
+//!   [`CommandError::NotConnected`].
+//! - An ACK or NACK for a message delivered on an earlier connection is
+//!   refused with [`CommandError::StaleAck`]
+//!   and never sent (the broker redelivers that message); the connection
+//!   lives on.
+//! - Subscriptions are made again after a reconnect, in their order, with
+//!   their ids; receipts still pending fail with
+//!   [`RequestError::ConnectionLost`]
+//!   (the request may or may not have been carried out).
 //!
 //! # Back-pressure
 //!
@@ -104,7 +131,7 @@ use bytes::Bytes;
 use stomp_driver::driver::{Command, Driver, Handle};
 use stomp_driver::queue::Queue;
 use stomp_driver::reply::reply;
-use stomp_proto::client::{self as core, CloseReason, SessionInfo, Stats, SubscriptionId, TxId};
+use stomp_proto::client::{self as core, SessionInfo, Stats, SubscriptionId, TxId};
 
 mod gate;
 mod pump;
@@ -112,6 +139,7 @@ mod transport;
 
 pub use stomp_driver::delivery::Delivery;
 pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
+pub use stomp_proto::client::{CloseReason, CommandError, RequestError};
 pub use stomp_proto::client::{SendOptions, SubscribeOptions};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};

@@ -11,6 +11,33 @@
 //! commands and timers are polled together, so a peer that stops reading
 //! until it has written never stalls the task.
 //!
+//! # Failover and reconnecting
+//!
+//! A URL may list hosts (`stomp://a:61613,stomp://b:61613`, tried in order,
+//! once) or use the `failover:(..)?options` form (shuffled per pass unless
+//! `randomize=false`, reconnecting per its options). What a caller can rely
+//! on, in every adapter (the connection driver of `stomp-driver` decides it
+//! once, and is tested in simulated time):
+//!
+//! - A host that refuses, stays silent, never completes the connect or
+//!   answers CONNECT with an ERROR is passed over for the next one; the
+//!   life-cycle events say so: [`Lifecycle::Connecting`](crate::Lifecycle::Connecting) for every dial (the
+//!   first included), [`Lifecycle::DialFailed`](crate::Lifecycle::DialFailed) with the host and the reason,
+//!   [`Lifecycle::Connected`](crate::Lifecycle::Connected) once in.
+//! - A call made while the connection is down (reconnecting) waits for it,
+//!   up to [`Config::offline_wait`](crate::Config::offline_wait) (30 s by default), then fails with
+//!   [`Error::Offline`]; a receipted send made then is confirmed by the new
+//!   connection. With `offline_wait: None` such calls fail at once with
+//!   [`CommandError::NotConnected`](stomp_proto::client::CommandError::NotConnected).
+//! - An ACK or NACK for a message delivered on an earlier connection is
+//!   refused with [`CommandError::StaleAck`](stomp_proto::client::CommandError::StaleAck)
+//!   and never sent (the broker redelivers that message); the connection
+//!   lives on.
+//! - Subscriptions are made again after a reconnect, in their order, with
+//!   their ids; receipts still pending fail with
+//!   [`RequestError::ConnectionLost`](stomp_proto::client::RequestError::ConnectionLost)
+//!   (the request may or may not have been carried out).
+//!
 //! Cancellation: every call sends its command to the driver before its
 //! first `.await`, so dropping a future half-way never leaves the connection
 //! half-done: the command runs, only its answer is lost. (A SEND dropped

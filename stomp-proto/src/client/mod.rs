@@ -2,28 +2,33 @@
 //!
 //! # Driving a session
 //!
-//! The session never touches a socket or a clock. Its owner (an adapter, or your
-//! own event loop) does five things, in any order, whenever they apply:
+//! The session never touches a socket or a clock. Its owner (an adapter's
+//! driver, or your own event loop) runs one turn after every input, in this
+//! order (the [guide](crate::guide) says why, and shows a tested loop):
 //!
-//! 0. Open the transport [`poll_dial`](ClientSession::poll_dial) names (the
-//!    first at once, reconnects when their backoff is due).
-//! 1. When the transport is up: [`handle_connected`](ClientSession::handle_connected).
-//!    When octets arrive: [`handle_input`](ClientSession::handle_input). When it
-//!    closes, or the dial fails: [`handle_closed`](ClientSession::handle_closed).
-//! 2. Write what [`poll_transmit`](ClientSession::poll_transmit) returns until it
-//!    returns `None` (after every `handle_*` call and every command).
-//! 3. Drain [`poll_event`](ClientSession::poll_event) (messages, receipts, errors,
-//!    the end of the session).
-//! 4. Sleep until [`poll_timeout`](ClientSession::poll_timeout) (or until input
-//!    arrives), then call [`handle_timeout`](ClientSession::handle_timeout).
-//!    A spurious call does nothing.
+//! 1. **Dial** what [`poll_dial`](ClientSession::poll_dial) names; report
+//!    [`handle_connected`](ClientSession::handle_connected) once the transport
+//!    is up, or [`handle_transport_error`](ClientSession::handle_transport_error)
+//!    if it cannot be opened. One dial is out at a time; the session fails it
+//!    itself at its timeout.
+//! 2. **Hand in** what happened: [`handle_input`](ClientSession::handle_input)
+//!    for octets, [`handle_closed`](ClientSession::handle_closed) for the
+//!    peer's end of stream, `handle_transport_error` for a failed read or write.
+//! 3. **Drain** [`poll_event`](ClientSession::poll_event). Events about a
+//!    transport ([`Event::DialFailed`], [`Event::ConnectionLost`]) name it by
+//!    its [`LinkId`]: close that one, never a newer one. After
+//!    [`Event::Closed`] ([`is_closed`](ClientSession::is_closed)) close
+//!    everything and stop.
+//! 4. **Transmit** what [`poll_transmit`](ClientSession::poll_transmit) returns
+//!    until `None` (after events and after every command).
+//! 5. **Wait** until [`poll_timeout`](ClientSession::poll_timeout) (asked
+//!    afresh: every input, command and `poll_transmit` may move it) or input,
+//!    then [`handle_timeout`](ClientSession::handle_timeout). A spurious call
+//!    does nothing.
 //!
 //! Commands ([`subscribe`](ClientSession::subscribe), [`send`](ClientSession::send),
 //! [`ack`](ClientSession::ack), ...) queue frames; a receipt's deadline (and the
 //! DISCONNECT's) starts when its frame is handed out by `poll_transmit(now)`.
-//! After [`Event::ConnectionLost`], close the transport and go back to step 0;
-//! after [`Event::Closed`] ([`is_closed`](ClientSession::is_closed)), close it
-//! and stop.
 //!
 //! # Reconnecting
 //!
@@ -33,8 +38,10 @@
 //! lost, pending receipts fail with [`RequestError::ConnectionLost`] (sends are
 //! re-sent instead if [`UnconfirmedSends::Resend`] is chosen), transactions
 //! are gone, and after the next CONNECTED every live subscription is made again
-//! in its original order, with its id and headers. A broker refusing CONNECT,
-//! a failed negotiation, `disconnect` and `close` end the session for good.
+//! in its original order, with its id and headers. A broker refusing CONNECT
+//! fails that host for the pass (final once every host of a pass refused); a
+//! failed negotiation, `disconnect` and `close` end the session for good. What
+//! may be retried is [`CloseReason::may_reconnect`].
 //!
 //! ```
 //! use std::time::Instant;
@@ -862,6 +869,7 @@ impl ClientSession {
     /// The next octets to write; `now` is when they go out. Heart-beat timers,
     /// and the deadlines of receipts whose frames are in these octets, count
     /// from it.
+    #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         let chunk = self.outbox.pop()?;
         self.now = now;
@@ -886,6 +894,7 @@ impl ClientSession {
 
     /// The next event. Draining events also resumes decoding input held back
     /// by [`ClientConfig::max_events`].
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front();
         if !self.inbound.is_empty() && self.events.len() < self.config.max_events {
