@@ -173,17 +173,9 @@ impl Client {
     /// first connect's attempts).
     pub fn connect_with(config: Config) -> Result<Client, Error> {
         // Bad TLS settings fail here, not on every dial.
-        let handle = Handle::new();
-        let events = Events::new();
-        let (first_tx, first) = reply();
-        let now = std::time::Instant::now();
-        let driver = Driver::new(
-            &config,
-            now,
-            handle.clone(),
-            events.queue().clone(),
-            first_tx,
-        )?;
+        let started = Driver::start(&config, std::time::Instant::now())?;
+        let (driver, events, first) = (started.driver, started.events, started.first);
+        let handle = driver.handle().clone();
         let pump = Pump::new(driver);
         thread::Builder::new()
             .name("stomp-pump".into())

@@ -151,17 +151,9 @@ impl Client {
     /// Connects with `config` on `runtime`, and waits for CONNECTED (or the
     /// end of the first connect's attempts).
     pub async fn connect_with(config: Config, runtime: Arc<dyn Runtime>) -> Result<Client, Error> {
-        let handle = Handle::new();
-        let events = Events::new();
-        let (first_tx, first) = reply();
-        let now = runtime.now();
-        let driver = Driver::new(
-            &config,
-            now,
-            handle.clone(),
-            events.queue().clone(),
-            first_tx,
-        )?;
+        let started = Driver::start(&config, runtime.now())?;
+        let (driver, events, first) = (started.driver, started.events, started.first);
+        let handle = driver.handle().clone();
         let task = Task {
             driver,
             runtime: runtime.clone(),

@@ -52,7 +52,8 @@ use crate::error::Error;
 use crate::layers::{Connector, Layers};
 use crate::multicast;
 use crate::queue::Queue;
-use crate::Config;
+use crate::reply::{reply, Answer};
+use crate::{Config, Events};
 
 pub use crate::handle::{Command, Done, Handle, Input, Lifecycle};
 
@@ -190,6 +191,17 @@ impl Link {
     }
 }
 
+/// A driver just made by [`Driver::start`].
+#[derive(Debug)]
+pub struct Started {
+    /// The driver, for the adapter's loop.
+    pub driver: Driver,
+    /// Its life-cycle events, for the client.
+    pub events: Events,
+    /// CONNECTED's details, or why the first connect failed.
+    pub first: Answer<Result<SessionInfo, Error>>,
+}
+
 /// The driver proper; see the module docs.
 #[derive(Debug)]
 pub struct Driver {
@@ -260,6 +272,19 @@ impl Driver {
         };
         driver.step(now);
         Ok(driver)
+    }
+
+    /// A driver with a fresh handle and event queue: the driver, its
+    /// life-cycle events, and the first connect's answer to wait for.
+    pub fn start(config: &Config, now: Instant) -> Result<Started, Error> {
+        let events = Events::new();
+        let (first_tx, first) = reply();
+        let driver = Driver::new(config, now, Handle::new(), events.queue().clone(), first_tx)?;
+        Ok(Started {
+            driver,
+            events,
+            first,
+        })
     }
 
     /// The handles' way in.

@@ -117,17 +117,9 @@ impl Net {
         config.session.reconnect.seed = 7;
         tune(&mut config);
         let t0 = Instant::now();
-        let handle = Handle::new();
-        let events = Events::new();
-        let (first_tx, first) = reply();
-        let driver = Driver::new(
-            &config,
-            t0,
-            handle.clone(),
-            events.queue().clone(),
-            first_tx,
-        )
-        .expect("a driver");
+        let started = Driver::start(&config, t0).expect("a driver");
+        let (driver, events, first) = (started.driver, started.events, started.first);
+        let handle = driver.handle().clone();
         Net {
             t0,
             now: t0,
