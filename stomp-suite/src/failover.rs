@@ -90,6 +90,10 @@ pub fn a_refused_first_host_is_passed_on_every_broker<A: Adapter>() {
                 matches!(reason, CloseReason::TransportError(f)
                     if f.kind() == std::io::ErrorKind::ConnectionRefused)
             });
+            eprintln!(
+                "{} {broker}: connected past a refused host in {took:?}",
+                A::NAME
+            );
             assert!(took < Duration::from_secs(3), "{broker}: {took:?}");
         }
     }
@@ -104,6 +108,10 @@ pub fn a_silent_first_host_is_passed_after_the_connect_timeout<A: Adapter>() {
         let took = connects_past::<A>(broker, config, port, |reason| {
             *reason == CloseReason::ConnectTimeout
         });
+        eprintln!(
+            "{} {broker}: connected past a silent host in {took:?}",
+            A::NAME
+        );
         assert!(
             took >= Duration::from_secs(1) && took < Duration::from_secs(4),
             "{broker}: {took:?}"
@@ -159,7 +167,14 @@ pub fn a_send_while_the_link_is_down_is_confirmed_after_the_reconnect_and_a_stal
             std::thread::sleep(Duration::from_millis(500));
             assert!(!sending.is_finished(), "{broker}: the send waits");
             proxy.set_refusing(false);
-            sending.join().unwrap()
+            let back = Instant::now();
+            let sent = sending.join().unwrap();
+            eprintln!(
+                "{} {broker}: the waiting send confirmed {:?} after the broker was reachable again",
+                A::NAME,
+                back.elapsed()
+            );
+            sent
         });
         assert_eq!(
             sent,
