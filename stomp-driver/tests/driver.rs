@@ -492,3 +492,49 @@ fn a_write_that_makes_no_progress_fails_after_the_write_timeout() {
     };
     assert_eq!(failure.kind(), std::io::ErrorKind::TimedOut);
 }
+
+/// maxReconnectAttempts bounds the passes after a lost connection, and
+/// jitter shortens each wait by at most its fraction.
+#[test]
+fn reconnect_passes_stop_at_max_reconnect_attempts_and_waits_keep_their_jitter() {
+    let url = "failover:(stomp://127.0.0.1:1,stomp://127.0.0.1:2)?randomize=false\
+               &maxReconnectAttempts=3&initialReconnectDelay=100&jitter=0.5";
+    let mut net = Net::new(&[Host::Up, Host::Refused], |config| {
+        *config = Config::from_url(url).unwrap();
+        config.session.heartbeat = stomp_proto::HeartBeat::OFF;
+        config.session.reconnect.seed = 11;
+    });
+    assert!(matches!(net.connect(LIMIT), Some(Ok(_))));
+    net.hosts[0] = Host::Refused;
+    net.cut();
+    net.run_for(Duration::from_secs(60));
+    assert!(net.driver.is_finished());
+    let events = net.events_only();
+    let waits: Vec<(u32, Duration)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Lifecycle::Reconnecting { attempt, delay, .. } => Some((*attempt, *delay)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        waits.iter().map(|w| w.0).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "{events:?}"
+    );
+    for ((_, delay), base) in waits.iter().zip([100u64, 200, 400]) {
+        assert!(
+            *delay >= ms(base / 2) && *delay <= ms(base),
+            "{delay:?} for a base of {base} ms"
+        );
+    }
+    assert!(
+        matches!(
+            events.last(),
+            Some(Lifecycle::Closed(CloseReason::GaveUp { attempts: 3, .. }))
+        ),
+        "{events:?}"
+    );
+    // One connect, then three passes over both hosts.
+    assert_eq!(net.opens.len(), 1 + 3 * 2);
+}
