@@ -49,7 +49,7 @@ impl Gate {
         state.in_flight += 1;
     }
 
-    /// The pump took one chunk (or a read was interrupted).
+    /// The pump took one chunk.
     pub fn consumed(&self) {
         let mut state = self.lock();
         state.in_flight = state.in_flight.saturating_sub(1);

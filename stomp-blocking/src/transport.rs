@@ -38,8 +38,11 @@ enum Socket {
 /// How often a multicast reader looks whether its link is gone.
 const UDP_POLL: Duration = Duration::from_millis(200);
 
-/// The most one read takes.
+/// The most one read takes, and the size of a fresh read buffer.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// A read buffer with less room left than this is replaced.
+const MIN_READ: usize = 4 * 1024;
 
 impl Link {
     /// Opens what `target` names within `timeout`, and starts the reader
@@ -127,30 +130,30 @@ fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
     Err(last)
 }
 
-/// Reads while the gate lets it, into one buffer whose filled part is
-/// handed over without a copy.
+/// Reads while the gate lets it into a zeroed buffer, handing each read's
+/// part over without a copy; a fresh buffer is zeroed once per
+/// [`READ_CHUNK`] octets read, not once per read.
 fn read_loop(mut stream: TcpStream, link: LinkId, gate: &Gate, input: &Queue<Input>) {
-    let mut buf = BytesMut::new();
+    let mut buf = BytesMut::zeroed(READ_CHUNK);
     let error = loop {
         let Some(allowed) = gate.wait_ready() else {
             return;
         };
-        let want = allowed.min(READ_CHUNK);
-        if buf.capacity() < want {
-            buf.reserve(READ_CHUNK.max(want));
+        if buf.len() < MIN_READ {
+            buf = BytesMut::zeroed(READ_CHUNK);
         }
-        buf.resize(want, 0);
-        match stream.read(&mut buf) {
+        let want = allowed.min(buf.len());
+        match stream.read(&mut buf[..want]) {
             Ok(0) => break None,
             Ok(n) => {
                 gate.read(n);
-                buf.truncate(n);
-                let bytes = buf.split().freeze();
+                let bytes = buf.split_to(n).freeze();
                 if !input.push(Input::Read { link, bytes }) {
                     return;
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => gate.consumed(),
+            // Nothing was read: nothing is in flight.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => break Some(e),
         }
     };
