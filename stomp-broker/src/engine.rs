@@ -86,7 +86,42 @@ struct Unacked {
 #[derive(Debug)]
 enum Held {
     Send { destination: String, frame: Frame },
-    Ack { id: String, nack: bool },
+    Ack { key: AckKey, nack: bool },
+}
+
+/// What an ACK or NACK names, per version: 1.2 the MESSAGE's `ack` header
+/// (sent as `id`); 1.1 its `message-id` and `subscription`; 1.0 its
+/// `message-id` alone.
+#[derive(Clone, Debug)]
+struct AckKey {
+    id: String,
+    subscription: Option<String>,
+    /// 1.0 or 1.1: `id` is a `message-id`.
+    by_message_id: bool,
+}
+
+impl AckKey {
+    fn matches(&self, unacked: &Unacked) -> bool {
+        if !self.by_message_id {
+            return unacked.ack_id == self.id;
+        }
+        unacked.message.message_id == self.id
+            && self
+                .subscription
+                .as_ref()
+                .is_none_or(|s| *s == unacked.subscription)
+    }
+
+    fn missing(&self) -> String {
+        match (&self.subscription, self.by_message_id) {
+            (_, false) => format!("no message to acknowledge with id {:?}", self.id),
+            (Some(sub), true) => format!(
+                "no message to acknowledge with message-id {:?} on subscription {sub:?}",
+                self.id
+            ),
+            (None, true) => format!("no message to acknowledge with message-id {:?}", self.id),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -374,13 +409,20 @@ impl Engine {
             }
             RequestKind::Ack {
                 id: ack_id,
-                transaction: Some(tx),
+                subscription,
+                transaction,
                 nack,
-                ..
-            } => held(connection, &tx)?.push(Held::Ack { id: ack_id, nack }),
-            RequestKind::Ack {
-                id: ack_id, nack, ..
-            } => self.acknowledge(id, &ack_id, nack)?,
+            } => {
+                let key = AckKey {
+                    id: ack_id,
+                    subscription,
+                    by_message_id: connection.session.version() < stomp_proto::Version::V1_2,
+                };
+                match transaction {
+                    Some(tx) => held(connection, &tx)?.push(Held::Ack { key, nack }),
+                    None => self.acknowledge(id, &key, nack)?,
+                }
+            }
             RequestKind::Begin { transaction } => {
                 if connection.transactions.contains_key(&transaction) {
                     return Err(format!("transaction {transaction:?} already begun"));
@@ -400,7 +442,7 @@ impl Engine {
                 for item in held {
                     match item {
                         Held::Send { destination, frame } => self.publish(&destination, frame),
-                        Held::Ack { id: ack_id, nack } => self.acknowledge(id, &ack_id, nack)?,
+                        Held::Ack { key, nack } => self.acknowledge(id, &key, nack)?,
                     }
                 }
             }
@@ -613,9 +655,9 @@ impl Engine {
         Ok(())
     }
 
-    /// ACK or NACK `ack_id` on connection `id` (for `client` subscriptions,
-    /// every earlier message of the subscription too).
-    fn acknowledge(&mut self, id: ConnectionId, ack_id: &str, nack: bool) -> Result<(), String> {
+    /// ACK or NACK what `key` names on connection `id` (for `client`
+    /// subscriptions, every earlier message of the subscription too).
+    fn acknowledge(&mut self, id: ConnectionId, key: &AckKey, nack: bool) -> Result<(), String> {
         let connection = self
             .connections
             .get_mut(&id)
@@ -623,8 +665,8 @@ impl Engine {
         let at = connection
             .unacked
             .iter()
-            .position(|u| u.ack_id == ack_id)
-            .ok_or_else(|| format!("no message to acknowledge with id {ack_id:?}"))?;
+            .position(|u| key.matches(u))
+            .ok_or_else(|| key.missing())?;
         let sub = connection.unacked[at].subscription.clone();
         let cumulative = connection
             .subscriptions
@@ -660,27 +702,23 @@ impl Engine {
 /// `connection` holds unacknowledged (client-mode acks take the earlier
 /// messages of their subscription with them, as in `acknowledge`).
 fn check_acks(connection: &Connection, held: &[Held]) -> Result<(), String> {
-    let mut open: Vec<(&str, &str)> = connection
-        .unacked
-        .iter()
-        .map(|u| (u.ack_id.as_str(), u.subscription.as_str()))
-        .collect();
+    let mut open: Vec<&Unacked> = connection.unacked.iter().collect();
     for item in held {
-        let Held::Ack { id: ack_id, .. } = item else {
+        let Held::Ack { key, .. } = item else {
             continue;
         };
         let at = open
             .iter()
-            .position(|(id, _)| id == ack_id)
-            .ok_or_else(|| format!("no message to acknowledge with id {ack_id:?}"))?;
-        let sub = open[at].1;
+            .position(|u| key.matches(u))
+            .ok_or_else(|| key.missing())?;
+        let sub = open[at].subscription.as_str();
         let cumulative = connection
             .subscriptions
             .get(sub)
             .is_some_and(|s| s.ack == AckMode::Client);
         let mut index = 0;
-        open.retain(|(_, s)| {
-            let taken = index == at || (cumulative && index < at && *s == sub);
+        open.retain(|u| {
+            let taken = index == at || (cumulative && index < at && u.subscription == sub);
             index += 1;
             !taken
         });
@@ -805,6 +843,69 @@ mod tests {
                 .iter()
                 .map(|m| String::from_utf8_lossy(m.body()).into_owned())
                 .collect()
+        }
+    }
+
+    /// ACK and NACK as each version names them (1.0 `message-id`, 1.1
+    /// `message-id` and `subscription`, 1.2 `id`), individually and
+    /// cumulatively, inside a transaction and out: what was acknowledged is
+    /// gone, what was not comes back to the next consumer.
+    #[test]
+    fn acks_work_in_every_version_and_ack_mode() {
+        use stomp_proto::{Version, VersionSet};
+        let cases = [
+            (Version::V1_0, AckMode::Client),
+            (Version::V1_1, AckMode::Client),
+            (Version::V1_1, AckMode::ClientIndividual),
+            (Version::V1_2, AckMode::Client),
+            (Version::V1_2, AckMode::ClientIndividual),
+        ];
+        for (version, mode) in cases {
+            for in_transaction in [false, true] {
+                let case = format!("{version} {mode:?} in a transaction: {in_transaction}");
+                let mut net = Net::new(EngineConfig::default());
+                let config = ClientConfig {
+                    versions: VersionSet::from_iter([version]),
+                    ..ClientConfig::default()
+                };
+                let consumer = net.connect(config.clone());
+                let producer = net.client();
+                let q = "/queue/acks";
+                net.subscribe(consumer, q, mode);
+                for body in ["a", "b", "c", "d"] {
+                    net.send(producer, q, body);
+                }
+                let messages = net.messages(consumer);
+                assert_eq!(messages.len(), 4, "{case}");
+                // Acknowledge "c": in client mode "a" and "b" go with it.
+                let handle = messages[2].ack.clone().expect("an ack handle");
+                let tx =
+                    in_transaction.then(|| net.session(consumer).begin(None, false).unwrap().0);
+                net.session(consumer)
+                    .ack(&handle, tx.as_ref(), true)
+                    .unwrap();
+                if let Some(tx) = &tx {
+                    net.session(consumer).commit(tx, true).unwrap();
+                }
+                net.pump();
+                let errors: Vec<_> = std::iter::from_fn(|| net.session(consumer).poll_event())
+                    .filter(|e| matches!(e, Event::RequestFailed { .. } | Event::Closed(_)))
+                    .collect();
+                assert!(errors.is_empty(), "{case}: {errors:?}");
+                assert!(net.session(consumer).is_connected(), "{case}");
+                // The consumer goes: the rest comes back to the next one.
+                let id = net.clients[consumer].1;
+                net.engine.closed(id);
+                let next = net.connect(config);
+                net.subscribe(next, q, AckMode::Auto);
+                let back = net.texts(next);
+                let expected: &[&str] = if mode == AckMode::Client {
+                    &["d"]
+                } else {
+                    &["a", "b", "d"]
+                };
+                assert_eq!(back, expected, "{case}");
+            }
         }
     }
 
