@@ -96,3 +96,9 @@ fn json_bodies_parse_into_types() {
         client.disconnect().unwrap();
     }
 }
+
+/// A broker matter, run once: stomp.py acknowledging in every version.
+#[test]
+fn stomppy_acknowledges_in_every_version_and_ack_mode() {
+    stomp_suite::interop::stomppy_acknowledges_in_every_version_and_ack_mode();
+}

@@ -7,6 +7,14 @@
                                      prints COUNT messages, one per line:
                                      body as hex, then name=hex(value) headers;
                                      acknowledges them in a transaction
+  stomppy.py acks HOST PORT QUEUE VERSION MODE
+                                     with stomp.py's Connection10, 11 or 12
+                                     at its defaults: sends a, b, c, d,
+                                     subscribes with ack MODE, acknowledges
+                                     c (client: with a and b) or a and c
+                                     (client-individual; 1.1 and 1.2 NACK b,
+                                     in a transaction), disconnects, then
+                                     prints what a new connection receives
   stomppy.py mcast-send GROUP PORT DEST
                                      sends the same messages to a multicast
                                      group with stomp.py's MulticastConnection
@@ -94,6 +102,61 @@ def receive(host, port, queue, count):
     conn.disconnect(receipt="bye")
 
 
+def acks(host, port, queue, version, mode):
+    classes = {"1.0": stomp.Connection10, "1.1": stomp.Connection11, "1.2": stomp.Connection12}
+    cls = classes[version]
+
+    def open_connection():
+        if version == "1.0":
+            conn = cls([(host, int(port))], auto_decode=False)
+        else:
+            conn = cls([(host, int(port))], vhost="/", auto_decode=False)
+        conn.connect("guest", "guest", wait=True)
+        return conn
+
+    def ack(conn, frame, nack=False, transaction=None):
+        headers = frame.headers
+        call = conn.nack if nack else conn.ack
+        if version == "1.0":
+            call(headers["message-id"], transaction=transaction)
+        elif version == "1.1":
+            call(headers["message-id"], headers["subscription"], transaction=transaction)
+        else:
+            call(headers["ack"], transaction=transaction)
+
+    conn = open_connection()
+    for body in ["a", "b", "c", "d"]:
+        conn.send(queue, body.encode())
+    collector = Collector(4)
+    conn.set_listener("collector", collector)
+    conn.subscribe(queue, id="1", ack=mode)
+    if not collector.done.wait(20):
+        sys.exit("only %d of 4 messages came" % len(collector.frames))
+    frames = {f.body.decode(): f for f in collector.frames}
+    if mode == "client":
+        ack(conn, frames["c"])
+    else:
+        ack(conn, frames["a"])
+        if version != "1.0":
+            tx = conn.begin()
+            ack(conn, frames["b"], nack=True, transaction=tx)
+            ack(conn, frames["c"], transaction=tx)
+            conn.commit(tx)
+        else:
+            ack(conn, frames["c"])
+    conn.disconnect(receipt="bye")
+
+    again = open_connection()
+    left = Collector(1)
+    again.set_listener("left", left)
+    again.subscribe(queue, id="2", ack="auto")
+    left.done.wait(10)
+    # Whatever else is there comes soon after the first.
+    threading.Event().wait(0.5)
+    print(" ".join(sorted(f.body.decode() for f in left.frames)))
+    again.disconnect(receipt="bye")
+
+
 def multicast(group, port):
     """A stomp.py MulticastConnection on GROUP:PORT, kept on loopback."""
     from stomp.adapter import multicast as mc
@@ -144,6 +207,9 @@ def mcast_receive(group, port, destination, count):
 
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
+    if command == "acks":
+        acks(*args)
+        sys.exit(0)
     commands = {
         "send": send,
         "receive": receive,
