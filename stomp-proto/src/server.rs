@@ -637,13 +637,23 @@ fn validate(frame: &Frame, version: Version) -> Result<RequestKind, String> {
             .ok_or_else(|| format!("{} frame has no {name:?} header", frame.command))
     };
     let optional = |name: &str| frame.header(name).map(String::from);
+    // RabbitMQ and ActiveMQ refuse an empty destination too.
+    let destination = || {
+        required("destination").and_then(|d| match d.is_empty() {
+            true => Err(format!(
+                "{} frame has an empty \"destination\" header",
+                frame.command
+            )),
+            false => Ok(d),
+        })
+    };
     Ok(match frame.command {
         Command::Send => RequestKind::Send {
-            destination: required("destination")?,
+            destination: destination()?,
             transaction: optional("transaction"),
         },
         Command::Subscribe => {
-            let destination = required("destination")?;
+            let destination = destination()?;
             let id = match version {
                 Version::V1_0 => optional("id").unwrap_or_else(|| destination.clone()),
                 _ => required("id")?,

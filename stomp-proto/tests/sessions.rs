@@ -617,6 +617,28 @@ fn the_server_rejects_invalid_requests_with_an_error_naming_the_problem() {
 }
 
 #[test]
+fn the_server_refuses_an_empty_destination_as_the_real_brokers_do() {
+    for frame in [
+        &b"SEND\ndestination:\nreceipt:78\n\nbody\0"[..],
+        &b"SUBSCRIBE\nid:1\ndestination:\nreceipt:78\n\n\0"[..],
+    ] {
+        let mut sim = Sim::connected();
+        let now = sim.now;
+        sim.server.handle_input(now, frame);
+        sim.run();
+        let Some(CloseReason::ServerError(error)) = closed_reason(&sim.client_events) else {
+            panic!("{:?}", sim.client_events)
+        };
+        let message = error.message.as_deref().unwrap_or("");
+        assert!(
+            message.ends_with("frame has an empty \"destination\" header"),
+            "{message}"
+        );
+        assert_eq!(error.frame.header("receipt-id"), Some("78"));
+    }
+}
+
+#[test]
 fn the_server_wants_connect_first() {
     let t0 = std::time::Instant::now();
     let mut server = stomp_proto::server::ServerSession::new(ServerConfig::default(), t0);

@@ -26,7 +26,8 @@ impl fmt::Display for ServerError {
         write!(f, "server error: {message}")?;
         if let Ok(body) = std::str::from_utf8(&self.frame.body) {
             let first = body.lines().next().unwrap_or("").trim();
-            if !first.is_empty() {
+            // Many brokers repeat the message as the body: say it once.
+            if !first.is_empty() && first != message {
                 write!(f, ": {first}")?;
             }
         }
