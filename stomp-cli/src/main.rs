@@ -113,6 +113,10 @@ enum Command {
         /// Who may log in, as LOGIN:PASSCODE (repeatable); anyone when absent.
         #[arg(long = "user", value_name = "LOGIN:PASSCODE")]
         users: Vec<String>,
+        /// How long a connection may stay open without sending CONNECT
+        /// before it is closed (RabbitMQ's default is the same 10 s).
+        #[arg(long, default_value = "10s", value_parser = commands::connect::parse_duration, value_name = "TIME")]
+        handshake_timeout: std::time::Duration,
     },
 }
 
@@ -169,9 +173,15 @@ fn main() -> ExitCode {
                         .and_then(|()| out.flush().map_err(Failure::Io))
                 }),
         ),
-        Command::Serve { listen, ws, users } => {
+        Command::Serve {
+            listen,
+            ws,
+            users,
+            handshake_timeout,
+        } => {
             commands::init_logging(0, true);
-            ("serve", commands::serve::run(listen, ws, &users))
+            let serve = commands::serve::run(listen, ws, &users, handshake_timeout);
+            ("serve", serve)
         }
         Command::Send(args) => {
             commands::init_logging(args.connect.verbose, false);

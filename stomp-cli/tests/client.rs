@@ -741,3 +741,52 @@ fn a_host_list_with_a_dead_host_in_front_connects_in_every_form() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn serve_closes_a_connection_that_never_sends_connect_after_the_handshake_timeout() {
+    use std::io::Read;
+    let mut child = Command::new(STOMP)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--handshake-timeout",
+            "1s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _broker = Killed(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let line = lines.next().unwrap().unwrap();
+    thread::spawn(move || lines.for_each(drop));
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("stomp://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let addr = url.trim_start_matches("stomp://").trim_end_matches('/');
+    // Silent: closed after the timeout, not before.
+    let mut silent = std::net::TcpStream::connect(addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = [0; 64];
+    let n = silent.read(&mut buf).unwrap_or(0);
+    let took = start.elapsed();
+    assert_eq!(n, 0, "closed without a word: {:?}", &buf[..n]);
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "closed after {took:?}"
+    );
+    // A client that connects at once is unaffected, and stays past it.
+    let sent = stomp(
+        &["send", "--url", url, "--receipt", "/queue/hs", "fine"],
+        b"",
+        &[],
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+}

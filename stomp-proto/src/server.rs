@@ -54,7 +54,8 @@ impl Default for ServerConfig {
             heartbeat_grace: 3.0,
             server: Some(concat!("stomp-rs/", env!("CARGO_PKG_VERSION")).into()),
             limits: Limits::default(),
-            connect_timeout: Duration::from_secs(30),
+            // RabbitMQ's handshake timeout; ActiveMQ waits 30 s.
+            connect_timeout: Duration::from_secs(10),
             max_outgoing: 8 << 20,
             auto_receipts: true,
         }

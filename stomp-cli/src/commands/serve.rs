@@ -1,16 +1,24 @@
 //! `stomp serve`: the embedded development broker, until Ctrl-C.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use stomp_broker::engine::EngineConfig;
 use stomp_broker::serve::{Broker, ServeConfig};
+use stomp_proto::server::ServerConfig;
 
 use crate::Failure;
 
 /// Runs the broker on `listen` (and `ws` for STOMP over WebSocket); logins
-/// from `users` (`login:passcode`), or open when there are none.
+/// from `users` (`login:passcode`), or open when there are none; a
+/// connection that sends no CONNECT within `handshake_timeout` is closed.
 /// Connections are logged on stderr.
-pub fn run(listen: SocketAddr, ws: Option<SocketAddr>, users: &[String]) -> Result<(), Failure> {
+pub fn run(
+    listen: SocketAddr,
+    ws: Option<SocketAddr>,
+    users: &[String],
+    handshake_timeout: Duration,
+) -> Result<(), Failure> {
     let users = users
         .iter()
         .map(|user| {
@@ -30,6 +38,10 @@ pub fn run(listen: SocketAddr, ws: Option<SocketAddr>, users: &[String]) -> Resu
             ws,
             engine: EngineConfig {
                 users,
+                server: ServerConfig {
+                    connect_timeout: handshake_timeout,
+                    ..ServerConfig::default()
+                },
                 ..EngineConfig::default()
             },
         };
