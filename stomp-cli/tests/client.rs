@@ -16,9 +16,15 @@ use stomp_proto::HeartBeat;
 /// `stomp serve` with a TCP and a WebSocket listener on ephemeral ports,
 /// guest/guest only: (the process, its stomp:// and ws:// URLs).
 fn serve() -> (Killed, String, String) {
+    serve_with(&[])
+}
+
+/// [`serve`] with `extra` arguments.
+fn serve_with(extra: &[&str]) -> (Killed, String, String) {
     let mut child = Command::new(STOMP)
         .args(["serve", "--listen", "127.0.0.1:0", "--ws", "127.0.0.1:0"])
         .args(["--user", "guest:guest"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -745,28 +751,7 @@ fn a_host_list_with_a_dead_host_in_front_connects_in_every_form() {
 #[test]
 fn serve_closes_a_connection_that_never_sends_connect_after_the_handshake_timeout() {
     use std::io::Read;
-    let mut child = Command::new(STOMP)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--handshake-timeout",
-            "1s",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let _broker = Killed(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let line = lines.next().unwrap().unwrap();
-    thread::spawn(move || lines.for_each(drop));
-    let url = line
-        .split_whitespace()
-        .find(|word| word.starts_with("stomp://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let (_broker, url, _) = serve_with(&["--handshake-timeout", "1s"]);
     let addr = url.trim_start_matches("stomp://").trim_end_matches('/');
     // Silent: closed after the timeout, not before.
     let mut silent = std::net::TcpStream::connect(addr).unwrap();
@@ -783,8 +768,9 @@ fn serve_closes_a_connection_that_never_sends_connect_after_the_handshake_timeou
         "closed after {took:?}"
     );
     // A client that connects at once is unaffected, and stays past it.
+    let url = url.replace("stomp://", "stomp://guest:guest@");
     let sent = stomp(
-        &["send", "--url", url, "--receipt", "/queue/hs", "fine"],
+        &["send", "--url", &url, "--receipt", "/queue/hs", "fine"],
         b"",
         &[],
     );

@@ -238,7 +238,7 @@ impl Driver {
     /// not), telling `lifecycle` what happens (events are dropped while it
     /// is full), and taking commands from `handle`. Bad TLS settings fail
     /// here, before any dial.
-    pub fn new(
+    fn new(
         config: &Config,
         now: Instant,
         handle: Handle,
@@ -275,7 +275,8 @@ impl Driver {
     }
 
     /// A driver with a fresh handle and event queue: the driver, its
-    /// life-cycle events, and the first connect's answer to wait for.
+    /// life-cycle events, and the first connect's answer to wait for. Bad
+    /// TLS settings fail here, before any dial.
     pub fn start(config: &Config, now: Instant) -> Result<Started, Error> {
         let events = Events::new();
         let (first_tx, first) = reply();
@@ -403,11 +404,7 @@ impl Driver {
 
     /// Runs what is due at `now`; a spurious call does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let stalled = self.link.as_ref().and_then(|l| {
-            let at = l.progress? + self.write_timeout;
-            (l.unwritten > 0 && at <= now).then_some(at)
-        });
-        if stalled.is_some() {
+        if self.write_deadline().is_some_and(|at| at <= now) {
             if self.closing.is_some() {
                 self.close_link();
             } else {
@@ -471,17 +468,16 @@ impl Driver {
     /// held command's wait, the end of the final flush.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let write = self
-            .link
-            .as_ref()
-            .filter(|l| l.unwritten > 0)
-            .and_then(|l| l.progress)
-            .map(|at| at + self.write_timeout);
         let held = self.held.iter().filter_map(|h| h.until).min();
-        [self.session.poll_timeout(), write, held, self.closing]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.session.poll_timeout(),
+            self.write_deadline(),
+            held,
+            self.closing,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Whether the client has ended and its transport is closed: the
@@ -491,6 +487,13 @@ impl Driver {
     }
 
     // ---- internals ---------------------------------------------------------
+
+    /// When bytes waiting for the transport count as a failed write: the
+    /// write timeout after the last progress, while any wait.
+    fn write_deadline(&self) -> Option<Instant> {
+        let link = self.link.as_ref().filter(|l| l.unwritten > 0)?;
+        link.progress.map(|at| at + self.write_timeout)
+    }
 
     fn current(&mut self, link: LinkId) -> Option<&mut Link> {
         self.link.as_mut().filter(|l| l.id == link)
@@ -661,18 +664,11 @@ impl Driver {
 
     /// Fails the held commands whose wait for the connection is over.
     fn expire_held(&mut self, now: Instant) {
-        while self
+        while let Some(index) = self
             .held
             .iter()
-            .any(|h| h.until.is_some_and(|at| at <= now))
+            .position(|h| h.until.is_some_and(|at| at <= now))
         {
-            let Some(index) = self
-                .held
-                .iter()
-                .position(|h| h.until.is_some_and(|at| at <= now))
-            else {
-                break;
-            };
             let Some(held) = self.held.remove(index) else {
                 break;
             };

@@ -190,9 +190,8 @@ impl Handle {
 
     /// Sends a command without waiting.
     pub fn send(&self, command: Command) -> Result<(), Error> {
-        if self.close_reason().is_some() && !matches!(command, Command::Stats { .. }) {
-            return Err(self.closed());
-        }
+        // After the end the driver refuses commands itself (with the
+        // recorded reason) until the queue closes.
         if self.input.push(Input::Command(command)) {
             Ok(())
         } else {

@@ -154,14 +154,13 @@ impl Net {
         let (done, answer) = reply();
         let command = command(done);
         self.driver.handle_input(self.now, Input::Command(command));
-        let answer = std::sync::Mutex::new(Some(answer));
         let deadline = self.now + limit;
         loop {
-            if let Some(value) = try_take(&answer) {
+            if let Some(value) = answer.try_take() {
                 return value;
             }
             if !self.turn(deadline) {
-                return try_take(&answer).flatten();
+                return answer.try_take().flatten();
             }
         }
     }
@@ -386,11 +385,4 @@ impl Net {
     pub fn events_only(&self) -> Vec<Lifecycle> {
         self.lifecycle.iter().map(|(_, e)| e.clone()).collect()
     }
-}
-
-fn try_take<T>(answer: &std::sync::Mutex<Option<Answer<T>>>) -> Option<Option<T>> {
-    let mut slot = answer.lock().unwrap();
-    let value = slot.as_ref()?.try_take()?;
-    *slot = None;
-    Some(value)
 }

@@ -121,7 +121,7 @@ impl fmt::Display for TransportFailure {
 
 impl From<io::Error> for TransportFailure {
     fn from(e: io::Error) -> TransportFailure {
-        TransportFailure::new(e.kind(), e.to_string())
+        TransportFailure::from(&e)
     }
 }
 
