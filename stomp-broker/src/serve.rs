@@ -1,5 +1,6 @@
 //! The embedded broker on Tokio: a TCP listener and optionally a WebSocket
-//! one (loopback by default), and one task that owns the [`Engine`]. Each
+//! one (loopback by default), each also over TLS when given a certificate
+//! ([`ServeTls`]), and one task that owns the [`Engine`]. Each
 //! connection has a reader task that hands the engine what arrives, and a
 //! writer task that writes what the engine gives, a bounded channel between
 //! them: the engine asks a connection for more only while its writer has
@@ -28,13 +29,15 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
@@ -58,15 +61,145 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// The STOMP over WebSocket listener's address, if any (any HTTP path).
     pub ws: Option<SocketAddr>,
-    /// Queues, topics, logins, sessions.
+    /// The TLS listeners, if any.
+    pub tls: Option<ServeTls>,
+    /// Queues, topics, logins, sessions. Its server's `connect_timeout` also
+    /// bounds the TLS and WebSocket handshakes before CONNECT.
     pub engine: EngineConfig,
 }
+
+/// STOMP over TLS (and optionally WebSocket over TLS) with one certificate.
+///
+/// ```
+/// use stomp_broker::serve::ServeTls;
+///
+/// // A certificate and key in PEM, as `openssl` or `rcgen` writes them.
+/// let error = ServeTls::from_pem(b"not a certificate", b"nor a key").unwrap_err();
+/// assert!(error.to_string().contains("certificate"), "{error}");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServeTls {
+    /// The STOMP over TLS listener's address, if any.
+    pub listen: Option<SocketAddr>,
+    /// The STOMP over WebSocket over TLS listener's address, if any.
+    pub wss: Option<SocketAddr>,
+    /// The certificate, the key and how client certificates are checked.
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+/// Whether a TLS listener asks for client certificates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientCerts {
+    /// A client without a certificate is refused; one is checked against the CA.
+    Required,
+    /// A client may go without one; a certificate given is checked against the
+    /// CA (RabbitMQ's `verify_peer` with `fail_if_no_peer_cert = false`).
+    Optional,
+}
+
+impl ServeTls {
+    /// A listener on 127.0.0.1:61614 (STOMP over TLS, RabbitMQ's port) with
+    /// the certificate chain and private key in PEM; client certificates are
+    /// not asked for.
+    pub fn from_pem(cert_chain: &[u8], key: &[u8]) -> Result<ServeTls, TlsSetupError> {
+        ServeTls::with_client_ca(cert_chain, key, None)
+    }
+
+    /// [`from_pem`](ServeTls::from_pem), checking client certificates against
+    /// the CA certificates in `client_ca` (PEM) when given.
+    pub fn with_client_ca(
+        cert_chain: &[u8],
+        key: &[u8],
+        client_ca: Option<(&[u8], ClientCerts)>,
+    ) -> Result<ServeTls, TlsSetupError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let chain = CertificateDer::pem_slice_iter(cert_chain)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TlsSetupError::new("certificate", e))?;
+        if chain.is_empty() {
+            return Err(TlsSetupError::new("certificate", "no CERTIFICATE in it"));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| TlsSetupError::new("key", e))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError::new("protocol versions", e))?;
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some((pem, certs)) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(pem) {
+                    let cert = cert.map_err(|e| TlsSetupError::new("client CA", e))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| TlsSetupError::new("client CA", e))?;
+                }
+                if roots.is_empty() {
+                    return Err(TlsSetupError::new("client CA", "no CERTIFICATE in it"));
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                );
+                let verifier = match certs {
+                    ClientCerts::Required => verifier,
+                    ClientCerts::Optional => verifier.allow_unauthenticated(),
+                };
+                let verifier = verifier
+                    .build()
+                    .map_err(|e| TlsSetupError::new("client CA", e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| TlsSetupError::new("certificate and key", e))?;
+        Ok(ServeTls {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 61614))),
+            wss: None,
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// Why a [`ServeTls`] could not be made: which part, and what was wrong.
+#[derive(Debug)]
+pub struct TlsSetupError {
+    part: &'static str,
+    reason: String,
+}
+
+impl TlsSetupError {
+    fn new(part: &'static str, reason: impl std::fmt::Display) -> TlsSetupError {
+        TlsSetupError {
+            part,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The part at fault: `certificate`, `key`, `client CA`, ...
+    pub fn part(&self) -> &'static str {
+        self.part
+    }
+}
+
+impl std::fmt::Display for TlsSetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TLS {}: {}", self.part, self.reason)
+    }
+}
+
+impl std::error::Error for TlsSetupError {}
 
 impl Default for ServeConfig {
     fn default() -> ServeConfig {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 61613)),
             ws: None,
+            tls: None,
             engine: EngineConfig::default(),
         }
     }
@@ -77,30 +210,51 @@ impl Default for ServeConfig {
 pub struct Broker {
     addr: SocketAddr,
     ws_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
+    wss_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
 }
 
 impl Broker {
     /// Binds the listeners and starts the broker on the current Tokio runtime.
     pub async fn start(config: ServeConfig) -> io::Result<Broker> {
-        let listener = TcpListener::bind(config.listen).await?;
-        let addr = listener.local_addr()?;
-        let ws = match config.ws {
-            Some(at) => Some(TcpListener::bind(at).await?),
+        let handshake = config.engine.server.connect_timeout;
+        let (events, inbox) = mpsc::channel(256);
+        let plain = Listening {
+            transport: Transport::Tcp,
+            tls: None,
+            handshake,
+        };
+        let mut listeners = Vec::new();
+        let addr = bind(config.listen, plain.clone(), &mut listeners).await?;
+        let ws_addr = match config.ws {
+            Some(at) => Some(bind(at, plain.websocket(), &mut listeners).await?),
             None => None,
         };
-        let ws_addr = ws.as_ref().map(TcpListener::local_addr).transpose()?;
-        let (stop, stopped) = oneshot::channel();
-        let (events, inbox) = mpsc::channel(256);
-        if let Some(ws) = ws {
-            tokio::spawn(accept_loop(ws, Transport::WebSocket, events.clone()));
+        let (mut tls_addr, mut wss_addr) = (None, None);
+        if let Some(tls) = config.tls {
+            let secure = Listening {
+                tls: Some(TlsAcceptor::from(tls.config)),
+                ..plain
+            };
+            if let Some(at) = tls.listen {
+                tls_addr = Some(bind(at, secure.clone(), &mut listeners).await?);
+            }
+            if let Some(at) = tls.wss {
+                wss_addr = Some(bind(at, secure.websocket(), &mut listeners).await?);
+            }
         }
-        tokio::spawn(accept_loop(listener, Transport::Tcp, events));
+        for (listener, how) in listeners {
+            tokio::spawn(accept_loop(listener, how, events.clone()));
+        }
+        let (stop, stopped) = oneshot::channel();
         let engine = Engine::new(config.engine);
         tokio::spawn(run_engine(engine, inbox, stopped));
         Ok(Broker {
             addr,
             ws_addr,
+            tls_addr,
+            wss_addr,
             stop: Some(stop),
         })
     }
@@ -123,6 +277,26 @@ impl Broker {
     /// `ws://<addr>/stomp`, if it has a WebSocket listener.
     pub fn ws_url(&self) -> Option<String> {
         self.ws_addr.map(|addr| format!("ws://{addr}/stomp"))
+    }
+
+    /// The STOMP over TLS listener's address, if it has one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// `stomp+ssl://<addr>`, if it has a TLS listener.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_addr.map(|addr| format!("stomp+ssl://{addr}"))
+    }
+
+    /// The WebSocket over TLS listener's address, if it has one.
+    pub fn wss_addr(&self) -> Option<SocketAddr> {
+        self.wss_addr
+    }
+
+    /// `wss://<addr>/stomp`, if it has a WebSocket over TLS listener.
+    pub fn wss_url(&self) -> Option<String> {
+        self.wss_addr.map(|addr| format!("wss://{addr}/stomp"))
     }
 }
 
@@ -158,7 +332,39 @@ enum Event {
     Wrote,
 }
 
-async fn accept_loop(listener: TcpListener, transport: Transport, events: mpsc::Sender<Event>) {
+/// How one listener's connections carry STOMP.
+#[derive(Clone)]
+struct Listening {
+    transport: Transport,
+    tls: Option<TlsAcceptor>,
+    /// How long the TLS and WebSocket handshakes may take.
+    handshake: Duration,
+}
+
+impl Listening {
+    fn websocket(&self) -> Listening {
+        Listening {
+            transport: Transport::WebSocket,
+            ..self.clone()
+        }
+    }
+}
+
+/// Binds `at` for `how`; its address, or an error naming it.
+async fn bind(
+    at: SocketAddr,
+    how: Listening,
+    listeners: &mut Vec<(TcpListener, Listening)>,
+) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind(at)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {at}: {e}")))?;
+    let addr = listener.local_addr()?;
+    listeners.push((listener, how));
+    Ok(addr)
+}
+
+async fn accept_loop(listener: TcpListener, how: Listening, events: mpsc::Sender<Event>) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -169,10 +375,45 @@ async fn accept_loop(listener: TcpListener, transport: Transport, events: mpsc::
             continue;
         };
         let _ = stream.set_nodelay(true);
-        match transport {
-            Transport::Tcp => tokio::spawn(connection(stream, peer, events.clone())),
-            Transport::WebSocket => tokio::spawn(ws_connection(stream, peer, events.clone())),
-        };
+        tokio::spawn(serve_socket(stream, peer, how.clone(), events.clone()));
+    }
+}
+
+/// One accepted socket: the TLS handshake if its listener has one (within
+/// the handshake timeout), then STOMP over TCP or WebSocket.
+async fn serve_socket(
+    stream: TcpStream,
+    peer: SocketAddr,
+    how: Listening,
+    events: mpsc::Sender<Event>,
+) {
+    let Some(tls) = how.tls else {
+        match how.transport {
+            Transport::Tcp => {
+                let (reader, writer) = stream.into_split();
+                connection(reader, writer, peer, events).await;
+            }
+            Transport::WebSocket => ws_connection(stream, peer, how.handshake, events).await,
+        }
+        return;
+    };
+    let stream = match tokio::time::timeout(how.handshake, tls.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    match how.transport {
+        Transport::Tcp => {
+            let (reader, writer) = tokio::io::split(stream);
+            connection(reader, writer, peer, events).await;
+        }
+        Transport::WebSocket => ws_connection(stream, peer, how.handshake, events).await,
     }
 }
 
@@ -199,8 +440,15 @@ async fn open(
 
 /// One connection: registers with the engine, then runs its reader here
 /// and its writer in a task of its own.
-async fn connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<Event>) {
-    let (mut reader, mut writer) = stream.into_split();
+async fn connection<R, W>(
+    mut reader: R,
+    mut writer: W,
+    peer: SocketAddr,
+    events: mpsc::Sender<Event>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (writer_tx, mut writer_rx) = mpsc::channel::<Bytes>(WRITER_QUEUE);
     let Some((id, mut may_read)) = open(&events, Transport::Tcp, peer, writer_tx).await else {
         return;
@@ -257,9 +505,17 @@ fn choose_protocol(request: &Request, mut response: Response) -> Result<Response
 /// One STOMP over WebSocket connection: the handshake (agreeing on a STOMP
 /// sub-protocol when the client offers one), then like [`connection`],
 /// with text or binary messages in both directions.
-async fn ws_connection(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<Event>) {
-    let Ok(socket) = tokio_tungstenite::accept_hdr_async(stream, choose_protocol).await else {
-        tracing::info!(%peer, "WebSocket handshake failed");
+async fn ws_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    handshake: Duration,
+    events: mpsc::Sender<Event>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let accept = tokio_tungstenite::accept_hdr_async(stream, choose_protocol);
+    let Ok(Ok(socket)) = tokio::time::timeout(handshake, accept).await else {
+        tracing::info!(%peer, "WebSocket handshake failed or timed out");
         return;
     };
     let (mut sink, mut messages) = socket.split();

@@ -103,21 +103,7 @@ enum Command {
     /// Run the embedded development broker (queues, topics, acks,
     /// transactions) until Ctrl-C. For development and tests; deployments use
     /// RabbitMQ, ActiveMQ or Artemis.
-    Serve {
-        /// Where to listen for STOMP over TCP.
-        #[arg(long, default_value = "127.0.0.1:61613", value_name = "ADDR")]
-        listen: std::net::SocketAddr,
-        /// Where to listen for STOMP over WebSocket (any path), if anywhere.
-        #[arg(long, value_name = "ADDR")]
-        ws: Option<std::net::SocketAddr>,
-        /// Who may log in, as LOGIN:PASSCODE (repeatable); anyone when absent.
-        #[arg(long = "user", value_name = "LOGIN:PASSCODE")]
-        users: Vec<String>,
-        /// How long a connection may stay open without sending CONNECT
-        /// before it is closed (RabbitMQ's default is the same 10 s).
-        #[arg(long, default_value = "10s", value_parser = commands::connect::parse_duration, value_name = "TIME")]
-        handshake_timeout: std::time::Duration,
-    },
+    Serve(commands::serve::ServeArgs),
 }
 
 /// Why a sub-command failed; each kind has its own exit status.
@@ -173,15 +159,9 @@ fn main() -> ExitCode {
                         .and_then(|()| out.flush().map_err(Failure::Io))
                 }),
         ),
-        Command::Serve {
-            listen,
-            ws,
-            users,
-            handshake_timeout,
-        } => {
+        Command::Serve(args) => {
             commands::init_logging(0, true);
-            let serve = commands::serve::run(listen, ws, &users, handshake_timeout);
-            ("serve", serve)
+            ("serve", commands::serve::run(&args))
         }
         Command::Send(args) => {
             commands::init_logging(args.connect.verbose, false);

@@ -35,8 +35,15 @@ pub const EMBEDDED_PORT: u16 = 61633;
 /// The embedded broker's WebSocket listener.
 pub const EMBEDDED_WS_PORT: u16 = 61634;
 
+/// The embedded broker's STOMP over TLS listener (with RabbitMQ's
+/// certificate from [`TLS_DIR`]).
+pub const EMBEDDED_TLS_PORT: u16 = 61635;
+
+/// The embedded broker's WebSocket over TLS listener.
+pub const EMBEDDED_WSS_PORT: u16 = 61636;
+
 /// Every broker and transport the suite runs against.
-pub const ALL: [Broker; 7] = [
+pub const ALL: [Broker; 9] = [
     Broker {
         kind: "rabbitmq",
         transport: "tcp",
@@ -79,14 +86,43 @@ pub const ALL: [Broker; 7] = [
         url: "ws://guest:guest@127.0.0.1:61634/stomp",
         port: EMBEDDED_WS_PORT,
     },
+    Broker {
+        kind: "embedded",
+        transport: "tls",
+        url: "stomp+ssl://guest:guest@127.0.0.1:61635",
+        port: EMBEDDED_TLS_PORT,
+    },
+    Broker {
+        kind: "embedded",
+        transport: "wss",
+        url: "wss://guest:guest@localhost:61636/stomp",
+        port: EMBEDDED_WSS_PORT,
+    },
 ];
 
 /// Starts the embedded broker for this test binary, once: logins
-/// guest/guest only, on [`EMBEDDED_PORT`] and [`EMBEDDED_WS_PORT`], kept
-/// for the process's life.
+/// guest/guest only, on [`EMBEDDED_PORT`] and [`EMBEDDED_WS_PORT`], and
+/// over TLS on [`EMBEDDED_TLS_PORT`] and [`EMBEDDED_WSS_PORT`] with the
+/// certificate `scripts/brokers` made for RabbitMQ, checking client
+/// certificates against its CA as RabbitMQ does (optional, verified when
+/// given); kept for the process's life.
 pub fn embedded() {
     static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     STARTED.get_or_init(|| {
+        let read = |name: &str| {
+            std::fs::read(format!("{TLS_DIR}/{name}"))
+                .unwrap_or_else(|e| panic!("{TLS_DIR}/{name}: {e} (run `bash scripts/brokers`)"))
+        };
+        let ca = read("ca.pem");
+        let certs = stomp_broker::serve::ClientCerts::Optional;
+        let mut tls = stomp_broker::serve::ServeTls::with_client_ca(
+            &read("server.pem"),
+            &read("server-key.pem"),
+            Some((&ca, certs)),
+        )
+        .unwrap_or_else(|e| panic!("the embedded broker's TLS: {e}"));
+        tls.listen = Some(([127, 0, 0, 1], EMBEDDED_TLS_PORT).into());
+        tls.wss = Some(([127, 0, 0, 1], EMBEDDED_WSS_PORT).into());
         let (ready_tx, ready) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("embedded-broker".into())
@@ -99,6 +135,7 @@ pub fn embedded() {
                     let config = stomp_broker::serve::ServeConfig {
                         listen: ([127, 0, 0, 1], EMBEDDED_PORT).into(),
                         ws: Some(([127, 0, 0, 1], EMBEDDED_WS_PORT).into()),
+                        tls: Some(tls),
                         engine: stomp_broker::engine::EngineConfig {
                             users: vec![("guest".into(), "guest".into())],
                             ..Default::default()

@@ -1,25 +1,93 @@
 //! `stomp serve`: the embedded development broker, until Ctrl-C.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use stomp_broker::engine::EngineConfig;
-use stomp_broker::serve::{Broker, ServeConfig};
+use stomp_broker::serve::{Broker, ClientCerts, ServeConfig, ServeTls};
 use stomp_proto::server::ServerConfig;
 
 use crate::Failure;
 
-/// Runs the broker on `listen` (and `ws` for STOMP over WebSocket); logins
-/// from `users` (`login:passcode`), or open when there are none; a
-/// connection that sends no CONNECT within `handshake_timeout` is closed.
-/// Connections are logged on stderr.
-pub fn run(
-    listen: SocketAddr,
-    ws: Option<SocketAddr>,
-    users: &[String],
-    handshake_timeout: Duration,
-) -> Result<(), Failure> {
-    let users = users
+/// `stomp serve`'s options.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Where to listen for STOMP over TCP.
+    #[arg(long, default_value = "127.0.0.1:61613", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Where to listen for STOMP over WebSocket (any path), if anywhere.
+    #[arg(long, value_name = "ADDR")]
+    pub ws: Option<SocketAddr>,
+    /// Who may log in, as LOGIN:PASSCODE (repeatable); anyone when absent.
+    #[arg(long = "user", value_name = "LOGIN:PASSCODE")]
+    pub users: Vec<String>,
+    /// How long a connection may stay open without sending CONNECT
+    /// before it is closed (RabbitMQ's default is the same 10 s); it also
+    /// bounds the TLS and WebSocket handshakes.
+    #[arg(long, default_value = "10s", value_parser = super::connect::parse_duration, value_name = "TIME")]
+    pub handshake_timeout: Duration,
+    /// The server certificate chain (PEM) for the TLS listeners: STOMP over
+    /// TLS on --tls-listen, and WebSocket over TLS on --wss if given.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Where to listen for STOMP over TLS.
+    #[arg(long, default_value = "127.0.0.1:61614", value_name = "ADDR")]
+    pub tls_listen: SocketAddr,
+    /// Where to listen for STOMP over WebSocket over TLS, if anywhere
+    /// (needs --tls-cert).
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    pub wss: Option<SocketAddr>,
+    /// Require client certificates signed by the CA certificates in FILE
+    /// (PEM) on the TLS listeners.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// With --client-ca: let clients without a certificate in too (a
+    /// certificate given is still checked), as RabbitMQ's
+    /// `fail_if_no_peer_cert = false` does.
+    #[arg(long, requires = "client_ca")]
+    pub client_cert_optional: bool,
+}
+
+fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::Usage(format!("{what} {}: {e}", path.display())))
+}
+
+/// The TLS listeners the options ask for, if any.
+fn tls(args: &ServeArgs) -> Result<Option<ServeTls>, Failure> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let cert = read(cert, "--tls-cert")?;
+    let key = read(key, "--tls-key")?;
+    let ca = args
+        .client_ca
+        .as_ref()
+        .map(|ca| read(ca, "--client-ca"))
+        .transpose()?;
+    let certs = if args.client_cert_optional {
+        ClientCerts::Optional
+    } else {
+        ClientCerts::Required
+    };
+    let client_ca = ca.as_deref().map(|ca| (ca, certs));
+    let mut tls = ServeTls::with_client_ca(&cert, &key, client_ca)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    tls.listen = Some(args.tls_listen);
+    tls.wss = args.wss;
+    Ok(Some(tls))
+}
+
+/// Runs the broker on the listeners asked for; logins from `--user`
+/// (`login:passcode`), or open when there are none; a connection that sends
+/// no CONNECT within `--handshake-timeout` is closed. Connections are logged
+/// on stderr.
+pub fn run(args: &ServeArgs) -> Result<(), Failure> {
+    let users = args
+        .users
         .iter()
         .map(|user| {
             user.split_once(':')
@@ -27,6 +95,7 @@ pub fn run(
                 .ok_or_else(|| Failure::Usage(format!("--user {user:?}: expected LOGIN:PASSCODE")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let tls = tls(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -34,29 +103,29 @@ pub fn run(
         .map_err(Failure::Io)?;
     runtime.block_on(async {
         let config = ServeConfig {
-            listen,
-            ws,
+            listen: args.listen,
+            ws: args.ws,
+            tls,
             engine: EngineConfig {
                 users,
                 server: ServerConfig {
-                    connect_timeout: handshake_timeout,
+                    connect_timeout: args.handshake_timeout,
                     ..ServerConfig::default()
                 },
                 ..EngineConfig::default()
             },
         };
-        let broker = Broker::start(config).await.map_err(|e| {
-            let at = ws.map_or(listen.to_string(), |ws| format!("{listen} or {ws}"));
-            Failure::Usage(format!("cannot listen on {at}: {e}"))
-        })?;
-        let ws = broker
-            .ws_url()
-            .map(|url| format!(" and {url}"))
-            .unwrap_or_default();
-        eprintln!(
-            "stomp serve: listening on {}{ws} (STOMP 1.0, 1.1, 1.2; Ctrl-C stops)",
-            broker.url()
-        );
+        let broker = Broker::start(config)
+            .await
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        let urls = [
+            Some(broker.url()),
+            broker.ws_url(),
+            broker.tls_url(),
+            broker.wss_url(),
+        ];
+        let urls = urls.into_iter().flatten().collect::<Vec<_>>().join(" and ");
+        eprintln!("stomp serve: listening on {urls} (STOMP 1.0, 1.1, 1.2; Ctrl-C stops)");
         tokio::signal::ctrl_c().await.map_err(Failure::Io)?;
         eprintln!("stomp serve: stopping");
         Ok(())
