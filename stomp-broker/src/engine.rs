@@ -32,6 +32,8 @@ pub type ConnectionId = u64;
 pub struct EngineConfig {
     /// Each connection's session configuration (versions, heart-beats,
     /// limits); the engine sends receipts itself, once a request is applied.
+    /// By default heart-beats answer the client's own values swapped, at
+    /// least 100 ms each (ActiveMQ's answer, with a floor).
     pub server: ServerConfig,
     /// Who may log in (login, passcode); empty: anyone.
     pub users: Vec<(String, String)>,
@@ -48,7 +50,10 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> EngineConfig {
         EngineConfig {
-            server: ServerConfig::default(),
+            server: ServerConfig {
+                heartbeat_echo: Some(std::time::Duration::from_millis(100)),
+                ..ServerConfig::default()
+            },
             users: Vec::new(),
             prefetch: 1000,
             max_stored: 64 << 20,
@@ -322,16 +327,22 @@ impl Engine {
                 }
                 ServerEvent::Request(request) => {
                     let receipt = request.receipt.clone();
-                    if let Err(why) = self.apply(id, request.kind, request.frame) {
-                        if let Some(connection) = self.connections.get_mut(&id) {
-                            connection.session.error(receipt.as_deref(), &why, &why);
+                    let then = match self.apply(id, request.kind, request.frame) {
+                        Ok(then) => then,
+                        Err(why) => {
+                            if let Some(connection) = self.connections.get_mut(&id) {
+                                connection.session.error(receipt.as_deref(), &why, &why);
+                            }
+                            continue;
                         }
-                        continue;
-                    }
+                    };
                     if let (Some(receipt), Some(connection)) =
                         (receipt, self.connections.get_mut(&id))
                     {
                         connection.session.receipt(&receipt);
+                    }
+                    if let Some(destination) = then {
+                        self.dispatch(&destination);
                     }
                 }
                 ServerEvent::Closed(_) => {
@@ -347,7 +358,15 @@ impl Engine {
     }
 
     /// Applies one request; the ERROR message when it is refused.
-    fn apply(&mut self, id: ConnectionId, kind: RequestKind, frame: Frame) -> Result<(), String> {
+    /// Applies one request; the destination to dispatch once its receipt is
+    /// out (a new subscription's: RabbitMQ and ActiveMQ both send the
+    /// SUBSCRIBE's RECEIPT before the messages waiting for it).
+    fn apply(
+        &mut self,
+        id: ConnectionId,
+        kind: RequestKind,
+        frame: Frame,
+    ) -> Result<Option<String>, String> {
         let prefetch_default = self.config.prefetch;
         let connection = self
             .connections
@@ -392,7 +411,7 @@ impl Engine {
                         in_flight: 0,
                     },
                 );
-                self.dispatch(&destination);
+                return Ok(Some(destination));
             }
             RequestKind::Unsubscribe { id: sub } => {
                 let Some(subscription) = connection.subscriptions.remove(&sub) else {
@@ -455,7 +474,7 @@ impl Engine {
             }
             RequestKind::Disconnect => {}
         }
-        Ok(())
+        Ok(None)
     }
 
     /// A SEND takes effect: to a topic's subscribers now, or into a queue.

@@ -29,8 +29,32 @@ use crate::version::{Version, VersionSet};
 pub struct ServerConfig {
     /// Versions the server speaks.
     pub versions: VersionSet,
-    /// The server's `heart-beat` offer (`sx,sy`).
+    /// The server's `heart-beat` offer (`sx,sy`), unless
+    /// [`heartbeat_echo`](ServerConfig::heartbeat_echo) is set.
     pub heartbeat: HeartBeat,
+    /// Answer each client's `heart-beat` with its own values swapped
+    /// instead of a fixed offer, as ActiveMQ does: the server sends as often
+    /// as the client asked to receive and expects what the client offered to
+    /// send, each at least this floor (0, no heart-beats, stays 0). `None`
+    /// (the default) offers [`heartbeat`](ServerConfig::heartbeat).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use stomp_proto::server::{ServerConfig, ServerEvent, ServerSession};
+    ///
+    /// let config = ServerConfig {
+    ///     heartbeat_echo: Some(Duration::from_millis(100)),
+    ///     ..ServerConfig::default()
+    /// };
+    /// let now = Instant::now();
+    /// let mut server = ServerSession::new(config, now);
+    /// server.handle_input(now, b"CONNECT\naccept-version:1.2\nheart-beat:10,1000\n\n\0");
+    /// assert!(matches!(server.poll_event(), Some(ServerEvent::Connect(_))));
+    /// server.accept(now, None);
+    /// let connected = server.poll_transmit(now).unwrap();
+    /// assert!(String::from_utf8_lossy(&connected).contains("heart-beat:1000,100\n"));
+    /// ```
+    pub heartbeat_echo: Option<Duration>,
     /// A silent client is dropped after this many receive intervals.
     pub heartbeat_grace: f64,
     /// The `server` header of CONNECTED, if any.
@@ -51,6 +75,7 @@ impl Default for ServerConfig {
         ServerConfig {
             versions: VersionSet::ALL,
             heartbeat: HeartBeat::new(10_000, 10_000),
+            heartbeat_echo: None,
             heartbeat_grace: 3.0,
             server: Some(concat!("stomp-rs/", env!("CARGO_PKG_VERSION")).into()),
             limits: Limits::default(),
@@ -397,10 +422,21 @@ impl ServerSession {
         else {
             return;
         };
-        let negotiated = heartbeat::negotiate(self.config.heartbeat, client_heartbeat);
+        let offer = match self.config.heartbeat_echo {
+            None => self.config.heartbeat,
+            Some(floor) => {
+                let floor = u32::try_from(floor.as_millis()).unwrap_or(u32::MAX);
+                let echo = |ms: u32| if ms == 0 { 0 } else { ms.max(floor) };
+                HeartBeat::new(
+                    echo(client_heartbeat.receive_ms),
+                    echo(client_heartbeat.send_ms),
+                )
+            }
+        };
+        let negotiated = heartbeat::negotiate(offer, client_heartbeat);
         let mut connected = Frame::builder(Command::Connected).header("version", version.as_str());
         if version > Version::V1_0 {
-            connected = connected.header("heart-beat", &self.config.heartbeat.to_string());
+            connected = connected.header("heart-beat", &offer.to_string());
         }
         if let Some(server) = &self.config.server {
             connected = connected.header("server", server);
@@ -589,11 +625,14 @@ impl ServerSession {
 ///     .header("destination", "/queue/a")
 ///     .header("receipt", "r-1")
 ///     .header("x-trace", "42")
+///     .header("x-trace", "43")
 ///     .body("hi")
 ///     .build();
 /// let message = message_for(&send, "/queue/a", "sub-0", "m-1", Some("m-1"));
 /// assert_eq!(message.command, Command::Message);
+/// // Only the first of repeated headers is passed on.
 /// assert_eq!(message.header("x-trace"), Some("42"));
+/// assert_eq!(message.headers.iter().filter(|(n, _)| *n == "x-trace").count(), 1);
 /// assert_eq!(message.header("ack"), Some("m-1"));
 /// assert_eq!(message.header("receipt"), None);
 /// assert_eq!(&message.body[..], b"hi");
@@ -612,19 +651,34 @@ pub fn message_for(
     if let Some(ack) = ack {
         frame = frame.header("ack", ack);
     }
+    // Only the first of repeated headers counts (the specification), and
+    // only it is passed on, as RabbitMQ and ActiveMQ do.
+    let mut seen = std::collections::HashSet::new();
+    let many = send.headers.len() > 16;
+    let headers = send.headers.iter().enumerate().filter(|&(i, (name, _))| {
+        let copied = !matches!(
+            name,
+            "destination"
+                | "receipt"
+                | "transaction"
+                | "content-length"
+                | "subscription"
+                | "message-id"
+                | "ack"
+        );
+        let first = if many {
+            seen.insert(name)
+        } else {
+            !send
+                .headers
+                .iter()
+                .take(i)
+                .any(|(earlier, _)| earlier == name)
+        };
+        copied && first
+    });
     frame
-        .headers(send.headers.iter().filter(|(name, _)| {
-            !matches!(
-                *name,
-                "destination"
-                    | "receipt"
-                    | "transaction"
-                    | "content-length"
-                    | "subscription"
-                    | "message-id"
-                    | "ack"
-            )
-        }))
+        .headers(headers.map(|(_, header)| header))
         .body(send.body.clone())
         .build()
 }

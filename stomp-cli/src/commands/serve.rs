@@ -110,7 +110,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
                 users,
                 server: ServerConfig {
                     connect_timeout: args.handshake_timeout,
-                    ..ServerConfig::default()
+                    ..EngineConfig::default().server
                 },
                 ..EngineConfig::default()
             },
