@@ -14,6 +14,7 @@ use stomp_proto::{AckMode, Version};
 pub mod adapters;
 pub mod brokers;
 pub mod concurrency;
+pub mod conformance;
 pub mod failover;
 pub mod faults;
 pub mod interop;
