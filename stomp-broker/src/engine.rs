@@ -14,7 +14,8 @@
 //! It is a development and test broker; deployments use RabbitMQ, ActiveMQ
 //! or Artemis.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::ops::Bound;
 use std::time::Instant;
 
@@ -138,6 +139,10 @@ struct Connection {
     next_ack: u64,
     /// It has sent a SEND: a producer, held back while the broker is full.
     sent: bool,
+    /// It is in [`Engine::ready`].
+    ready: bool,
+    /// The deadline of its entry in [`Engine::timers`], if it has one.
+    deadline: Option<Instant>,
 }
 
 /// The broker; see the module docs.
@@ -156,6 +161,15 @@ pub struct Engine {
     next_message: u64,
     /// What queues and open transactions hold (see [`weight`]).
     stored: usize,
+    /// Connections that may have something to transmit (see
+    /// [`poll_ready`](Engine::poll_ready)): the owner visits these, never
+    /// every connection.
+    ready: Vec<ConnectionId>,
+    /// Every connection's next deadline, earliest first. An entry is current
+    /// while it is its connection's `deadline`; one that fires early (its
+    /// session's deadline moved later meanwhile) just runs that session's
+    /// timers: a busy connection has one entry, not one per frame.
+    timers: BinaryHeap<Reverse<(Instant, ConnectionId)>>,
 }
 
 /// What a stored message counts for: its body and a little for headers.
@@ -177,6 +191,8 @@ impl Engine {
             next_connection: 1,
             next_message: 1,
             stored: 0,
+            ready: Vec::new(),
+            timers: BinaryHeap::new(),
         }
     }
 
@@ -191,9 +207,43 @@ impl Engine {
             unacked: Vec::new(),
             next_ack: 1,
             sent: false,
+            ready: false,
+            deadline: None,
         };
         self.connections.insert(id, connection);
+        self.touch(id);
         id
+    }
+
+    /// A connection that may have something to transmit, once each until
+    /// the next change: hand [`poll_transmit`](Engine::poll_transmit) its
+    /// id until it gives `None`.
+    pub fn poll_ready(&mut self) -> Option<ConnectionId> {
+        while let Some(id) = self.ready.pop() {
+            if let Some(connection) = self.connections.get_mut(&id) {
+                connection.ready = false;
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Connection `id`'s session changed: it may have output, and its
+    /// deadline may be earlier than the one in the timers.
+    fn touch(&mut self, id: ConnectionId) {
+        let Some(connection) = self.connections.get_mut(&id) else {
+            return;
+        };
+        if !connection.ready {
+            connection.ready = true;
+            self.ready.push(id);
+        }
+        if let Some(at) = connection.session.poll_timeout() {
+            if connection.deadline.is_none_or(|old| at < old) {
+                connection.deadline = Some(at);
+                self.timers.push(Reverse((at, id)));
+            }
+        }
     }
 
     /// Bytes that arrived on connection `id`.
@@ -245,10 +295,26 @@ impl Engine {
         self.give_back(connection.unacked.drain(..).rev());
     }
 
-    /// Runs every connection's timers.
+    /// Runs the timers of the connections whose deadline has come, once
+    /// each (a deadline they set that is already past waits for the next
+    /// call).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
-        for id in ids {
+        let mut due = Vec::new();
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(connection) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            // Otherwise an earlier entry replaced this one.
+            if connection.deadline == Some(at) {
+                connection.deadline = None;
+                due.push(id);
+            }
+        }
+        for id in due {
             if let Some(connection) = self.connections.get_mut(&id) {
                 connection.session.handle_timeout(now);
                 self.process(id, now);
@@ -256,12 +322,10 @@ impl Engine {
         }
     }
 
-    /// When to call [`handle_timeout`](Engine::handle_timeout) next.
+    /// When to call [`handle_timeout`](Engine::handle_timeout) next (perhaps
+    /// a little early).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.connections
-            .values()
-            .filter_map(|c| c.session.poll_timeout())
-            .min()
+        self.timers.peek().map(|&Reverse((at, _))| at)
     }
 
     /// Messages waiting in queue `destination`.
@@ -297,10 +361,17 @@ impl Engine {
     pub fn set_reading_paused(&mut self, id: ConnectionId, now: Instant, paused: bool) {
         if let Some(connection) = self.connections.get_mut(&id) {
             connection.session.set_reading_paused(now, paused);
+            self.touch(id);
         }
     }
 
+    /// Handles what connection `id`'s session has to say.
     fn process(&mut self, id: ConnectionId, now: Instant) {
+        self.process_events(id, now);
+        self.touch(id);
+    }
+
+    fn process_events(&mut self, id: ConnectionId, now: Instant) {
         loop {
             let Some(connection) = self.connections.get_mut(&id) else {
                 return;
@@ -671,6 +742,7 @@ impl Engine {
                 message,
             });
         }
+        self.touch(id);
         Ok(())
     }
 

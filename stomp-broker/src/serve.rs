@@ -26,16 +26,17 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -43,6 +44,9 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::engine::{ConnectionId, Engine, EngineConfig};
+
+/// The room one TCP read may fill.
+const READ_ROOM: usize = 16 * 1024;
 
 /// Chunks waiting for one TCP connection's writer.
 const WRITER_QUEUE: usize = 16;
@@ -63,6 +67,11 @@ pub struct ServeConfig {
     pub ws: Option<SocketAddr>,
     /// The TLS listeners, if any.
     pub tls: Option<ServeTls>,
+    /// The most connections open at once, over all listeners; one more is
+    /// closed at once. Default 10,000. With the decoder's limits
+    /// (`engine.server.limits`) and the store's (`engine.max_stored`), this
+    /// bounds the broker's memory.
+    pub max_connections: usize,
     /// Queues, topics, logins, sessions. Its server's `connect_timeout` also
     /// bounds the TLS and WebSocket handshakes before CONNECT.
     pub engine: EngineConfig,
@@ -200,6 +209,7 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 61613)),
             ws: None,
             tls: None,
+            max_connections: 10_000,
             engine: EngineConfig::default(),
         }
     }
@@ -224,6 +234,10 @@ impl Broker {
             transport: Transport::Tcp,
             tls: None,
             handshake,
+            open: Arc::new(OpenConnections {
+                count: AtomicUsize::new(0),
+                max: config.max_connections,
+            }),
         };
         let mut listeners = Vec::new();
         let addr = bind(config.listen, plain.clone(), &mut listeners).await?;
@@ -326,7 +340,7 @@ enum Event {
         peer: SocketAddr,
         id: oneshot::Sender<ConnectionId>,
     },
-    Bytes(ConnectionId, Vec<u8>),
+    Bytes(ConnectionId, Bytes),
     Closed(ConnectionId),
     /// A writer wrote: it may take more.
     Wrote,
@@ -339,6 +353,36 @@ struct Listening {
     tls: Option<TlsAcceptor>,
     /// How long the TLS and WebSocket handshakes may take.
     handshake: Duration,
+    /// Shared by every listener.
+    open: Arc<OpenConnections>,
+}
+
+/// How many connections are open, and how many may be.
+struct OpenConnections {
+    count: AtomicUsize,
+    max: usize,
+}
+
+/// One open connection, counted until dropped.
+struct Counted(Arc<OpenConnections>);
+
+impl OpenConnections {
+    /// Counts one more connection, if there is room.
+    fn admit(self: &Arc<Self>) -> Option<Counted> {
+        let admitted = self
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok();
+        admitted.then(|| Counted(self.clone()))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Listening {
@@ -356,9 +400,18 @@ async fn bind(
     how: Listening,
     listeners: &mut Vec<(TcpListener, Listening)>,
 ) -> io::Result<SocketAddr> {
-    let listener = TcpListener::bind(at)
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {at}: {e}")))?;
+    let listen = || {
+        let socket = match at {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(at)?;
+        // Room for a reconnect storm (the kernel caps it at somaxconn).
+        socket.listen(4096)
+    };
+    let listener =
+        listen().map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {at}: {e}")))?;
     let addr = listener.local_addr()?;
     listeners.push((listener, how));
     Ok(addr)
@@ -374,8 +427,16 @@ async fn accept_loop(listener: TcpListener, how: Listening, events: mpsc::Sender
         let Ok((stream, peer)) = accepted else {
             continue;
         };
+        let Some(counted) = how.open.admit() else {
+            tracing::warn!(%peer, max = how.open.max, "too many connections: closed at once");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_socket(stream, peer, how.clone(), events.clone()));
+        let (how, events) = (how.clone(), events.clone());
+        tokio::spawn(async move {
+            serve_socket(stream, peer, how, events).await;
+            drop(counted);
+        });
     }
 }
 
@@ -387,16 +448,31 @@ async fn serve_socket(
     how: Listening,
     events: mpsc::Sender<Event>,
 ) {
-    let Some(tls) = how.tls else {
+    let Some(tls) = how.tls.clone() else {
         match how.transport {
             Transport::Tcp => {
                 let (reader, writer) = stream.into_split();
                 connection(reader, writer, peer, events).await;
             }
-            Transport::WebSocket => ws_connection(stream, peer, how.handshake, events).await,
+            // Boxed, as below: the task of an idle plain TCP connection
+            // stays as small as its own state.
+            Transport::WebSocket => {
+                Box::pin(ws_connection(stream, peer, how.handshake, events)).await;
+            }
         }
         return;
     };
+    Box::pin(serve_tls(stream, peer, tls, how, events)).await;
+}
+
+/// [`serve_socket`] over TLS.
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: TlsAcceptor,
+    how: Listening,
+    events: mpsc::Sender<Event>,
+) {
     let stream = match tokio::time::timeout(how.handshake, tls.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
@@ -463,14 +539,26 @@ async fn connection<R, W>(
         }
         let _ = writer.shutdown().await;
     });
-    let mut buf = vec![0; 16 * 1024];
+    // Read into room that is not touched before octets land in it (an idle
+    // connection costs no resident buffer) and hand each read over whole.
+    // The first read gets little room: enough for a CONNECT, and all that
+    // an idle connection holds.
+    let mut buf = BytesMut::with_capacity(1024);
     // Reads only while the engine lets it (flow control).
     while may_read.wait_for(|may| *may).await.is_ok() {
-        match reader.read(&mut buf).await {
+        if buf.capacity() < 512 {
+            buf.reserve(READ_ROOM);
+        }
+        let read = match read_unless_told(&mut may_read, reader.read_buf(&mut buf)).await {
+            Step::Read(read) => read,
+            Step::Look => continue,
+            Step::Stop => break,
+        };
+        match read {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
+            Ok(_) => {
                 if events
-                    .send(Event::Bytes(id, buf[..n].to_vec()))
+                    .send(Event::Bytes(id, buf.split().freeze()))
                     .await
                     .is_err()
                 {
@@ -480,6 +568,31 @@ async fn connection<R, W>(
         }
     }
     let _ = events.send(Event::Closed(id)).await;
+}
+
+/// What a reader does next.
+enum Step<T> {
+    /// What the read gave.
+    Read(T),
+    /// The engine paused or resumed reading meanwhile: look again.
+    Look,
+    /// The engine is done with the connection: stop reading, so that the
+    /// socket closes even if the client never does.
+    Stop,
+}
+
+/// Waits for `read` (cancel-safe) unless the engine says otherwise first.
+async fn read_unless_told<F: std::future::Future>(
+    may_read: &mut watch::Receiver<bool>,
+    read: F,
+) -> Step<F::Output> {
+    tokio::select! {
+        out = read => Step::Read(out),
+        changed = may_read.changed() => match changed {
+            Ok(()) => Step::Look,
+            Err(_) => Step::Stop,
+        },
+    }
 }
 
 /// Agrees on the first STOMP sub-protocol the client offers, if any.
@@ -539,12 +652,17 @@ async fn ws_connection<S>(
         let _ = sink.close().await;
     });
     while may_read.wait_for(|may| *may).await.is_ok() {
-        let Some(Ok(message)) = messages.next().await else {
+        let next = match read_unless_told(&mut may_read, messages.next()).await {
+            Step::Read(next) => next,
+            Step::Look => continue,
+            Step::Stop => break,
+        };
+        let Some(Ok(message)) = next else {
             break;
         };
         let bytes = match message {
-            Message::Text(text) => text.as_bytes().to_vec(),
-            Message::Binary(bytes) => bytes.to_vec(),
+            Message::Text(text) => Bytes::from(text),
+            Message::Binary(bytes) => bytes,
             Message::Close(_) => break,
             // Pings are answered by the library.
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
@@ -562,6 +680,7 @@ async fn run_engine(
     mut stopped: oneshot::Receiver<()>,
 ) {
     let mut writers: HashMap<ConnectionId, Writer> = HashMap::new();
+    let mut blocked = HashSet::new();
     let mut holding = false;
     loop {
         let deadline = engine.poll_timeout();
@@ -592,17 +711,20 @@ async fn run_engine(
             },
             () = sleep => engine.handle_timeout(Instant::now()),
         }
-        flush(&mut engine, &mut writers);
-        holding = hold_producers(&mut engine, &mut writers, holding);
+        let visited = flush(&mut engine, &mut writers, &mut blocked);
+        holding = hold_producers(&mut engine, &mut writers, holding, &visited);
     }
 }
 
 /// Stops the readers of connections that send once the store is full, and
 /// lets them go once it is down to three quarters; whether it holds them.
+/// Every connection is looked at when that changes, and while it holds,
+/// those `visited` (a connection may have become a producer).
 fn hold_producers(
     engine: &mut Engine,
     writers: &mut HashMap<ConnectionId, Writer>,
     holding: bool,
+    visited: &[ConnectionId],
 ) -> bool {
     let hold = if engine.is_full() {
         true
@@ -618,12 +740,23 @@ fn hold_producers(
         tracing::info!(stored, "store drained: producers resume");
     }
     let now = Instant::now();
-    for (&id, writer) in writers.iter_mut() {
+    let mut apply = |id: ConnectionId, writer: &mut Writer| {
         let pause = hold && engine.is_producer(id);
         if pause != writer.paused {
             writer.paused = pause;
             let _ = writer.reading.send(!pause);
             engine.set_reading_paused(id, now, pause);
+        }
+    };
+    if hold != holding {
+        for (&id, writer) in writers.iter_mut() {
+            apply(id, writer);
+        }
+    } else if hold {
+        for id in visited {
+            if let Some(writer) = writers.get_mut(id) {
+                apply(*id, writer);
+            }
         }
     }
     hold
@@ -658,43 +791,54 @@ impl Writer {
     }
 }
 
-/// Hands each connection's writer what the engine has for it, while it has
-/// room; lets go of the writers of ended connections once drained.
-fn flush(engine: &mut Engine, writers: &mut HashMap<ConnectionId, Writer>) {
+/// Hands the writers of the connections that may have output (the ones
+/// the engine says are ready, and those whose writer was full) what the
+/// engine has for them while they have room, never visiting every
+/// connection; lets go of ended connections once drained. The connections
+/// visited.
+fn flush(
+    engine: &mut Engine,
+    writers: &mut HashMap<ConnectionId, Writer>,
+    blocked: &mut HashSet<ConnectionId>,
+) -> Vec<ConnectionId> {
     let now = Instant::now();
-    let mut drained = Vec::new();
-    // New room may let queued messages out to any connection: go round
-    // until nothing moves.
+    let mut visited = Vec::new();
+    let mut todo: Vec<ConnectionId> = blocked.drain().collect();
     loop {
-        let mut moved = false;
-        drained.clear();
-        for (&id, writer) in writers.iter() {
-            loop {
-                if writer.channel.capacity() == 0 {
-                    break;
-                }
-                match writer.next(engine, id, now) {
-                    Some(bytes) => {
-                        if writer.channel.try_send(bytes).is_err() {
-                            break;
-                        }
-                        moved = true;
+        // A drained connection may let queued messages out to others.
+        while let Some(id) = engine.poll_ready() {
+            todo.push(id);
+        }
+        let Some(id) = todo.pop() else {
+            break;
+        };
+        visited.push(id);
+        let Some(writer) = writers.get(&id) else {
+            continue;
+        };
+        let drained = loop {
+            if writer.channel.capacity() == 0 {
+                break false;
+            }
+            match writer.next(engine, id, now) {
+                // Room was checked: only a writer that is gone refuses.
+                Some(bytes) => {
+                    if writer.channel.try_send(bytes).is_err() {
+                        break true;
                     }
-                    None => {
-                        drained.push(id);
-                        break;
-                    }
                 }
+                None => break true,
+            }
+        };
+        if !drained {
+            blocked.insert(id);
+        } else if engine.is_finished(id) {
+            // Dropping the channel ends the writer, which shuts the socket
+            // down; reading is stopped for good, which closes it.
+            if let Some(writer) = writers.remove(&id) {
+                let _ = writer.reading.send(false);
             }
         }
-        if !moved {
-            break;
-        }
     }
-    for id in &drained {
-        if engine.is_finished(*id) {
-            // Dropping the sender ends the writer, which closes the socket.
-            writers.remove(id);
-        }
-    }
+    visited
 }

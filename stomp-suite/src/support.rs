@@ -140,6 +140,7 @@ pub fn embedded() {
                             users: vec![("guest".into(), "guest".into())],
                             ..Default::default()
                         },
+                        ..Default::default()
                     };
                     let broker = stomp_broker::serve::Broker::start(config).await;
                     let _ = ready_tx.send(broker.as_ref().map(|_| ()).map_err(|e| e.to_string()));

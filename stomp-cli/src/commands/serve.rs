@@ -7,6 +7,7 @@ use std::time::Duration;
 use stomp_broker::engine::EngineConfig;
 use stomp_broker::serve::{Broker, ClientCerts, ServeConfig, ServeTls};
 use stomp_proto::server::ServerConfig;
+use stomp_proto::Limits;
 
 use crate::Failure;
 
@@ -45,11 +46,43 @@ pub struct ServeArgs {
     /// (PEM) on the TLS listeners.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub client_ca: Option<PathBuf>,
+    /// The most connections open at once; one more is closed at once.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_connections: usize,
+    /// The largest frame body a client may send (128MiB, 64KiB, 1000000);
+    /// a larger one gets an ERROR naming the limit and the connection is closed.
+    #[arg(long, default_value = "128MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_body: usize,
+    /// How much message data the broker keeps for slow or absent consumers;
+    /// past it, producers are held back (their connections are not read)
+    /// until consumers take a quarter of it.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_stored: usize,
     /// With --client-ca: let clients without a certificate in too (a
     /// certificate given is still checked), as RabbitMQ's
     /// `fail_if_no_peer_cert = false` does.
     #[arg(long, requires = "client_ca")]
     pub client_cert_optional: bool,
+}
+
+/// `1000`, `64KiB`, `128MiB`, `1GiB` (also `k`, `M`, `G`: the same powers of two).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a size such as 64KiB or 1000000"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "k" | "K" | "KiB" | "KB" => 10,
+        "M" | "MiB" | "MB" => 20,
+        "G" | "GiB" | "GB" => 30,
+        other => return Err(format!("{text:?}: unknown unit {other:?} (KiB, MiB, GiB)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?}: too large"))
 }
 
 fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>, Failure> {
@@ -102,14 +135,24 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         .build()
         .map_err(Failure::Io)?;
     runtime.block_on(async {
+        let limits = Limits {
+            max_body: args.max_body,
+            max_frame_size: args
+                .max_body
+                .saturating_add(Limits::default().max_frame_size - Limits::default().max_body),
+            ..Limits::default()
+        };
         let config = ServeConfig {
             listen: args.listen,
             ws: args.ws,
             tls,
+            max_connections: args.max_connections,
             engine: EngineConfig {
                 users,
+                max_stored: args.max_stored,
                 server: ServerConfig {
                     connect_timeout: args.handshake_timeout,
+                    limits,
                     ..EngineConfig::default().server
                 },
                 ..EngineConfig::default()
