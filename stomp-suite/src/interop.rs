@@ -460,3 +460,30 @@ pub fn stomppy_acknowledges_in_every_version_and_ack_mode() {
         }
     }
 }
+
+/// stompjs (over WebSocket) speaking only 1.0, 1.1 or 1.2, in every ack
+/// mode the version has, against the embedded broker and RabbitMQ (ActiveMQ
+/// has no WebSocket here): acknowledged messages are gone, the NACKed and
+/// unacknowledged ones come to the next connection, as with stomp.py.
+pub fn stompjs_acknowledges_in_every_version_and_ack_mode() {
+    for at in &MEETINGS {
+        let Some(stompjs) = stompjs(at) else { continue };
+        for (version, mode) in [
+            ("1.0", "client"),
+            ("1.1", "client"),
+            ("1.1", "client-individual"),
+            ("1.2", "client"),
+            ("1.2", "client-individual"),
+        ] {
+            let q = support::queue("js-acks");
+            let out = stompjs.run(&["acks", at.ws_for_peer, &q, version, mode]);
+            let expected = if mode == "client" { "d" } else { "b d" };
+            assert_eq!(
+                out.trim(),
+                expected,
+                "stompjs {version} {mode} via {}",
+                at.name
+            );
+        }
+    }
+}

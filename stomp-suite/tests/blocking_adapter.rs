@@ -102,3 +102,9 @@ fn json_bodies_parse_into_types() {
 fn stomppy_acknowledges_in_every_version_and_ack_mode() {
     stomp_suite::interop::stomppy_acknowledges_in_every_version_and_ack_mode();
 }
+
+/// A broker matter, run once: stompjs acknowledging in every version.
+#[test]
+fn stompjs_acknowledges_in_every_version_and_ack_mode() {
+    stomp_suite::interop::stompjs_acknowledges_in_every_version_and_ack_mode();
+}

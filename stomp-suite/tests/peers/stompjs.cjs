@@ -6,7 +6,15 @@
 //   stompjs.cjs receive URL QUEUE COUNT   prints COUNT messages, one per line:
 //                                         body as hex, then name=hex(value)
 //                                         headers; acks them in a transaction
-const { Client } = require('@stomp/stompjs');
+//   stompjs.cjs acks URL QUEUE VERSION MODE
+//                                         speaks only VERSION (1.0, 1.1, 1.2):
+//                                         sends a, b, c, d, subscribes with ack
+//                                         MODE, acknowledges c (client: with a
+//                                         and b) or a and c (client-individual;
+//                                         1.1 and 1.2 NACK b, in a transaction),
+//                                         disconnects, then prints what a new
+//                                         connection receives
+const { Client, Versions } = require('@stomp/stompjs');
 const WebSocket = require('ws');
 
 // What `send` sends: [body, extra headers] (in step with the suite).
@@ -18,7 +26,7 @@ const MESSAGES = [
   [Buffer.from('unicode \u00e9\u00e8 \u2603'), { 'content-type': 'text/plain;charset=utf-8' }],
 ];
 
-const [command, url, queue, count] = process.argv.slice(2);
+const [command, url, queue, count, mode] = process.argv.slice(2);
 
 function fail(why) {
   console.error(why);
@@ -27,15 +35,23 @@ function fail(why) {
 
 setTimeout(() => fail('timed out'), 20000).unref();
 
-const client = new Client({
-  webSocketFactory: () => new WebSocket(url, ['v12.stomp', 'v11.stomp', 'v10.stomp']),
-  connectHeaders: { login: 'guest', passcode: 'guest', host: '/' },
-  reconnectDelay: 0,
-  heartbeatIncoming: 0,
-  heartbeatOutgoing: 0,
-  onStompError: (frame) => fail(`ERROR: ${frame.headers.message}`),
-  onWebSocketError: (event) => fail(`WebSocket error: ${event.message ?? event}`),
-});
+// For `acks`, the fourth argument is the one version spoken.
+const versions = command === 'acks' ? [count] : ['1.2', '1.1', '1.0'];
+
+function newClient() {
+  return new Client({
+    webSocketFactory: () => new WebSocket(url, versions.map((v) => `v${v.replace('.', '')}.stomp`)),
+    stompVersions: new Versions(versions),
+    connectHeaders: { login: 'guest', passcode: 'guest', host: '/' },
+    reconnectDelay: 0,
+    heartbeatIncoming: 0,
+    heartbeatOutgoing: 0,
+    onStompError: (frame) => fail(`ERROR: ${frame.headers.message}`),
+    onWebSocketError: (event) => fail(`WebSocket error: ${event.message ?? event}`),
+  });
+}
+
+const client = newClient();
 
 function receipted(destination, body, headers) {
   const receipt = `r-${Math.random()}`;
@@ -44,7 +60,56 @@ function receipted(destination, body, headers) {
   return done;
 }
 
-client.onConnect = async () => {
+// Resolves with the client once it is connected.
+function connected(c) {
+  return new Promise((resolve) => {
+    c.onConnect = () => resolve(c);
+    c.activate();
+  });
+}
+
+async function acks(negotiated) {
+  const version = count;
+  if (negotiated !== version) fail(`asked for ${version}, the broker chose ${negotiated}`);
+  const received = new Map();
+  let all;
+  const four = new Promise((resolve) => { all = resolve; });
+  for (const body of ['a', 'b', 'c', 'd']) await receipted(queue, Buffer.from(body), {});
+  client.subscribe(queue, (message) => {
+    received.set(Buffer.from(message.binaryBody).toString(), message);
+    if (received.size === 4) all();
+  }, { id: '1', ack: mode });
+  await four;
+  if (mode === 'client') {
+    received.get('c').ack();
+  } else {
+    received.get('a').ack();
+    if (version !== '1.0') {
+      const tx = client.begin();
+      received.get('b').nack({ transaction: tx.id });
+      received.get('c').ack({ transaction: tx.id });
+      tx.commit();
+    } else {
+      received.get('c').ack();
+    }
+  }
+  // Our frames are all out before the DISCONNECT's receipt comes back.
+  await client.deactivate();
+  const again = await connected(newClient());
+  const left = [];
+  again.subscribe(queue, (message) => left.push(Buffer.from(message.binaryBody).toString()),
+    { id: '2', ack: 'auto' });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  console.log(left.sort().join(' '));
+  await again.deactivate();
+  process.exit(0);
+}
+
+client.onConnect = async (frame) => {
+  if (command === 'acks') {
+    await acks(frame.headers.version);
+    return;
+  }
   if (command === 'send') {
     const tx = client.begin();
     for (const [n, [body, headers]] of MESSAGES.entries()) {
