@@ -21,29 +21,12 @@ fn serve() -> (Killed, String, String) {
 
 /// [`serve`] with `extra` arguments.
 fn serve_with(extra: &[&str]) -> (Killed, String, String) {
-    let mut child = Command::new(STOMP)
-        .args(["serve", "--listen", "127.0.0.1:0", "--ws", "127.0.0.1:0"])
-        .args(["--user", "guest:guest"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let child = Killed(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let line = lines.next().unwrap().unwrap();
-    // Keep draining the log so the broker never blocks on it.
-    thread::spawn(move || lines.for_each(drop));
-    let url = |scheme: &str| {
-        line.split_whitespace()
-            .find(|word| word.starts_with(scheme))
-            .unwrap_or_else(|| panic!("no {scheme} in {line:?}"))
-            .to_string()
-    };
-    let (tcp, ws) = (url("stomp://"), url("ws://"));
-    (child, tcp, ws)
+    let mut args = vec!["--listen", "127.0.0.1:0", "--ws", "127.0.0.1:0"];
+    args.extend(["--user", "guest:guest"]);
+    args.extend(extra);
+    let (child, urls) = common::serve(&args);
+    let (tcp, ws) = (common::url(&urls, "stomp://"), common::url(&urls, "ws://"));
+    (child, tcp.to_string(), ws.to_string())
 }
 
 fn text(bytes: &[u8]) -> String {

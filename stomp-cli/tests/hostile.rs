@@ -2,9 +2,8 @@
 //! clear end, and the broker's memory (its resident set, read from
 //! `/proc`) stays bounded. The figures are printed (`--nocapture`).
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -12,30 +11,16 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Killed, STOMP};
+use common::Killed;
 
 /// `stomp serve` on an ephemeral port with `extra`: the process and its
 /// address.
 fn serve(extra: &[&str]) -> (Killed, String) {
-    let mut child = Command::new(STOMP)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let child = Killed(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let line = lines.next().unwrap().unwrap();
-    thread::spawn(move || lines.for_each(drop));
-    let addr = line
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("stomp://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (child, addr)
+    let mut args = vec!["--listen", "127.0.0.1:0"];
+    args.extend(extra);
+    let (child, urls) = common::serve(&args);
+    let addr = common::url(&urls, "stomp://").trim_start_matches("stomp://");
+    (child, addr.to_string())
 }
 
 /// The resident set of process `pid` in KiB.

@@ -2,15 +2,12 @@
 //! certificate of a throw-away CA, client certificates required or
 //! optional, and bad TLS files refused at start in one line.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::thread;
 use std::time::Duration;
 
 mod common;
 
-use common::{stomp, Killed, STOMP};
+use common::{stomp, url, Killed};
 use stomp_tokio::{AckMode, Client, Config, Error, Tls};
 
 /// A CA, a server certificate for 127.0.0.1 and localhost, a client
@@ -85,37 +82,9 @@ impl Drop for Pki {
 /// `stomp serve` on ephemeral ports with `extra`: the process and the URLs
 /// its first line names.
 fn serve(extra: &[&str]) -> (Killed, Vec<String>) {
-    let mut child = Command::new(STOMP)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let child = Killed(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let line = lines.next().unwrap().unwrap();
-    thread::spawn(move || lines.for_each(drop));
-    let urls = line
-        .split_whitespace()
-        .filter(|word| word.contains("://"))
-        .map(String::from)
-        .collect();
-    (child, urls)
-}
-
-fn url<'a>(urls: &'a [String], scheme: &str) -> &'a str {
-    urls.iter()
-        .find(|url| url.starts_with(scheme))
-        .unwrap_or_else(|| panic!("no {scheme} in {urls:?}"))
+    let mut args = vec!["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"];
+    args.extend(extra);
+    common::serve(&args)
 }
 
 /// A client configuration for `url` trusting the test CA, with the client

@@ -416,6 +416,15 @@ pub fn stomppy_and_we_share_a_multicast_group<A: Adapter>() {
     client.disconnect().unwrap();
 }
 
+/// Every version with each ack mode it has, for the peers' ack scenarios.
+const ACK_MODES: [(&str, &str); 5] = [
+    ("1.0", "client"),
+    ("1.1", "client"),
+    ("1.1", "client-individual"),
+    ("1.2", "client"),
+    ("1.2", "client-individual"),
+];
+
 /// stomp.py's `Connection10`, `Connection11` and `Connection12` at their
 /// defaults, in every ack mode the version has, against the embedded broker,
 /// RabbitMQ and ActiveMQ: acknowledged messages are gone, the rest come to
@@ -441,13 +450,7 @@ pub fn stomppy_acknowledges_in_every_version_and_ack_mode() {
         let Some(stomppy) = stomppy(None) else {
             return;
         };
-        for (version, mode) in [
-            ("1.0", "client"),
-            ("1.1", "client"),
-            ("1.1", "client-individual"),
-            ("1.2", "client"),
-            ("1.2", "client-individual"),
-        ] {
+        for (version, mode) in ACK_MODES {
             let q = support::queue("py-acks");
             let port = port.to_string();
             let out = stomppy.run(&["acks", "127.0.0.1", &port, &q, version, mode]);
@@ -468,13 +471,7 @@ pub fn stomppy_acknowledges_in_every_version_and_ack_mode() {
 pub fn stompjs_acknowledges_in_every_version_and_ack_mode() {
     for at in &MEETINGS {
         let Some(stompjs) = stompjs(at) else { continue };
-        for (version, mode) in [
-            ("1.0", "client"),
-            ("1.1", "client"),
-            ("1.1", "client-individual"),
-            ("1.2", "client"),
-            ("1.2", "client-individual"),
-        ] {
+        for (version, mode) in ACK_MODES {
             let q = support::queue("js-acks");
             let out = stompjs.run(&["acks", at.ws_for_peer, &q, version, mode]);
             let expected = if mode == "client" { "d" } else { "b d" };

@@ -46,3 +46,36 @@ pub fn stomp<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: &[u8], env: &[(&str, 
     drop(watchdog);
     output
 }
+
+/// `stomp serve` with `args`, until dropped: the process, and the URLs its
+/// first line names (the log after it is drained so it never blocks).
+pub fn serve(args: &[&str]) -> (Killed, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+
+    let mut child = Command::new(STOMP)
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let child = Killed(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let line = lines.next().unwrap().unwrap();
+    thread::spawn(move || lines.for_each(drop));
+    let urls = line
+        .split_whitespace()
+        .filter(|word| word.contains("://"))
+        .map(String::from)
+        .collect();
+    (child, urls)
+}
+
+/// The first of `urls` with `scheme` (such as `stomp://`).
+pub fn url<'a>(urls: &'a [String], scheme: &str) -> &'a str {
+    urls.iter()
+        .find(|url| url.starts_with(scheme))
+        .unwrap_or_else(|| panic!("no {scheme} in {urls:?}"))
+}
