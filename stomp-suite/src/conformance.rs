@@ -48,6 +48,9 @@ const WAIT: Duration = Duration::from_secs(5);
 /// How long a scenario listens for a frame that should not come.
 const QUIET: Duration = Duration::from_millis(500);
 
+/// How long a scenario waits for redeliveries after a drop or a NACK.
+const SETTLE: Duration = Duration::from_secs(2);
+
 /// One frame as read off the wire: headers raw (not unescaped), in order.
 #[derive(Clone, Debug)]
 pub struct Frame {
@@ -403,11 +406,19 @@ fn take(raw: &mut Raw, n: usize) -> Vec<Frame> {
 
 /// Every MESSAGE that comes within [`QUIET`] of the last.
 fn drain(raw: &mut Raw) -> Vec<Frame> {
+    drain_after(raw, QUIET)
+}
+
+/// [`drain`], waiting up to `first` for the first frame: what comes back
+/// once the broker has handled a close or a NACK may take a moment more.
+fn drain_after(raw: &mut Raw, first: Duration) -> Vec<Frame> {
     let mut got = Vec::new();
-    while let Next::Frame(f) = raw.next(QUIET) {
+    let mut wait = first;
+    while let Next::Frame(f) = raw.next(wait) {
         if f.command == "MESSAGE" {
             got.push(f);
         }
+        wait = QUIET;
     }
     got
 }
@@ -476,7 +487,7 @@ fn redelivery(
     drop(first);
     let mut second = Raw::session(target, version);
     subscribe(&mut second, &dest, "s2", "auto");
-    let again = drain(&mut second);
+    let again = drain_after(&mut second, SETTLE);
     let redelivered = again
         .first()
         .map(|f| {
@@ -537,7 +548,7 @@ fn nack_requeues_or_not(target: Target) -> String {
         return "not delivered".to_string();
     };
     ack(&mut raw, "NACK", "1.2", first, &[]);
-    let again = drain(&mut raw);
+    let again = drain_after(&mut raw, SETTLE);
     let again = match again.first() {
         Some(f) => format!(
             "redelivered at once (redelivered:{})",
