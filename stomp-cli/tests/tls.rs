@@ -181,16 +181,31 @@ fn stomp_over_tls_and_wss_carry_messages() {
     assert!(error.contains("UnknownIssuer"), "{error}");
 }
 
-#[test]
-fn client_certificates_required_with_client_ca() {
-    let pki = Pki::new("required");
+/// `stomp serve` over TLS checking client certificates against the test
+/// CA (`extra`: `--client-cert-optional` or nothing): its `stomp+ssl://` URL.
+fn serve_checking_clients(pki: &Pki, extra: &[&str]) -> (Killed, String) {
     let (cert, key, ca) = (
         pki.path("server.pem"),
         pki.path("server-key.pem"),
         pki.path("ca.pem"),
     );
-    let (_broker, urls) = serve(&["--tls-cert", &cert, "--tls-key", &key, "--client-ca", &ca]);
+    let mut args = vec!["--tls-cert", &cert, "--tls-key", &key, "--client-ca", &ca];
+    args.extend(extra);
+    let (broker, urls) = serve(&args);
     let tls = url(&urls, "stomp+ssl://").to_string();
+    (broker, tls)
+}
+
+/// What connecting to `tls` with the client certificate `cert` (a file
+/// stem, or none) comes to: the root of the refusal.
+fn refused(rt: &tokio::runtime::Runtime, pki: &Pki, tls: &str, cert: Option<&str>) -> String {
+    rt.block_on(async { refusal(Client::connect_with(config(pki, tls, cert)).await) })
+}
+
+#[test]
+fn client_certificates_required_with_client_ca() {
+    let pki = Pki::new("required");
+    let (_broker, tls) = serve_checking_clients(&pki, &[]);
     let rt = runtime();
     rt.block_on(round_trip(
         config(&pki, &tls, Some("client")),
@@ -198,40 +213,23 @@ fn client_certificates_required_with_client_ca() {
         "/queue/tls-required",
     ));
     // Under TLS 1.3 the refusal comes once our side has finished.
-    let error =
-        rt.block_on(async { refusal(Client::connect_with(config(&pki, &tls, None)).await) });
+    let error = refused(&rt, &pki, &tls, None);
     assert!(error.contains("CertificateRequired"), "{error}");
-    let stranger = config(&pki, &tls, Some("stranger"));
-    let error = rt.block_on(async { refusal(Client::connect_with(stranger).await) });
+    let error = refused(&rt, &pki, &tls, Some("stranger"));
     assert!(error.contains("UnknownCA"), "{error}");
 }
 
 #[test]
 fn client_certificates_optional_are_still_checked() {
     let pki = Pki::new("optional");
-    let (cert, key, ca) = (
-        pki.path("server.pem"),
-        pki.path("server-key.pem"),
-        pki.path("ca.pem"),
-    );
-    let (_broker, urls) = serve(&[
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--client-ca",
-        &ca,
-        "--client-cert-optional",
-    ]);
-    let tls = url(&urls, "stomp+ssl://").to_string();
+    let (_broker, tls) = serve_checking_clients(&pki, &["--client-cert-optional"]);
     let rt = runtime();
     rt.block_on(round_trip(
         config(&pki, &tls, None),
         config(&pki, &tls, Some("client")),
         "/queue/tls-optional",
     ));
-    let stranger = config(&pki, &tls, Some("stranger"));
-    let error = rt.block_on(async { refusal(Client::connect_with(stranger).await) });
+    let error = refused(&rt, &pki, &tls, Some("stranger"));
     assert!(error.contains("UnknownCA"), "{error}");
 }
 
