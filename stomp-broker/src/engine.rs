@@ -428,10 +428,10 @@ impl Engine {
         }
     }
 
-    /// Applies one request; the ERROR message when it is refused.
-    /// Applies one request; the destination to dispatch once its receipt is
+    /// Applies one request: the destination to dispatch once its receipt is
     /// out (a new subscription's: RabbitMQ and ActiveMQ both send the
-    /// SUBSCRIBE's RECEIPT before the messages waiting for it).
+    /// SUBSCRIBE's RECEIPT before the messages waiting for it), or the ERROR
+    /// message when it is refused.
     fn apply(
         &mut self,
         id: ConnectionId,

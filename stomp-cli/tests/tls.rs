@@ -87,6 +87,14 @@ fn serve(extra: &[&str]) -> (Killed, Vec<String>) {
     common::serve(&args)
 }
 
+/// [`serve`] with the test PKI's server certificate and `extra`.
+fn serve_tls(pki: &Pki, extra: &[&str]) -> (Killed, Vec<String>) {
+    let (cert, key) = (pki.path("server.pem"), pki.path("server-key.pem"));
+    let mut args = vec!["--tls-cert", &cert, "--tls-key", &key];
+    args.extend(extra);
+    serve(&args)
+}
+
 /// A client configuration for `url` trusting the test CA, with the client
 /// certificate `cert` (a file stem) if given.
 fn config(pki: &Pki, url: &str, cert: Option<&str>) -> Config {
@@ -136,15 +144,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn stomp_over_tls_and_wss_carry_messages() {
     let pki = Pki::new("plain");
-    let (cert, key) = (pki.path("server.pem"), pki.path("server-key.pem"));
-    let (_broker, urls) = serve(&[
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--wss",
-        "127.0.0.1:0",
-    ]);
+    let (_broker, urls) = serve_tls(&pki, &["--wss", "127.0.0.1:0"]);
     let tls = url(&urls, "stomp+ssl://").to_string();
     let wss = url(&urls, "wss://").replace("127.0.0.1", "localhost");
     runtime().block_on(round_trip(
@@ -184,14 +184,10 @@ fn stomp_over_tls_and_wss_carry_messages() {
 /// `stomp serve` over TLS checking client certificates against the test
 /// CA (`extra`: `--client-cert-optional` or nothing): its `stomp+ssl://` URL.
 fn serve_checking_clients(pki: &Pki, extra: &[&str]) -> (Killed, String) {
-    let (cert, key, ca) = (
-        pki.path("server.pem"),
-        pki.path("server-key.pem"),
-        pki.path("ca.pem"),
-    );
-    let mut args = vec!["--tls-cert", &cert, "--tls-key", &key, "--client-ca", &ca];
+    let ca = pki.path("ca.pem");
+    let mut args = vec!["--client-ca", &ca];
     args.extend(extra);
-    let (broker, urls) = serve(&args);
+    let (broker, urls) = serve_tls(pki, &args);
     let tls = url(&urls, "stomp+ssl://").to_string();
     (broker, tls)
 }
@@ -236,15 +232,7 @@ fn client_certificates_optional_are_still_checked() {
 #[test]
 fn a_tls_handshake_never_begun_is_closed_at_the_handshake_timeout() {
     let pki = Pki::new("silent");
-    let (cert, key) = (pki.path("server.pem"), pki.path("server-key.pem"));
-    let (_broker, urls) = serve(&[
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--handshake-timeout",
-        "300ms",
-    ]);
+    let (_broker, urls) = serve_tls(&pki, &["--handshake-timeout", "300ms"]);
     let addr = url(&urls, "stomp+ssl://")
         .trim_start_matches("stomp+ssl://")
         .to_string();

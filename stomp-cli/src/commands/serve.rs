@@ -135,12 +135,14 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         .build()
         .map_err(Failure::Io)?;
     runtime.block_on(async {
+        // The frame limit keeps the default's room for the head.
+        let default = Limits::default();
         let limits = Limits {
             max_body: args.max_body,
             max_frame_size: args
                 .max_body
-                .saturating_add(Limits::default().max_frame_size - Limits::default().max_body),
-            ..Limits::default()
+                .saturating_add(default.max_frame_size - default.max_body),
+            ..default
         };
         let config = ServeConfig {
             listen: args.listen,
