@@ -223,12 +223,7 @@ impl Client {
         body: impl Into<Bytes>,
         options: SendOptions,
     ) -> Result<(), Error> {
-        self.handle.call(|done| Command::Send {
-            destination: destination.into(),
-            body: body.into(),
-            options,
-            done,
-        })
+        self.handle.send_blocking(destination, body.into(), options)
     }
 
     /// Subscribes to `destination`.
@@ -340,10 +335,7 @@ impl Subscription {
 
     /// A message if one is waiting.
     pub fn try_recv(&self) -> Option<Message> {
-        self.mailbox
-            .pop(Some(Duration::ZERO))
-            .ok()
-            .map(|m| self.wrap(m))
+        self.mailbox.try_pop().ok().map(|m| self.wrap(m))
     }
 
     fn wrap(&self, inner: core::Message) -> Message {

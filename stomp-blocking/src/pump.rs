@@ -58,7 +58,7 @@ impl Pump {
                 Err(Empty::Closed) => break,
             }
             // Take whatever else is already waiting before the timers run.
-            while let Ok(item) = input.pop(Some(Duration::ZERO)) {
+            while let Ok(item) = input.try_pop() {
                 self.handle(item);
             }
             self.driver.handle_timeout(Instant::now());

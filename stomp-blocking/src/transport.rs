@@ -7,6 +7,7 @@
 //! until it has written (many brokers serve a connection that way) must
 //! not stop us reading, or both sides wait on each other.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
@@ -160,11 +161,17 @@ fn read_loop(mut stream: TcpStream, link: LinkId, gate: &Gate, input: &Queue<Inp
     input.push(Input::Ended { link, error });
 }
 
-/// Writes what the pump hands over until the queue closes, reporting each
-/// chunk written; a failed write ends the transport and says why.
+/// Writes what the pump hands over until the queue closes: everything
+/// waiting goes out in vectored writes (one system call for many frames),
+/// each batch reported once written; a failed write ends the transport and
+/// says why.
 fn write_loop(mut stream: TcpStream, link: LinkId, out: &Queue<Bytes>, input: &Queue<Input>) {
+    let mut batch = VecDeque::new();
     while let Ok(chunk) = out.pop(None) {
-        if let Err(e) = stream.write_all(&chunk) {
+        batch.push_back(chunk);
+        out.drain_into(&mut batch);
+        let n: usize = batch.iter().map(Bytes::len).sum();
+        if let Err(e) = write_all_vectored(&mut stream, &mut batch) {
             out.close();
             // Told before the shutdown, so the reader's end comes second.
             input.push(Input::Ended {
@@ -174,11 +181,41 @@ fn write_loop(mut stream: TcpStream, link: LinkId, out: &Queue<Bytes>, input: &Q
             let _ = stream.shutdown(Shutdown::Both);
             return;
         }
-        input.push(Input::Written {
-            link,
-            n: chunk.len(),
-        });
+        input.push(Input::Written { link, n });
     }
+}
+
+/// Chunks given to one vectored write, at most.
+const MAX_SLICES: usize = 64;
+
+/// Writes every chunk of `batch`, in order, emptying it.
+fn write_all_vectored(stream: &mut TcpStream, batch: &mut VecDeque<Bytes>) -> io::Result<()> {
+    let mut offset = 0;
+    while !batch.is_empty() {
+        let slices: Vec<io::IoSlice<'_>> = batch
+            .iter()
+            .take(MAX_SLICES)
+            .enumerate()
+            .map(|(i, chunk)| io::IoSlice::new(if i == 0 { &chunk[offset..] } else { chunk }))
+            .collect();
+        let mut n = match stream.write_vectored(&slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while let Some(front) = batch.front() {
+            let left = front.len() - offset;
+            if n < left {
+                offset += n;
+                break;
+            }
+            n -= left;
+            offset = 0;
+            batch.pop_front();
+        }
+    }
+    Ok(())
 }
 
 /// Moves each datagram from the group to the pump while the gate lets it;

@@ -51,7 +51,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -207,13 +207,9 @@ impl Client {
         body: impl Into<Bytes>,
         options: SendOptions,
     ) -> Result<(), Error> {
-        let command = |done| Command::Send {
-            destination: destination.into(),
-            body: body.into(),
-            options,
-            done,
-        };
-        self.handle.ask(command).await
+        self.handle
+            .send_async(destination, body.into(), options)
+            .await
     }
 
     /// Subscribes to `destination`.
@@ -734,7 +730,7 @@ impl Task {
                 None => {}
             }
             // Take whatever else is already waiting before the timers run.
-            while let Ok(item) = input.pop(Some(Duration::ZERO)) {
+            while let Ok(item) = input.try_pop() {
                 self.driver.handle_input(now, item);
             }
             if wakeup.timer {

@@ -53,6 +53,7 @@ use crate::layers::{Connector, Layers};
 use crate::multicast;
 use crate::queue::Queue;
 use crate::reply::{reply, Answer};
+use crate::window::Window;
 use crate::{Config, Events};
 
 pub use crate::handle::{Command, Done, Handle, Input, Lifecycle};
@@ -133,10 +134,13 @@ impl Command {
         }
     }
 
-    /// Answers it with `error`, whatever it is.
-    fn fail(self, error: Error) {
+    /// Answers it with `error`, whatever it is (a send nobody waits for
+    /// tells `window`).
+    fn fail(self, window: &Window, error: Error) {
         match self {
-            Command::Send { done, .. }
+            Command::Send {
+                done: Some(done), ..
+            }
             | Command::Ack { done, .. }
             | Command::Disconnect { done } => done.send(Err(error)),
             Command::Subscribe { done, .. } => done.send(Err(error)),
@@ -146,6 +150,9 @@ impl Command {
                     done.send(Err(error));
                 }
             }
+            Command::Send {
+                done: None, credit, ..
+            } => window.fail(credit, error),
             Command::Stats { .. } | Command::Close => {}
         }
     }
@@ -280,7 +287,8 @@ impl Driver {
     pub fn start(config: &Config, now: Instant) -> Result<Started, Error> {
         let events = Events::new();
         let (first_tx, first) = reply();
-        let driver = Driver::new(config, now, Handle::new(), events.queue().clone(), first_tx)?;
+        let handle = Handle::new(config.session.max_outgoing);
+        let driver = Driver::new(config, now, handle, events.queue().clone(), first_tx)?;
         Ok(Started {
             driver,
             events,
@@ -302,7 +310,7 @@ impl Driver {
             Input::Command(command @ Command::Stats { .. }) => self.run(now, command),
             Input::Command(Command::Close) if self.finished => {}
             Input::Command(command) if self.finished => {
-                command.fail(self.handle.closed());
+                command.fail(self.handle.window(), self.handle.closed());
             }
             Input::Command(command) => self.execute(now, command),
             Input::Wake => self.update_pause(now),
@@ -615,14 +623,22 @@ impl Driver {
         }
         let until = if offline {
             match self.offline_wait {
-                None => return command.fail(Error::Command(CommandError::NotConnected)),
+                None => {
+                    return command.fail(
+                        self.handle.window(),
+                        Error::Command(CommandError::NotConnected),
+                    )
+                }
                 Some(wait) => Some(now + wait),
             }
         } else {
             None
         };
         if offline && !self.held.is_empty() && self.held_bytes + len > self.max_held {
-            return command.fail(Error::Command(CommandError::Backpressure));
+            return command.fail(
+                self.handle.window(),
+                Error::Command(CommandError::Backpressure),
+            );
         }
         self.held_bytes += len;
         self.held.push_back(Held {
@@ -674,10 +690,13 @@ impl Driver {
             };
             self.held_bytes -= held.command.queues().unwrap_or(0);
             let waited = now.saturating_duration_since(held.since);
-            held.command.fail(match self.offline_wait {
-                None => Error::Command(CommandError::NotConnected),
-                Some(_) => Error::Offline { waited },
-            });
+            held.command.fail(
+                self.handle.window(),
+                match self.offline_wait {
+                    None => Error::Command(CommandError::NotConnected),
+                    Some(_) => Error::Offline { waited },
+                },
+            );
         }
     }
 
@@ -689,12 +708,15 @@ impl Driver {
                 body,
                 options,
                 done,
-            } => match session.send(&destination, body, options) {
-                Ok(Some(receipt)) => {
+                credit,
+            } => match (session.send(&destination, body, options), done) {
+                (Ok(Some(receipt)), Some(done)) => {
                     self.waiting.insert(receipt, Waiter::Done(done));
                 }
-                Ok(None) => done.send(Ok(())),
-                Err(e) => done.send(Err(e.into())),
+                (Ok(_), Some(done)) => done.send(Ok(())),
+                (Err(e), Some(done)) => done.send(Err(e.into())),
+                (Ok(_), None) => self.handle.window().give(credit),
+                (Err(e), None) => self.handle.window().fail(credit, e.into()),
             },
             // Its caller stopped waiting before this ran.
             Command::Subscribe { mailbox, done, .. } if mailbox.is_closed() => {
@@ -916,7 +938,8 @@ impl Driver {
             mailbox.close();
         }
         for held in self.held.drain(..) {
-            held.command.fail(Error::Closed(Some(reason.clone())));
+            held.command
+                .fail(self.handle.window(), Error::Closed(Some(reason.clone())));
         }
         self.held_bytes = 0;
         // Commands that come after are refused with the reason above (the
@@ -924,6 +947,7 @@ impl Driver {
         // through it), then dropped once the queue closes.
         self.tell(Lifecycle::Closed(reason));
         self.lifecycle.close();
+        self.handle.window().close();
     }
 
     /// Life-cycle events are dropped when nobody reads them.

@@ -15,6 +15,7 @@ use stomp_proto::uri::Endpoint;
 use crate::error::Error;
 use crate::queue::Queue;
 use crate::reply::{reply, Reply};
+use crate::window::{weight, Window};
 
 /// A reply carrying a result.
 pub type Done<T> = Reply<Result<T, Error>>;
@@ -55,7 +56,10 @@ pub enum Input {
 /// What a handle asks of the driver.
 #[derive(Debug)]
 pub enum Command {
-    /// SEND; with `options.receipt` resolved by the receipt, otherwise once queued.
+    /// SEND; with `options.receipt` resolved by the receipt, otherwise once
+    /// it reaches the session. Without an answer to send (`done: None`) it
+    /// gives its `credit` back to the [`Window`] instead, and a failure goes
+    /// to the caller's next send.
     Send {
         /// Where to.
         destination: String,
@@ -63,8 +67,10 @@ pub enum Command {
         body: Bytes,
         /// Headers, transaction, receipt.
         options: SendOptions,
-        /// The answer.
-        done: Done<()>,
+        /// The answer, if anyone waits.
+        done: Option<Done<()>>,
+        /// The window room it holds while nobody waits.
+        credit: usize,
     },
     /// SUBSCRIBE, delivering into `mailbox`.
     Subscribe {
@@ -168,16 +174,19 @@ pub enum Lifecycle {
 #[derive(Clone, Debug)]
 pub struct Handle {
     input: Arc<Queue<Input>>,
+    window: Arc<Window>,
     closed: Arc<Mutex<Option<CloseReason>>>,
     /// The session's counters as they were at the end.
     final_stats: Arc<Mutex<Option<Stats>>>,
 }
 
 impl Handle {
-    /// A handle with a fresh input queue.
-    pub fn new() -> Handle {
+    /// A handle with a fresh input queue, whose sends without a receipt
+    /// may hold `window` octets on their way to the driver.
+    pub fn new(window: usize) -> Handle {
         Handle {
             input: Arc::new(Queue::unbounded()),
+            window: Arc::new(Window::new(window)),
             closed: Arc::default(),
             final_stats: Arc::default(),
         }
@@ -199,6 +208,80 @@ impl Handle {
         }
     }
 
+    /// The window of sends nobody waits for.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
+    /// A SEND without a receipt, once the [`Window`] has room for it:
+    /// handed to the driver without waiting for its answer (a failure comes
+    /// back from the next send).
+    pub fn send_unconfirmed(
+        &self,
+        destination: &str,
+        body: Bytes,
+        options: SendOptions,
+        credit: usize,
+    ) -> Result<(), Error> {
+        let command = Command::Send {
+            destination: destination.into(),
+            body,
+            options,
+            done: None,
+            credit,
+        };
+        self.send(command).inspect_err(|_| self.window.give(credit))
+    }
+
+    /// A SEND as the blocking clients make it: with a receipt it waits for
+    /// the broker, without one it waits only for room in the window.
+    pub fn send_blocking(
+        &self,
+        destination: &str,
+        body: Bytes,
+        options: SendOptions,
+    ) -> Result<(), Error> {
+        if options.receipt {
+            return self.call(|done| Command::Send {
+                destination: destination.into(),
+                body,
+                options,
+                done: Some(done),
+                credit: 0,
+            });
+        }
+        let credit = weight(destination, body.len(), &options.headers);
+        self.window.take(credit).map_err(|e| self.or_closed(e))?;
+        self.send_unconfirmed(destination, body, options, credit)
+    }
+
+    /// A SEND as the async clients make it; see
+    /// [`send_blocking`](Handle::send_blocking).
+    pub async fn send_async(
+        &self,
+        destination: &str,
+        body: Bytes,
+        options: SendOptions,
+    ) -> Result<(), Error> {
+        if options.receipt {
+            return self
+                .ask(|done| Command::Send {
+                    destination: destination.into(),
+                    body,
+                    options,
+                    done: Some(done),
+                    credit: 0,
+                })
+                .await;
+        }
+        let credit = weight(destination, body.len(), &options.headers);
+        self.window
+            .take_async(credit)
+            .await
+            .map_err(|e| self.or_closed(e))?;
+        self.send_unconfirmed(destination, body, options, credit)
+    }
+
     /// Sends a command and blocks the thread until its answer.
     pub fn call<T>(&self, command: impl FnOnce(Done<T>) -> Command) -> Result<T, Error> {
         let (done, answer) = reply();
@@ -213,6 +296,14 @@ impl Handle {
         let (done, answer) = reply();
         self.send(command(done))?;
         answer.await.unwrap_or_else(|| Err(self.closed()))
+    }
+
+    /// `error`, or the recorded end if it is a bare `Closed`.
+    fn or_closed(&self, error: Error) -> Error {
+        match error {
+            Error::Closed(None) => self.closed(),
+            other => other,
+        }
     }
 
     /// The error for a call after the end, with the reason when known.
@@ -248,8 +339,9 @@ impl Handle {
     /// Closes the input queue and drops what waits in it: the callers see
     /// their replies dropped and answer with the recorded end.
     pub(crate) fn close_input(&self) {
+        self.window.close();
         self.input.close();
-        while self.input.pop(Some(Duration::ZERO)).is_ok() {}
+        while self.input.try_pop().is_ok() {}
     }
 
     /// A subscription mailbox that wakes the driver when it has room again.
@@ -263,11 +355,5 @@ impl Handle {
                 }
             })),
         ))
-    }
-}
-
-impl Default for Handle {
-    fn default() -> Handle {
-        Handle::new()
     }
 }

@@ -24,6 +24,7 @@ pub mod multicast;
 pub mod queue;
 pub mod reply;
 mod tls;
+pub mod window;
 
 pub use config::Config;
 pub use driver::Lifecycle;
@@ -72,7 +73,7 @@ impl Events {
 
     /// An event if one is waiting.
     pub fn try_recv(&self) -> Option<Lifecycle> {
-        self.queue.pop(Some(Duration::ZERO)).ok()
+        self.queue.try_pop().ok()
     }
 
     /// The next event without blocking the thread (`None`: the end).

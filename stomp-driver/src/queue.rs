@@ -46,6 +46,9 @@ struct State<T> {
     items: VecDeque<T>,
     closed: bool,
     wakers: Vec<Waker>,
+    /// Threads blocked in [`Queue::pop`]: the condition variable is
+    /// signalled only when there are any (a signal is a system call).
+    sleepers: usize,
 }
 
 impl<T> fmt::Debug for Queue<T> {
@@ -73,6 +76,7 @@ impl<T> Queue<T> {
                 items: VecDeque::new(),
                 closed: false,
                 wakers: Vec::new(),
+                sleepers: 0,
             }),
             ready: Condvar::new(),
             capacity: capacity.max(1),
@@ -130,20 +134,54 @@ impl<T> Queue<T> {
             if state.closed {
                 return Err(Empty::Closed);
             }
-            state = match deadline {
-                None => self.ready.wait(state).unwrap_or_else(|e| e.into_inner()),
+            let wait = match deadline {
+                None => None,
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return Err(Empty::Timeout);
                     }
+                    Some(deadline - now)
+                }
+            };
+            state.sleepers += 1;
+            state = match wait {
+                None => self.ready.wait(state).unwrap_or_else(|e| e.into_inner()),
+                Some(wait) => {
                     self.ready
-                        .wait_timeout(state, deadline - now)
+                        .wait_timeout(state, wait)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
             };
+            state.sleepers -= 1;
         }
+    }
+
+    /// An item if one is waiting, without reading the clock or blocking.
+    pub fn try_pop(&self) -> Result<T, Empty> {
+        let mut state = self.lock();
+        match self.take(&mut state) {
+            Some(item) => Ok(item),
+            None if state.closed => Err(Empty::Closed),
+            None => Err(Empty::Timeout),
+        }
+    }
+
+    /// Everything waiting, in order, appended to `into` (one lock for the
+    /// lot); how many.
+    pub fn drain_into(&self, into: &mut VecDeque<T>) -> usize {
+        let mut state = self.lock();
+        let was_full = state.items.len() >= self.capacity;
+        let n = state.items.len();
+        into.extend(state.items.drain(..));
+        drop(state);
+        if was_full && n > 0 {
+            if let Some(on_room) = &self.on_room {
+                on_room();
+            }
+        }
+        n
     }
 
     /// An item if one is there, `Pending` (and a wake-up later) if not,
@@ -180,8 +218,11 @@ impl<T> Queue<T> {
 
     fn wake(&self, mut state: MutexGuard<'_, State<T>>) {
         let wakers = std::mem::take(&mut state.wakers);
+        let sleepers = state.sleepers > 0;
         drop(state);
-        self.ready.notify_all();
+        if sleepers {
+            self.ready.notify_all();
+        }
         for waker in wakers {
             waker.wake();
         }

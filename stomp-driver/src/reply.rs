@@ -54,7 +54,7 @@ impl<T> Answer<T> {
     /// The answer if it has come (`Some(None)`: the reply was dropped
     /// unanswered), without waiting.
     pub fn try_take(&self) -> Option<Option<T>> {
-        match self.queue.pop(Some(std::time::Duration::ZERO)) {
+        match self.queue.try_pop() {
             Ok(value) => Some(Some(value)),
             Err(crate::Empty::Closed) => Some(None),
             Err(crate::Empty::Timeout) => None,

@@ -135,7 +135,8 @@ fn the_working_host_is_reached_from_every_position_past_every_kind_of_failure() 
                         destination: "/queue/a".into(),
                         body: Bytes::from_static(b"x"),
                         options: SendOptions::with_receipt(),
-                        done,
+                        done: Some(done),
+                        credit: 0,
                     });
                     assert_eq!(sent, Some(Ok(())), "{case}");
                     cases += 1;
@@ -337,7 +338,8 @@ fn send(net: &mut Net, body: &'static str, receipt: bool) -> Option<Result<(), E
         destination: "/queue/a".into(),
         body: Bytes::from_static(body.as_bytes()),
         options,
-        done,
+        done: Some(done),
+        credit: 0,
     })
 }
 
