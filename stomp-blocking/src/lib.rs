@@ -470,7 +470,10 @@ impl Message {
 
     fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
         match self.0.acknowledgement(nack, transaction) {
-            Some(command) => self.0.handle().call(command),
+            Some(ack) => {
+                let (command, credit) = ack?;
+                self.0.handle().send_in_window(command, credit)
+            }
             None => Ok(()), // auto mode: nothing to acknowledge
         }
     }

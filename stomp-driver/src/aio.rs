@@ -410,7 +410,10 @@ impl Message {
 
     async fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
         match self.0.acknowledgement(nack, transaction) {
-            Some(command) => self.0.handle().ask(command).await,
+            Some(ack) => {
+                let (command, credit) = ack?;
+                self.0.handle().send_in_window_async(command, credit).await
+            }
             None => Ok(()), // auto mode: nothing to acknowledge
         }
     }

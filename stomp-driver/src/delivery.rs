@@ -9,7 +9,8 @@ use bytes::Bytes;
 use stomp_proto::client::{self as core, AckHandle, SubscriptionId, TxId};
 use stomp_proto::Frame;
 
-use crate::driver::{Command, Done, Handle};
+use crate::driver::{Command, Handle};
+use crate::Error;
 
 /// A received message; see the module docs.
 pub struct Delivery {
@@ -86,20 +87,16 @@ impl Delivery {
         &self.handle
     }
 
-    /// The ACK or NACK command for it, marking it answered; `None` when its
-    /// subscription acknowledges automatically.
+    /// The ACK or NACK command for it and the window room it takes,
+    /// marking it answered; `None` when its subscription acknowledges
+    /// automatically, an error for a message of an earlier connection.
     pub fn acknowledgement(
         &self,
         nack: bool,
         transaction: Option<TxId>,
-    ) -> Option<impl FnOnce(Done<()>) -> Command> {
+    ) -> Option<Result<(Command, usize), Error>> {
         let handle = self.inner.ack.clone()?;
         self.answered.store(true, Ordering::Relaxed);
-        Some(move |done| Command::Ack {
-            handle,
-            nack,
-            transaction,
-            done,
-        })
+        Some(self.handle.ack_command(handle, nack, transaction))
     }
 }

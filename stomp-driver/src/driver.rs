@@ -141,7 +141,9 @@ impl Command {
             Command::Send {
                 done: Some(done), ..
             }
-            | Command::Ack { done, .. }
+            | Command::Ack {
+                done: Some(done), ..
+            }
             | Command::Disconnect { done } => done.send(Err(error)),
             Command::Subscribe { done, .. } => done.send(Err(error)),
             Command::Begin { done } => done.send(Err(error)),
@@ -151,6 +153,9 @@ impl Command {
                 }
             }
             Command::Send {
+                done: None, credit, ..
+            }
+            | Command::Ack {
                 done: None, credit, ..
             } => window.fail(credit, error),
             Command::Stats { .. } | Command::Close => {}
@@ -755,13 +760,19 @@ impl Driver {
                 nack,
                 transaction,
                 done,
+                credit,
             } => {
                 let result = if nack {
                     session.nack(&handle, transaction.as_ref(), false)
                 } else {
                     session.ack(&handle, transaction.as_ref(), false)
                 };
-                done.send(result.map(|_| ()).map_err(Error::from));
+                let result = result.map(|_| ()).map_err(Error::from);
+                match (done, result) {
+                    (Some(done), result) => done.send(result),
+                    (None, Ok(())) => self.handle.window().give(credit),
+                    (None, Err(e)) => self.handle.window().fail(credit, e),
+                }
             }
             Command::Begin { done } => {
                 let result = session.begin(None, false).map(|(tx, _)| tx);
@@ -844,6 +855,7 @@ impl Driver {
                         reconnected = info.reconnected,
                         "STOMP connected"
                     );
+                    self.handle.set_connects(self.session.stats().connects);
                     if let Some(first) = self.first_connect.take() {
                         first.send(Ok(info.clone()));
                     }

@@ -2,12 +2,13 @@
 //! input queue, the end (reason and final counters), and the life-cycle
 //! events the driver tells.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use stomp_proto::client::{
-    self as core, AckHandle, CloseReason, LinkId, SendOptions, SessionInfo, Stats,
+    self as core, AckHandle, CloseReason, CommandError, LinkId, SendOptions, SessionInfo, Stats,
     SubscribeOptions, SubscriptionId, TxId,
 };
 use stomp_proto::uri::Endpoint;
@@ -90,7 +91,8 @@ pub enum Command {
         /// The answer, if anyone waits.
         done: Option<Done<()>>,
     },
-    /// ACK or NACK.
+    /// ACK or NACK; like a send without a receipt when nobody waits for
+    /// the answer (`done: None`).
     Ack {
         /// The message's handle.
         handle: AckHandle,
@@ -98,8 +100,10 @@ pub enum Command {
         nack: bool,
         /// Inside this transaction.
         transaction: Option<TxId>,
-        /// The answer.
-        done: Done<()>,
+        /// The answer, if anyone waits.
+        done: Option<Done<()>>,
+        /// The window room it holds while nobody waits.
+        credit: usize,
     },
     /// BEGIN.
     Begin {
@@ -175,6 +179,8 @@ pub enum Lifecycle {
 pub struct Handle {
     input: Arc<Queue<Input>>,
     window: Arc<Window>,
+    /// The session's count of CONNECTEDs, as the driver last saw it.
+    connects: Arc<AtomicU64>,
     closed: Arc<Mutex<Option<CloseReason>>>,
     /// The session's counters as they were at the end.
     final_stats: Arc<Mutex<Option<Stats>>>,
@@ -187,6 +193,7 @@ impl Handle {
         Handle {
             input: Arc::new(Queue::unbounded()),
             window: Arc::new(Window::new(window)),
+            connects: Arc::default(),
             closed: Arc::default(),
             final_stats: Arc::default(),
         }
@@ -230,6 +237,56 @@ impl Handle {
             done: None,
             credit,
         };
+        self.send(command).inspect_err(|_| self.window.give(credit))
+    }
+
+    /// The driver saw CONNECTED number `connects`.
+    pub(crate) fn set_connects(&self, connects: u64) {
+        self.connects.store(connects, Ordering::Relaxed);
+    }
+
+    /// An ACK or NACK as every client makes it: refused at once with
+    /// [`CommandError::StaleAck`] for a message of an earlier connection,
+    /// otherwise handed to the driver without waiting for its answer once
+    /// the window has room (`wait` takes the room: blocking or async). A
+    /// failure the driver finds later comes back from the next send or
+    /// acknowledgement.
+    pub(crate) fn ack_command(
+        &self,
+        handle: AckHandle,
+        nack: bool,
+        transaction: Option<TxId>,
+    ) -> Result<(Command, usize), Error> {
+        if handle.connection() != self.connects.load(Ordering::Relaxed) {
+            return Err(Error::Command(CommandError::StaleAck {
+                id: handle.id().to_string(),
+            }));
+        }
+        let credit = 64 + handle.id().len();
+        let command = Command::Ack {
+            handle,
+            nack,
+            transaction,
+            done: None,
+            credit,
+        };
+        Ok((command, credit))
+    }
+
+    /// Hands over a command that holds `credit` of the window, once it has
+    /// room (blocking).
+    pub fn send_in_window(&self, command: Command, credit: usize) -> Result<(), Error> {
+        self.window.take(credit).map_err(|e| self.or_closed(e))?;
+        self.send(command).inspect_err(|_| self.window.give(credit))
+    }
+
+    /// [`send_in_window`](Handle::send_in_window) without blocking the
+    /// thread.
+    pub async fn send_in_window_async(&self, command: Command, credit: usize) -> Result<(), Error> {
+        self.window
+            .take_async(credit)
+            .await
+            .map_err(|e| self.or_closed(e))?;
         self.send(command).inspect_err(|_| self.window.give(credit))
     }
 

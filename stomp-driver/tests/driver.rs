@@ -425,7 +425,8 @@ fn a_stale_ack_is_refused_locally_and_the_new_connection_lives_on() {
         handle: handle.clone(),
         nack: false,
         transaction: None,
-        done,
+        done: Some(done),
+        credit: 0,
     });
     assert_eq!(
         acked,

@@ -336,6 +336,13 @@ impl AckHandle {
         &self.id
     }
 
+    /// Which connection of the session delivered it: the session's count
+    /// of CONNECTEDs then ([`Stats::connects`]). An ACK or NACK is refused
+    /// on any later connection.
+    pub fn connection(&self) -> u64 {
+        self.connection
+    }
+
     fn headers(&self, frame: FrameBuilder) -> FrameBuilder {
         match self.version {
             Version::V1_2 => frame.header("id", &self.id),

@@ -69,8 +69,10 @@ async fn iridium_inner(spec: &Spec, cpu_before: f64) -> Result<Outcome, String> 
                 tally.delivered(stamp_of(&frame.body), &mut latencies, paced);
             }
             // A subscription it gave up on (its channel overflowed, say).
-            if let Some(end @ (iridium_stomp::SubscriptionEnd::Overflowed { .. }
-            | iridium_stomp::SubscriptionEnd::Abandoned { .. })) = sub.ended()
+            if let Some(
+                end @ (iridium_stomp::SubscriptionEnd::Overflowed { .. }
+                | iridium_stomp::SubscriptionEnd::Abandoned { .. }),
+            ) = sub.ended()
             {
                 tally.fail(format!("the subscription ended: {end:?}"));
             }
