@@ -36,6 +36,15 @@ pub struct Config {
     pub offline_wait: Option<Duration>,
     /// TLS settings for `stomp+ssl://` and `wss://` hosts.
     pub tls: Tls,
+    /// Octets of sends without a receipt, ACKs and NACKs that may be on
+    /// their way to the connection at once (1 MiB by default). Such a call
+    /// returns as soon as it has room here, without waiting for the
+    /// connection's task; once the window is full, callers wait (blocking,
+    /// or as a pending future) until the task has taken some. A refusal
+    /// the task finds later (a send while offline past
+    /// [`offline_wait`](Config::offline_wait), say) comes back from the
+    /// caller's next such call.
+    pub send_window: usize,
 }
 
 /// [`Config::read_ahead`]'s default.
@@ -53,6 +62,7 @@ impl Config {
             write_timeout: Duration::from_secs(30),
             offline_wait: Some(Duration::from_secs(30)),
             tls: Tls::default(),
+            send_window: 1 << 20,
         }
     }
 

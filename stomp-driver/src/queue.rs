@@ -91,7 +91,7 @@ impl<T> Queue<T> {
             return false;
         }
         state.items.push_back(item);
-        self.wake(state);
+        self.wake_if_first(state);
         true
     }
 
@@ -102,7 +102,7 @@ impl<T> Queue<T> {
             return false;
         }
         state.items.push_back(item);
-        self.wake(state);
+        self.wake_if_first(state);
         true
     }
 
@@ -214,6 +214,15 @@ impl<T> Queue<T> {
             }
         }
         Some(item)
+    }
+
+    /// Wakes the consumers after a push, if the queue was empty before it:
+    /// consumers wait only on an empty queue, so later pushes find them
+    /// woken already (one wake-up per batch, not per item).
+    fn wake_if_first(&self, state: MutexGuard<'_, State<T>>) {
+        if state.items.len() == 1 {
+            self.wake(state);
+        }
     }
 
     fn wake(&self, mut state: MutexGuard<'_, State<T>>) {

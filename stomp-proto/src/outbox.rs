@@ -11,6 +11,16 @@ use crate::version::Version;
 /// Bodies at least this long go out as their own `Bytes`, uncopied.
 const SHARE_BODY_FROM: usize = 4096;
 
+/// `pending` is cut into a chunk once it holds this much.
+const CUT_AT: usize = 32 * 1024;
+
+/// A fresh `pending` buffer's room.
+const CHUNK: usize = 64 * 1024;
+
+/// The room a frame's head is expected to need (a larger one grows the
+/// buffer, correctly, only less cheaply).
+const HEAD_ROOM: usize = 512;
+
 /// Encodes frames and queues the octets to write, copying small frames into one
 /// buffer and passing large bodies through by reference.
 #[derive(Debug)]
@@ -58,6 +68,7 @@ impl Outbox {
     /// Queues `frame`; returns the octets it takes on the wire.
     pub(crate) fn push(&mut self, frame: &Frame) -> Result<usize, EncodeError> {
         let before = self.len();
+        self.make_room(frame);
         self.encoder.encode_head(frame, &mut self.pending)?;
         if frame.body.len() >= SHARE_BODY_FROM {
             self.cut();
@@ -75,6 +86,25 @@ impl Outbox {
     pub(crate) fn push_heartbeat(&mut self) {
         tracing::trace!(target: "stomp::frames", "> heart-beat");
         encode_heartbeat(&mut self.pending);
+    }
+
+    /// Small frames are encoded one after another into `pending`; once it
+    /// holds [`CUT_AT`] octets, or has too little room left for the next
+    /// frame, it is cut into a chunk of its own and a fresh buffer is
+    /// started. A buffer is never grown by copying what it holds: growing
+    /// one while the transport still holds chunks of it would copy all of
+    /// it, again and again as frames pile up behind a slow socket.
+    fn make_room(&mut self, frame: &Frame) {
+        let body = if frame.body.len() >= SHARE_BODY_FROM {
+            0
+        } else {
+            frame.body.len()
+        };
+        let want = HEAD_ROOM + body;
+        if self.pending.len() >= CUT_AT || self.pending.capacity() - self.pending.len() < want {
+            self.cut();
+            self.pending.reserve(want.max(CHUNK));
+        }
     }
 
     fn cut(&mut self) {

@@ -104,9 +104,12 @@ pub fn pace(rate: u64, producers: usize, start: Instant, i: u64) -> Option<Durat
 /// A body of `size` octets stamped with `nanos` (20 decimal digits) and
 /// padded with `x`.
 pub fn stamped(size: usize, nanos: u64) -> Vec<u8> {
-    let mut body = format!("{nanos:020}").into_bytes();
-    body.resize(size.max(20), b'x');
-    body.truncate(size.max(20));
+    let mut body = vec![b'x'; size.max(20)];
+    let mut n = nanos;
+    for digit in body[..20].iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
     body
 }
 
