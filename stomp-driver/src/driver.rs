@@ -292,7 +292,7 @@ impl Driver {
     pub fn start(config: &Config, now: Instant) -> Result<Started, Error> {
         let events = Events::new();
         let (first_tx, first) = reply();
-        let handle = Handle::new(config.send_window);
+        let handle = Handle::new(config.send_window, config.session_config().max_frame);
         let driver = Driver::new(config, now, handle, events.queue().clone(), first_tx)?;
         Ok(Started {
             driver,

@@ -18,6 +18,10 @@ use crate::queue::Queue;
 use crate::reply::{reply, Reply};
 use crate::window::{weight, Window};
 
+/// How far below the session's frame limit a send must stay for it not
+/// to wait for the driver's verdict: more than any head the session adds.
+const NEAR_LIMIT: usize = 1024;
+
 /// A reply carrying a result.
 pub type Done<T> = Reply<Result<T, Error>>;
 
@@ -181,6 +185,9 @@ pub struct Handle {
     window: Arc<Window>,
     /// The session's count of CONNECTEDs, as the driver last saw it.
     connects: Arc<AtomicU64>,
+    /// The session's frame limit, if any: a send that may come near it
+    /// waits for the driver's verdict.
+    max_frame: Option<usize>,
     closed: Arc<Mutex<Option<CloseReason>>>,
     /// The session's counters as they were at the end.
     final_stats: Arc<Mutex<Option<Stats>>>,
@@ -188,12 +195,14 @@ pub struct Handle {
 
 impl Handle {
     /// A handle with a fresh input queue, whose sends without a receipt
-    /// may hold `window` octets on their way to the driver.
-    pub fn new(window: usize) -> Handle {
+    /// may hold `window` octets on their way to the driver, for a session
+    /// whose frames may be at most `max_frame` octets.
+    pub fn new(window: usize, max_frame: Option<usize>) -> Handle {
         Handle {
             input: Arc::new(Queue::unbounded()),
             window: Arc::new(Window::new(window)),
             connects: Arc::default(),
+            max_frame,
             closed: Arc::default(),
             final_stats: Arc::default(),
         }
@@ -290,6 +299,16 @@ impl Handle {
         self.send(command).inspect_err(|_| self.window.give(credit))
     }
 
+    /// Whether a send waits for the driver's answer: with a receipt, and
+    /// when it may be refused as larger than the session's frame limit
+    /// (so that refusal comes from the call itself).
+    fn waits(&self, credit: usize, options: &SendOptions) -> bool {
+        options.receipt
+            || self
+                .max_frame
+                .is_some_and(|limit| credit + NEAR_LIMIT > limit)
+    }
+
     /// A SEND as the blocking clients make it: with a receipt it waits for
     /// the broker, without one it waits only for room in the window.
     pub fn send_blocking(
@@ -298,7 +317,8 @@ impl Handle {
         body: Bytes,
         options: SendOptions,
     ) -> Result<(), Error> {
-        if options.receipt {
+        let credit = weight(destination, body.len(), &options.headers);
+        if self.waits(credit, &options) {
             return self.call(|done| Command::Send {
                 destination: destination.into(),
                 body,
@@ -307,7 +327,6 @@ impl Handle {
                 credit: 0,
             });
         }
-        let credit = weight(destination, body.len(), &options.headers);
         self.window.take(credit).map_err(|e| self.or_closed(e))?;
         self.send_unconfirmed(destination, body, options, credit)
     }
@@ -320,7 +339,8 @@ impl Handle {
         body: Bytes,
         options: SendOptions,
     ) -> Result<(), Error> {
-        if options.receipt {
+        let credit = weight(destination, body.len(), &options.headers);
+        if self.waits(credit, &options) {
             return self
                 .ask(|done| Command::Send {
                     destination: destination.into(),
@@ -331,7 +351,6 @@ impl Handle {
                 })
                 .await;
         }
-        let credit = weight(destination, body.len(), &options.headers);
         self.window
             .take_async(credit)
             .await

@@ -33,7 +33,12 @@ struct State {
     failed: Option<Error>,
     wakers: Vec<Waker>,
     sleepers: usize,
+    /// Async calls since the last yield.
+    streak: u32,
 }
+
+/// How many async sends in a row may go without giving way to other tasks.
+pub const YIELD_EVERY: u32 = 64;
 
 impl Window {
     /// A window of `capacity` octets (at least 1).
@@ -63,7 +68,16 @@ impl Window {
     /// [`take`](Window::take) without blocking the thread.
     pub fn poll_take(&self, cx: &mut Context<'_>, n: usize) -> Poll<Result<(), Error>> {
         let mut state = self.lock();
-        match self.try_take(&mut state, n) {
+        self.poll_locked(&mut state, cx, n)
+    }
+
+    fn poll_locked(
+        &self,
+        state: &mut State,
+        cx: &mut Context<'_>,
+        n: usize,
+    ) -> Poll<Result<(), Error>> {
+        match self.try_take(state, n) {
             Some(ready) => Poll::Ready(ready),
             None => {
                 if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
@@ -74,9 +88,28 @@ impl Window {
         }
     }
 
-    /// Waits for room without blocking the thread.
+    /// Waits for room without blocking the thread. Every
+    /// [`YIELD_EVERY`]th call yields to the runtime once even when there is
+    /// room: a task sending in a loop would otherwise never give way (a
+    /// send with room is always ready), and the connection's task, which
+    /// takes the sends off to the socket, could wait behind it on the same
+    /// worker thread.
     pub async fn take_async(&self, n: usize) -> Result<(), Error> {
-        std::future::poll_fn(|cx| self.poll_take(cx, n)).await
+        let mut first = true;
+        std::future::poll_fn(|cx| {
+            let mut state = self.lock();
+            if std::mem::take(&mut first) {
+                state.streak += 1;
+                if state.streak >= YIELD_EVERY {
+                    state.streak = 0;
+                    drop(state);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            }
+            self.poll_locked(&mut state, cx, n)
+        })
+        .await
     }
 
     fn try_take(&self, state: &mut State, n: usize) -> Option<Result<(), Error>> {
