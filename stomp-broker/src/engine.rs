@@ -17,6 +17,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::ops::Bound;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -65,8 +66,9 @@ impl Default for EngineConfig {
 /// A stored message: the SEND it came from.
 #[derive(Clone, Debug)]
 struct Stored {
-    send: Box<Frame>,
-    message_id: String,
+    /// Shared by every copy of a topic's fan-out.
+    send: Arc<Frame>,
+    message_id: Arc<str>,
     redelivered: bool,
 }
 
@@ -111,7 +113,7 @@ impl AckKey {
         if !self.by_message_id {
             return unacked.ack_id == self.id;
         }
-        unacked.message.message_id == self.id
+        *unacked.message.message_id == *self.id
             && self
                 .subscription
                 .as_ref()
@@ -551,8 +553,8 @@ impl Engine {
     /// A SEND takes effect: to a topic's subscribers now, or into a queue.
     fn publish(&mut self, destination: &str, frame: Frame) {
         let message = Stored {
-            send: Box::new(frame),
-            message_id: format!("m-{}", self.next_message),
+            send: Arc::new(frame),
+            message_id: format!("m-{}", self.next_message).into(),
             redelivered: false,
         };
         self.next_message += 1;
@@ -707,8 +709,12 @@ impl Engine {
         let Some(subscription) = connection.subscriptions.get_mut(sub) else {
             return Err(message);
         };
-        let ack_id = format!("{id}-{}", connection.next_ack);
         let needs_ack = subscription.ack != AckMode::Auto;
+        let ack_id = if needs_ack {
+            format!("{id}-{}", connection.next_ack)
+        } else {
+            String::new()
+        };
         let mut frame = message_for(
             &message.send,
             destination,

@@ -934,6 +934,8 @@ impl Driver {
         // Recorded first: whoever wakes up below reads it.
         self.handle
             .record_end(reason.clone(), self.session.stats().clone());
+        // Sends that do not wait for an answer now fail with that end.
+        self.handle.window().close();
         if let Some(first) = self.first_connect.take() {
             first.send(Err(Error::Connect(reason.clone())));
         }
@@ -959,7 +961,6 @@ impl Driver {
         // through it), then dropped once the queue closes.
         self.tell(Lifecycle::Closed(reason));
         self.lifecycle.close();
-        self.handle.window().close();
     }
 
     /// Life-cycle events are dropped when nobody reads them.

@@ -11,6 +11,10 @@
 //!
 //! Each cell runs twice: as fast as it goes (the rates, the CPU per
 //! message), then paced at half the rate it reached (the latencies).
+//!
+//! `--smoke` is the short form the test suite runs: every client once
+//! through the embedded broker on three workloads with a few thousand
+//! messages, no latency runs; it fails if any client fails.
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -347,16 +351,32 @@ fn orchestrate(args: &[String]) {
             .and_then(|i| args.get(i + 1))
             .map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
     };
+    let smoke = args.iter().any(|a| a == "--smoke");
     let clients =
         option("--clients").unwrap_or_else(|| CLIENTS.iter().map(|c| c.to_string()).collect());
-    let workloads = option("--workloads")
-        .unwrap_or_else(|| WORKLOADS.iter().map(|w| w.id.to_string()).collect());
-    let brokers =
-        option("--brokers").unwrap_or_else(|| BROKERS.iter().map(|b| b.name.to_string()).collect());
+    let workloads = option("--workloads").unwrap_or_else(|| {
+        if smoke {
+            vec![
+                "queue-100".into(),
+                "topic-1x10".into(),
+                "client-acks".into(),
+            ]
+        } else {
+            WORKLOADS.iter().map(|w| w.id.to_string()).collect()
+        }
+    });
+    let brokers = option("--brokers").unwrap_or_else(|| {
+        if smoke {
+            vec!["embedded".into()]
+        } else {
+            BROKERS.iter().map(|b| b.name.to_string()).collect()
+        }
+    });
     let scale: f64 = option("--scale")
         .and_then(|v| v[0].parse().ok())
-        .unwrap_or(1.0);
-    let latency = !args.iter().any(|a| a == "--no-latency");
+        .unwrap_or(if smoke { 0.02 } else { 1.0 });
+    let latency = !smoke && !args.iter().any(|a| a == "--no-latency");
+    let mut failures = 0;
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
@@ -386,6 +406,7 @@ fn orchestrate(args: &[String]) {
             embedded
         });
         if !reachable(broker.port) {
+            failures += 1;
             let _ = writeln!(
                 out,
                 "## {}: not reachable on {}, skipped\n",
@@ -456,6 +477,7 @@ fn orchestrate(args: &[String]) {
                         }
                         paced
                     });
+                failures += usize::from(max.error.is_some());
                 let row = Row {
                     client: name.clone(),
                     max,
@@ -470,6 +492,10 @@ fn orchestrate(args: &[String]) {
             }
             let _ = writeln!(out);
         }
+    }
+    if smoke && failures > 0 {
+        eprintln!("e2e --smoke: {failures} runs failed");
+        std::process::exit(1);
     }
 }
 
