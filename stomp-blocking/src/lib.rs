@@ -200,7 +200,15 @@ impl Client {
         self.info.version
     }
 
-    /// Sends `body` to `destination`; returns once it is queued for the wire.
+    /// Sends `body` to `destination` without a receipt: returns as soon as
+    /// the send has room in the [send window](Config::send_window),
+    /// without waiting for the connection's task, so a loop of sends goes
+    /// out in batches (one write for many frames). A full window blocks it
+    /// (memory stays bounded). A refusal found after it returned (the
+    /// connection stayed down past `offline_wait`, say) comes back from the
+    /// next send or acknowledgement; use
+    /// [`send_with_receipt`](Client::send_with_receipt) to know that the
+    /// broker has it.
     pub fn send(&self, destination: &str, body: impl Into<Bytes>) -> Result<(), Error> {
         self.send_with(destination, body, SendOptions::default())
     }
@@ -454,6 +462,9 @@ pub struct Message(Delivery);
 
 impl Message {
     /// Acknowledges it (for `client` subscriptions: it and all before it).
+    /// Like a send without a receipt it returns once it has room in the
+    /// send window; a message of an earlier connection is refused at once
+    /// with [`CommandError::StaleAck`].
     pub fn ack(&self) -> Result<(), Error> {
         self.acknowledge(false, None)
     }

@@ -15,7 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use stomp_driver::driver::{Input, Target};
+use stomp_driver::driver::{consume_written, Input, Target};
 use stomp_driver::queue::Queue;
 use stomp_proto::client::LinkId;
 
@@ -198,22 +198,13 @@ fn write_all_vectored(stream: &mut TcpStream, batch: &mut VecDeque<Bytes>) -> io
             .enumerate()
             .map(|(i, chunk)| io::IoSlice::new(if i == 0 { &chunk[offset..] } else { chunk }))
             .collect();
-        let mut n = match stream.write_vectored(&slices) {
+        let n = match stream.write_vectored(&slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        while let Some(front) = batch.front() {
-            let left = front.len() - offset;
-            if n < left {
-                offset += n;
-                break;
-            }
-            n -= left;
-            offset = 0;
-            batch.pop_front();
-        }
+        consume_written(batch, &mut offset, n);
     }
     Ok(())
 }

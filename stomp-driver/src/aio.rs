@@ -63,7 +63,7 @@ use stomp_proto::client::{
 use stomp_proto::{AckMode, Version};
 
 use crate::delivery::Delivery;
-use crate::driver::{Action, Command, Driver, Handle, Input, Target};
+use crate::driver::{consume_written, Action, Command, Driver, Handle, Input, Target};
 use crate::queue::Queue;
 use crate::reply::reply;
 use crate::{Config, Error, Events};
@@ -182,7 +182,15 @@ impl Client {
         self.info.version
     }
 
-    /// Sends `body` to `destination`; resolves once it is queued for the wire.
+    /// Sends `body` to `destination` without a receipt: resolves as soon as
+    /// the send has room in the [send window](crate::Config::send_window),
+    /// without waiting for the connection's task, so a loop of sends goes
+    /// out in batches (one write for many frames). A full window makes it
+    /// wait (memory stays bounded). A refusal found after it resolved (the
+    /// connection stayed down past `offline_wait`, say) comes back from the
+    /// next send or acknowledgement; use
+    /// [`send_with_receipt`](Client::send_with_receipt) to know that the
+    /// broker has it.
     pub async fn send(&self, destination: &str, body: impl Into<Bytes>) -> Result<(), Error> {
         self.send_with(destination, body, SendOptions::default())
             .await
@@ -394,6 +402,9 @@ impl Message {
     }
 
     /// Acknowledges it (for `client` subscriptions: it and all before it).
+    /// Like a send without a receipt it resolves once it has room in the
+    /// send window; a message of an earlier connection is refused at once
+    /// with [`CommandError::StaleAck`](stomp_proto::client::CommandError::StaleAck).
     pub async fn ack(&self) -> Result<(), Error> {
         self.acknowledge(false, None).await
     }
@@ -554,7 +565,7 @@ impl Link {
                         Poll::Ready(Ok(n)) => {
                             written += n;
                             self.unflushed = true;
-                            consume(&mut self.out, &mut self.offset, n);
+                            consume_written(&mut self.out, &mut self.offset, n);
                         }
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => break,
@@ -574,21 +585,6 @@ impl Link {
         } else {
             Poll::Pending
         }
-    }
-}
-
-/// Drops `n` written octets from the front of `out`, whose first chunk is
-/// written up to `offset`.
-fn consume(out: &mut VecDeque<Bytes>, offset: &mut usize, mut n: usize) {
-    while let Some(front) = out.front() {
-        let left = front.len() - *offset;
-        if n < left {
-            *offset += n;
-            return;
-        }
-        n -= left;
-        *offset = 0;
-        out.pop_front();
     }
 }
 

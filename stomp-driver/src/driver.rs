@@ -968,3 +968,18 @@ impl Driver {
         self.lifecycle.offer(event);
     }
 }
+
+/// Drops `n` written octets from the front of `out`, whose first chunk is
+/// written up to `offset` (for an adapter's vectored writes).
+pub fn consume_written(out: &mut VecDeque<Bytes>, offset: &mut usize, mut n: usize) {
+    while let Some(front) = out.front() {
+        let left = front.len() - *offset;
+        if n < left {
+            *offset += n;
+            return;
+        }
+        n -= left;
+        *offset = 0;
+        out.pop_front();
+    }
+}
