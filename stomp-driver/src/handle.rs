@@ -18,6 +18,24 @@ use crate::queue::Queue;
 use crate::reply::{reply, Reply};
 use crate::window::{weight, Window};
 
+/// The SEND command: answered through `done`, or holding `credit` of the
+/// window while nobody waits.
+fn send_command(
+    destination: &str,
+    body: Bytes,
+    options: SendOptions,
+    done: Option<Done<()>>,
+    credit: usize,
+) -> Command {
+    Command::Send {
+        destination: destination.into(),
+        body,
+        options,
+        done,
+        credit,
+    }
+}
+
 /// How far below the session's frame limit a send must stay for it not
 /// to wait for the driver's verdict: more than any head the session adds.
 const NEAR_LIMIT: usize = 1024;
@@ -229,26 +247,6 @@ impl Handle {
         &self.window
     }
 
-    /// A SEND without a receipt, once the [`Window`] has room for it:
-    /// handed to the driver without waiting for its answer (a failure comes
-    /// back from the next send).
-    pub fn send_unconfirmed(
-        &self,
-        destination: &str,
-        body: Bytes,
-        options: SendOptions,
-        credit: usize,
-    ) -> Result<(), Error> {
-        let command = Command::Send {
-            destination: destination.into(),
-            body,
-            options,
-            done: None,
-            credit,
-        };
-        self.send(command).inspect_err(|_| self.window.give(credit))
-    }
-
     /// The driver saw CONNECTED number `connects`.
     pub(crate) fn set_connects(&self, connects: u64) {
         self.connects.store(connects, Ordering::Relaxed);
@@ -319,16 +317,12 @@ impl Handle {
     ) -> Result<(), Error> {
         let credit = weight(destination, body.len(), &options.headers);
         if self.waits(credit, &options) {
-            return self.call(|done| Command::Send {
-                destination: destination.into(),
-                body,
-                options,
-                done: Some(done),
-                credit: 0,
-            });
+            return self.call(|done| send_command(destination, body, options, Some(done), 0));
         }
-        self.window.take(credit).map_err(|e| self.or_closed(e))?;
-        self.send_unconfirmed(destination, body, options, credit)
+        self.send_in_window(
+            send_command(destination, body, options, None, credit),
+            credit,
+        )
     }
 
     /// A SEND as the async clients make it; see
@@ -342,20 +336,11 @@ impl Handle {
         let credit = weight(destination, body.len(), &options.headers);
         if self.waits(credit, &options) {
             return self
-                .ask(|done| Command::Send {
-                    destination: destination.into(),
-                    body,
-                    options,
-                    done: Some(done),
-                    credit: 0,
-                })
+                .ask(|done| send_command(destination, body, options, Some(done), 0))
                 .await;
         }
-        self.window
-            .take_async(credit)
-            .await
-            .map_err(|e| self.or_closed(e))?;
-        self.send_unconfirmed(destination, body, options, credit)
+        let command = send_command(destination, body, options, None, credit);
+        self.send_in_window_async(command, credit).await
     }
 
     /// Sends a command and blocks the thread until its answer.
