@@ -15,7 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use stomp_driver::driver::{consume_written, Input, Target};
+use stomp_driver::driver::{consume_written, io_slices, Input, Target};
 use stomp_driver::queue::Queue;
 use stomp_proto::client::LinkId;
 
@@ -185,19 +185,11 @@ fn write_loop(mut stream: TcpStream, link: LinkId, out: &Queue<Bytes>, input: &Q
     }
 }
 
-/// Chunks given to one vectored write, at most.
-const MAX_SLICES: usize = 64;
-
 /// Writes every chunk of `batch`, in order, emptying it.
 fn write_all_vectored(stream: &mut TcpStream, batch: &mut VecDeque<Bytes>) -> io::Result<()> {
     let mut offset = 0;
     while !batch.is_empty() {
-        let slices: Vec<io::IoSlice<'_>> = batch
-            .iter()
-            .take(MAX_SLICES)
-            .enumerate()
-            .map(|(i, chunk)| io::IoSlice::new(if i == 0 { &chunk[offset..] } else { chunk }))
-            .collect();
+        let slices = io_slices(batch, offset);
         let n = match stream.write_vectored(&slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => n,

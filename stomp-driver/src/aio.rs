@@ -63,7 +63,7 @@ use stomp_proto::client::{
 use stomp_proto::{AckMode, Version};
 
 use crate::delivery::Delivery;
-use crate::driver::{consume_written, Action, Command, Driver, Handle, Input, Target};
+use crate::driver::{consume_written, io_slices, Action, Command, Driver, Handle, Input, Target};
 use crate::queue::Queue;
 use crate::reply::reply;
 use crate::{Config, Error, Events};
@@ -517,9 +517,6 @@ struct Link {
     unflushed: bool,
 }
 
-/// Chunks written in one vectored write, at most.
-const MAX_SLICES: usize = 64;
-
 impl Link {
     /// Reads raw bytes (one datagram, for multicast).
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
@@ -549,15 +546,7 @@ impl Link {
             }
             LinkIo::Stream(stream) => {
                 while !self.out.is_empty() {
-                    let slices: Vec<io::IoSlice<'_>> = self
-                        .out
-                        .iter()
-                        .take(MAX_SLICES)
-                        .enumerate()
-                        .map(|(i, chunk)| {
-                            io::IoSlice::new(if i == 0 { &chunk[self.offset..] } else { chunk })
-                        })
-                        .collect();
+                    let slices = io_slices(&self.out, self.offset);
                     match Pin::new(&mut *stream).poll_write_vectored(cx, &slices) {
                         Poll::Ready(Ok(0)) => {
                             return Poll::Ready(Err(io::ErrorKind::WriteZero.into()))

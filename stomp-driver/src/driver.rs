@@ -248,16 +248,16 @@ pub struct Driver {
 impl Driver {
     /// A driver for `config`, answering `first_connect` once connected (or
     /// not), telling `lifecycle` what happens (events are dropped while it
-    /// is full), and taking commands from `handle`. Bad TLS settings fail
-    /// here, before any dial.
+    /// is full), and taking commands from a fresh handle. Bad TLS settings
+    /// fail here, before any dial.
     fn new(
         config: &Config,
         now: Instant,
-        handle: Handle,
         lifecycle: Arc<Queue<Lifecycle>>,
         first_connect: Done<SessionInfo>,
     ) -> Result<Driver, Error> {
         let session_config = config.session_config();
+        let handle = Handle::new(config.send_window, session_config.max_frame);
         let connector = Connector::for_hosts(config.tls.clone(), &session_config.hosts)?;
         let max_held = session_config.max_outgoing;
         let mut driver = Driver {
@@ -292,8 +292,7 @@ impl Driver {
     pub fn start(config: &Config, now: Instant) -> Result<Started, Error> {
         let events = Events::new();
         let (first_tx, first) = reply();
-        let handle = Handle::new(config.send_window, config.session_config().max_frame);
-        let driver = Driver::new(config, now, handle, events.queue().clone(), first_tx)?;
+        let driver = Driver::new(config, now, events.queue().clone(), first_tx)?;
         Ok(Started {
             driver,
             events,
@@ -720,8 +719,10 @@ impl Driver {
                 }
                 (Ok(_), Some(done)) => done.send(Ok(())),
                 (Err(e), Some(done)) => done.send(Err(e.into())),
-                (Ok(_), None) => self.handle.window().give(credit),
-                (Err(e), None) => self.handle.window().fail(credit, e.into()),
+                (result, None) => self
+                    .handle
+                    .window()
+                    .settle(credit, result.map(drop).map_err(Error::from)),
             },
             // Its caller stopped waiting before this ran.
             Command::Subscribe { mailbox, done, .. } if mailbox.is_closed() => {
@@ -768,10 +769,9 @@ impl Driver {
                     session.ack(&handle, transaction.as_ref(), false)
                 };
                 let result = result.map(|_| ()).map_err(Error::from);
-                match (done, result) {
-                    (Some(done), result) => done.send(result),
-                    (None, Ok(())) => self.handle.window().give(credit),
-                    (None, Err(e)) => self.handle.window().fail(credit, e),
+                match done {
+                    Some(done) => done.send(result),
+                    None => self.handle.window().settle(credit, result),
                 }
             }
             Command::Begin { done } => {
@@ -967,6 +967,19 @@ impl Driver {
     fn tell(&self, event: Lifecycle) {
         self.lifecycle.offer(event);
     }
+}
+
+/// Chunks given to one vectored write, at most.
+const MAX_SLICES: usize = 64;
+
+/// The slices of one vectored write of `out`, whose first chunk is written
+/// up to `offset` (for an adapter's writes; then [`consume_written`]).
+pub fn io_slices(out: &VecDeque<Bytes>, offset: usize) -> Vec<io::IoSlice<'_>> {
+    out.iter()
+        .take(MAX_SLICES)
+        .enumerate()
+        .map(|(i, chunk)| io::IoSlice::new(if i == 0 { &chunk[offset..] } else { chunk }))
+        .collect()
 }
 
 /// Drops `n` written octets from the front of `out`, whose first chunk is

@@ -45,10 +45,54 @@ pub struct Queue<T> {
 struct State<T> {
     items: VecDeque<T>,
     closed: bool,
+    waiters: Waiters,
+}
+
+/// Who waits for a change of some state behind a mutex: tasks by their
+/// wakers, threads on a condition variable (counted, so the condition
+/// variable is signalled only when a thread sleeps on it: a signal is a
+/// system call even when nobody waits). The queues and the send window
+/// share it.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
     wakers: Vec<Waker>,
-    /// Threads blocked in [`Queue::pop`]: the condition variable is
-    /// signalled only when there are any (a signal is a system call).
-    sleepers: usize,
+    /// Threads blocked on the condition variable.
+    pub(crate) sleepers: usize,
+}
+
+impl Waiters {
+    /// `cx`'s task wants a wake-up at the next change.
+    pub(crate) fn register(&mut self, cx: &Context<'_>) {
+        if !self.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            self.wakers.push(cx.waker().clone());
+        }
+    }
+
+    /// Everyone waiting now, to wake once the lock is let go.
+    pub(crate) fn take(&mut self) -> Wake {
+        Wake {
+            wakers: std::mem::take(&mut self.wakers),
+            threads: self.sleepers > 0,
+        }
+    }
+}
+
+/// The wake-ups [`Waiters::take`] took.
+pub(crate) struct Wake {
+    wakers: Vec<Waker>,
+    threads: bool,
+}
+
+impl Wake {
+    /// Wakes them: the threads on `condvar`, then the tasks.
+    pub(crate) fn run(self, condvar: &Condvar) {
+        if self.threads {
+            condvar.notify_all();
+        }
+        for waker in self.wakers {
+            waker.wake();
+        }
+    }
 }
 
 impl<T> fmt::Debug for Queue<T> {
@@ -75,8 +119,7 @@ impl<T> Queue<T> {
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 closed: false,
-                wakers: Vec::new(),
-                sleepers: 0,
+                waiters: Waiters::default(),
             }),
             ready: Condvar::new(),
             capacity: capacity.max(1),
@@ -144,7 +187,7 @@ impl<T> Queue<T> {
                     Some(deadline - now)
                 }
             };
-            state.sleepers += 1;
+            state.waiters.sleepers += 1;
             state = match wait {
                 None => self.ready.wait(state).unwrap_or_else(|e| e.into_inner()),
                 Some(wait) => {
@@ -154,7 +197,7 @@ impl<T> Queue<T> {
                         .0
                 }
             };
-            state.sleepers -= 1;
+            state.waiters.sleepers -= 1;
         }
     }
 
@@ -194,9 +237,7 @@ impl<T> Queue<T> {
         if state.closed {
             return Poll::Ready(None);
         }
-        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            state.wakers.push(cx.waker().clone());
-        }
+        state.waiters.register(cx);
         Poll::Pending
     }
 
@@ -226,15 +267,9 @@ impl<T> Queue<T> {
     }
 
     fn wake(&self, mut state: MutexGuard<'_, State<T>>) {
-        let wakers = std::mem::take(&mut state.wakers);
-        let sleepers = state.sleepers > 0;
+        let wake = state.waiters.take();
         drop(state);
-        if sleepers {
-            self.ready.notify_all();
-        }
-        for waker in wakers {
-            waker.wake();
-        }
+        wake.run(&self.ready);
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {

@@ -6,8 +6,9 @@
 //! however fast they send.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
+use crate::queue::Waiters;
 use crate::Error;
 
 /// What one send weighs in the window: its body, its destination and its
@@ -31,8 +32,7 @@ struct State {
     closed: bool,
     /// Why the last send nobody waited for failed, for the next call.
     failed: Option<Error>,
-    wakers: Vec<Waker>,
-    sleepers: usize,
+    waiters: Waiters,
 }
 
 impl Window {
@@ -54,30 +54,19 @@ impl Window {
             if let Some(ready) = self.try_take(&mut state, n) {
                 return ready;
             }
-            state.sleepers += 1;
+            state.waiters.sleepers += 1;
             state = self.room.wait(state).unwrap_or_else(|e| e.into_inner());
-            state.sleepers -= 1;
+            state.waiters.sleepers -= 1;
         }
     }
 
     /// [`take`](Window::take) without blocking the thread.
     pub fn poll_take(&self, cx: &mut Context<'_>, n: usize) -> Poll<Result<(), Error>> {
         let mut state = self.lock();
-        self.poll_locked(&mut state, cx, n)
-    }
-
-    fn poll_locked(
-        &self,
-        state: &mut State,
-        cx: &mut Context<'_>,
-        n: usize,
-    ) -> Poll<Result<(), Error>> {
-        match self.try_take(state, n) {
+        match self.try_take(&mut state, n) {
             Some(ready) => Poll::Ready(ready),
             None => {
-                if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    state.wakers.push(cx.waker().clone());
-                }
+                state.waiters.register(cx);
                 Poll::Pending
             }
         }
@@ -127,6 +116,16 @@ impl Window {
         self.wake(state);
     }
 
+    /// Gives `n` octets back for a send nobody waited for, as it went:
+    /// [`give`](Window::give) when it was taken, [`fail`](Window::fail) when
+    /// it was refused.
+    pub fn settle(&self, n: usize, result: Result<(), Error>) {
+        match result {
+            Ok(()) => self.give(n),
+            Err(error) => self.fail(n, error),
+        }
+    }
+
     /// Octets taken now.
     pub fn used(&self) -> usize {
         self.lock().used
@@ -140,15 +139,9 @@ impl Window {
     }
 
     fn wake(&self, mut state: MutexGuard<'_, State>) {
-        let wakers = std::mem::take(&mut state.wakers);
-        let sleepers = state.sleepers > 0;
+        let wake = state.waiters.take();
         drop(state);
-        if sleepers {
-            self.room.notify_all();
-        }
-        for waker in wakers {
-            waker.wake();
-        }
+        wake.run(&self.room);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
