@@ -55,7 +55,12 @@ pub struct ReconnectPolicy {
     /// The same for the very first connect (passes after the first one).
     pub startup_max_attempts: Option<u32>,
     /// Shuffle the host list before every pass (load spreading); otherwise
-    /// hosts are tried in the order given (primary first).
+    /// hosts are tried in the order given (primary first). Either way,
+    /// after an established connection is lost its host comes last in
+    /// every pass until a connection is made again: in list order, a pass
+    /// then starts with the host after it and wraps around. A host that
+    /// has just failed (killed, or silent behind a half-open link) is so
+    /// not tried before the others.
     pub randomize: bool,
     /// Each wait is shortened by a random fraction of itself, up to this
     /// (0 = exact waits, 1 = anywhere from 0 to the full wait).
@@ -163,6 +168,9 @@ pub(crate) struct Dialer {
     /// When the next dial is due; `None` while connected, dialling or done.
     due: Option<Instant>,
     connected_once: bool,
+    /// The host of the connection last established, tried last in the
+    /// passes after it is lost (it just failed; the others may not have).
+    last_connected: Option<usize>,
 }
 
 impl Dialer {
@@ -176,6 +184,7 @@ impl Dialer {
             position: 0,
             due: (hosts > 0).then_some(now),
             connected_once: false,
+            last_connected: None,
         };
         dialer.shuffle();
         dialer
@@ -204,9 +213,11 @@ impl Dialer {
         self.due
     }
 
-    /// A connection is established.
-    pub fn connected(&mut self) {
+    /// A connection to `host` (an index into the list; `None` for a
+    /// transport the caller opened) is established.
+    pub fn connected(&mut self, host: Option<usize>) {
         self.connected_once = true;
+        self.last_connected = host;
         self.pass = 0;
         self.position = self.order.len();
         self.due = None;
@@ -252,6 +263,7 @@ impl Dialer {
         self.pass += 1;
         self.position = 0;
         self.shuffle();
+        self.last_connected_last();
         let base = self.policy.base_delay(self.pass);
         let jitter = self.policy.jitter.clamp(0.0, 1.0) * self.rng.unit();
         let delay = base.mul_f64(1.0 - jitter);
@@ -261,6 +273,24 @@ impl Dialer {
             attempt: self.pass,
             delay,
         })
+    }
+
+    /// Puts the host of the lost connection at the end of the pass: in
+    /// list order, the pass starts with the host after it and wraps round;
+    /// shuffled, it keeps the shuffle of the others.
+    fn last_connected_last(&mut self) {
+        if !self.policy.randomize {
+            self.order = (0..self.hosts).collect();
+        }
+        let Some(lost) = self.last_connected.filter(|&h| h < self.hosts) else {
+            return;
+        };
+        if self.policy.randomize {
+            self.order.retain(|&h| h != lost);
+            self.order.push(lost);
+        } else {
+            self.order = (lost + 1..self.hosts).chain(0..=lost).collect();
+        }
     }
 
     /// Fisher-Yates over the host order, when asked for.
@@ -309,10 +339,73 @@ mod tests {
         for seed in 0..200 {
             let mut dialer = Dialer::new(policy(0.3, seed), 1, now);
             dialer.take_due(now).unwrap();
-            dialer.connected();
+            dialer.connected(Some(0));
             let planned = dialer.lost(now).unwrap();
             let ms = planned.delay.as_secs_f64() * 1000.0;
             assert!((7.0..=10.0).contains(&ms), "seed {seed}: {ms}");
+        }
+    }
+
+    #[test]
+    fn the_host_of_a_lost_connection_comes_last_in_each_pass() {
+        let now = Instant::now();
+        let plain = ReconnectPolicy {
+            randomize: false,
+            jitter: 0.0,
+            initial_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            ..ReconnectPolicy::failover()
+        };
+        let mut dialer = Dialer::new(plain.clone(), 3, now);
+        assert_eq!(dialer.take_due(now), Some((0, 0)));
+        dialer.connected(Some(0));
+        dialer.lost(now).unwrap();
+        // Two passes over the list, the lost host last in each.
+        let order: Vec<usize> = (0..6)
+            .map(|_| {
+                let (host, _) = dialer.take_due(now).unwrap();
+                dialer.failed(now).unwrap();
+                host
+            })
+            .collect();
+        assert_eq!(order, [1, 2, 0, 1, 2, 0]);
+        // Connected to the second host, and lost again: the third first.
+        let (host, _) = dialer.take_due(now).unwrap();
+        assert_eq!(host, 1);
+        dialer.connected(Some(1));
+        dialer.lost(now).unwrap();
+        let order: Vec<usize> = (0..3)
+            .map(|_| {
+                let (host, _) = dialer.take_due(now).unwrap();
+                dialer.failed(now).unwrap();
+                host
+            })
+            .collect();
+        assert_eq!(order, [2, 0, 1]);
+        // A transport the caller opened names no host: list order again.
+        dialer.take_due(now).unwrap();
+        dialer.connected(None);
+        dialer.lost(now).unwrap();
+        assert_eq!(dialer.take_due(now), Some((0, 1)));
+
+        // Shuffled: the lost host is last, the others in any order.
+        for seed in 0..50 {
+            let mut dialer = Dialer::new(policy(0.0, seed), 4, now);
+            let (first, _) = dialer.take_due(now).unwrap();
+            dialer.connected(Some(first));
+            dialer.lost(now).unwrap();
+            let order: Vec<usize> = (0..4)
+                .map(|_| {
+                    // Past any wait between passes.
+                    let (host, _) = dialer.take_due(now + Duration::from_secs(60)).unwrap();
+                    dialer.failed(now);
+                    host
+                })
+                .collect();
+            assert_eq!(order[3], first, "seed {seed}: {order:?}");
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [0, 1, 2, 3], "seed {seed}");
         }
     }
 

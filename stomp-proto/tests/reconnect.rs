@@ -106,7 +106,8 @@ fn outage(seed: u64) -> Sim {
 fn reconnect_dials_every_host_per_pass_with_seeded_backoff() {
     let sim = outage(42);
     let dials = &sim.dials;
-    // The first connect, then passes over a, b, c back to back.
+    // The first connect to a, then passes over b, c and a back to back:
+    // the host of the lost connection comes last.
     assert_eq!(dials[0], (0, 0, 0));
     let passes: Vec<&[(u128, usize, u32)]> = dials[1..].chunks(3).collect();
     for (i, pass) in passes.iter().enumerate() {
@@ -114,8 +115,8 @@ fn reconnect_dials_every_host_per_pass_with_seeded_backoff() {
         let hosts: Vec<usize> = pass.iter().map(|d| d.1).collect();
         assert_eq!(
             &hosts,
-            &[0, 1, 2][..hosts.len()],
-            "pass {attempt} in list order"
+            &[1, 2, 0][..hosts.len()],
+            "pass {attempt} in list order, from the host after the lost one"
         );
         assert!(pass.iter().all(|d| d.0 == pass[0].0 && d.2 == attempt));
     }
@@ -136,8 +137,8 @@ fn reconnect_dials_every_host_per_pass_with_seeded_backoff() {
     // by hand): waits of 62, 184, 344, 662 and 980 ms.
     let times: Vec<u128> = passes.iter().map(|p| p[0].0).collect();
     assert_eq!(times, [1062, 1246, 1591, 2253, 3234], "{dials:?}");
-    // c came back at 3 s: pass 5 tried a and b, then reached c.
-    assert_eq!(dials.len(), 16);
+    // c came back at 3 s: pass 5 tried b, then reached c.
+    assert_eq!(dials.len(), 15);
     let info = sim
         .client_events
         .iter()
@@ -158,7 +159,7 @@ fn reconnect_dials_every_host_per_pass_with_seeded_backoff() {
             stats.connections_lost,
             stats.dial_failures
         ),
-        (2, 1, 1, 14)
+        (2, 1, 1, 13)
     );
 }
 
@@ -193,10 +194,11 @@ fn events_say_what_was_lost_and_what_is_planned() {
     else {
         panic!("{:?}", sim.client_events)
     };
-    assert_eq!((*attempt, host.host.as_str()), (1, "a"));
+    // The lost host comes last: b first.
+    assert_eq!((*attempt, host.host.as_str()), (1, "b"));
     assert_eq!(delay.as_millis(), 62);
-    // A wait is announced once per pass: b and c follow a's failure at once,
-    // then a again after the next wait.
+    // A wait is announced once per pass: c and a follow b's failure at once,
+    // then b again after the next wait.
     let plans: Vec<(u32, String, u128)> = sim
         .client_events
         .iter()
@@ -213,11 +215,11 @@ fn events_say_what_was_lost_and_what_is_planned() {
     assert_eq!(
         plans,
         [
-            (1, "a".into(), 62),
-            (2, "a".into(), 184),
-            (3, "a".into(), 344),
-            (4, "a".into(), 662),
-            (5, "a".into(), 980),
+            (1, "b".into(), 62),
+            (2, "b".into(), 184),
+            (3, "b".into(), 344),
+            (4, "b".into(), 662),
+            (5, "b".into(), 980),
         ]
     );
     // Each failed dial is reported as one, naming its host and its own link,
@@ -238,10 +240,10 @@ fn events_say_what_was_lost_and_what_is_planned() {
     assert_eq!(
         failed,
         [
-            (2, "a".into()),
-            (3, "b".into()),
-            (4, "c".into()),
-            (5, "a".into())
+            (2, "b".into()),
+            (3, "c".into()),
+            (4, "a".into()),
+            (5, "b".into())
         ]
     );
     let lost = sim
@@ -512,11 +514,12 @@ fn gives_up_after_the_configured_passes() {
     sim.cut();
     sim.advance(ms(10_000));
     assert!(sim.closed);
-    // Two passes over three hosts, at 100 ms and 200 ms later.
+    // Two passes over three hosts, at 100 ms and 200 ms later, the host of
+    // the lost connection (a) last.
     let times: Vec<(u128, usize)> = sim.dials[1..].iter().map(|d| (d.0, d.1)).collect();
     assert_eq!(
         times,
-        [(100, 0), (100, 1), (100, 2), (300, 0), (300, 1), (300, 2)]
+        [(100, 1), (100, 2), (100, 0), (300, 1), (300, 2), (300, 0)]
     );
     assert_eq!(
         closed_reason(&sim.client_events),

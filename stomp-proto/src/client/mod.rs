@@ -1394,7 +1394,7 @@ impl ClientSession {
         self.state = State::Connected;
         let reconnected = self.stats.connects > 0;
         self.stats.connects += 1;
-        self.dialer.connected();
+        self.dialer.connected(self.current);
         self.refusals = 0;
         self.events.push_back(Event::Connected(SessionInfo {
             version,
