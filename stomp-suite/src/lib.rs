@@ -13,6 +13,7 @@ use stomp_proto::{AckMode, Version};
 
 pub mod adapters;
 pub mod brokers;
+pub mod chaos;
 pub mod concurrency;
 pub mod conformance;
 pub mod failover;
