@@ -44,10 +44,18 @@ Latency is from send to receive, measured in this process (the send time
 travels in a header). Messages left on the destination by earlier runs are
 acknowledged and skipped.
 
+Through a failover (a failover: URL, a broker killed under the run) the
+bench goes on and reports the outage: each lost connection and how long it
+took to come back, the longest gap without a delivery, duplicates, sends
+not confirmed (--receipts) and messages that never came. Exit status 5 if a
+message the broker confirmed never arrived.
+
 Examples:
   stomp bench                                   # the embedded broker, 100,000 x 1 KiB
   stomp bench --producers 4 --consumers 4 --duration 10s --transport ws
-  stomp bench --url stomp://guest:guest@127.0.0.1:61613 --ack client-individual --json";
+  stomp bench --url stomp://guest:guest@127.0.0.1:61613 --ack client-individual --json
+  stomp bench --url 'failover:(stomp://h1:61613,stomp://h2:61613)' --duration 20s \
+    --rate 2000 --persistent --receipts --ack client-individual";
 
 const SHELL_HELP: &str = "\
 Type help in the shell for its commands. Messages print as they arrive, above
