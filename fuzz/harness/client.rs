@@ -277,6 +277,8 @@ pub fn run(data: &[u8]) {
                         None
                     },
                     receipt: choice & 1 != 0,
+                    content_length: (choice & 8 != 0)
+                        .then_some(stomp_proto::ContentLengthPolicy::WhenRequired),
                 };
                 if let Ok(receipt) = client.send("/queue/0", vec![b'x'; size], options) {
                     owner.track(receipt);

@@ -479,6 +479,12 @@ impl Message {
         self.acknowledge(false, Some(transaction.id.clone()))
     }
 
+    /// Rejects it inside `transaction` (STOMP 1.1 and later): the NACK
+    /// takes effect on commit, and not at all if the transaction aborts.
+    pub fn nack_in(&self, transaction: &Transaction<'_>) -> Result<(), Error> {
+        self.acknowledge(true, Some(transaction.id.clone()))
+    }
+
     fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
         match self.0.acknowledgement(nack, transaction) {
             Some(ack) => {

@@ -419,6 +419,12 @@ impl Message {
         self.acknowledge(false, Some(transaction.id.clone())).await
     }
 
+    /// Rejects it inside `transaction` (STOMP 1.1 and later): the NACK
+    /// takes effect on commit, and not at all if the transaction aborts.
+    pub async fn nack_in(&self, transaction: &Transaction) -> Result<(), Error> {
+        self.acknowledge(true, Some(transaction.id.clone())).await
+    }
+
     async fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
         match self.0.acknowledgement(nack, transaction) {
             Some(ack) => {

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::encode::{encode_heartbeat, EncodeError, Encoder};
+use crate::encode::{encode_heartbeat, ContentLengthPolicy, EncodeError, Encoder};
 use crate::frame::Frame;
 use crate::version::Version;
 
@@ -59,17 +59,34 @@ impl Outbox {
     }
 
     /// The octets `frame` takes on the wire, without queueing it.
-    pub(crate) fn encoded_len(&self, frame: &Frame) -> Result<usize, EncodeError> {
+    pub(crate) fn encoded_len(
+        &self,
+        frame: &Frame,
+        length: ContentLengthPolicy,
+    ) -> Result<usize, EncodeError> {
         let mut head = BytesMut::new();
-        self.encoder.encode_head(frame, &mut head)?;
+        self.encoder
+            .content_length(length)
+            .encode_head(frame, &mut head)?;
         Ok(head.len() + frame.body.len() + 1)
     }
 
     /// Queues `frame`; returns the octets it takes on the wire.
     pub(crate) fn push(&mut self, frame: &Frame) -> Result<usize, EncodeError> {
+        self.push_with(frame, ContentLengthPolicy::WhenNonEmpty)
+    }
+
+    /// [`push`](Self::push), writing `content-length` as `length` says.
+    pub(crate) fn push_with(
+        &mut self,
+        frame: &Frame,
+        length: ContentLengthPolicy,
+    ) -> Result<usize, EncodeError> {
         let before = self.len();
         self.make_room(frame);
-        self.encoder.encode_head(frame, &mut self.pending)?;
+        self.encoder
+            .content_length(length)
+            .encode_head(frame, &mut self.pending)?;
         if frame.body.len() >= SHARE_BODY_FROM {
             self.cut();
             self.queued += frame.body.len();

@@ -810,3 +810,93 @@ proptest! {
         prop_assert_eq!(scenario_events(chunk), whole);
     }
 }
+
+#[test]
+fn an_end_of_line_after_each_frame_is_not_a_heartbeat() {
+    let client = ClientConfig {
+        max_events: 3,
+        ..ClientConfig::default()
+    };
+    let mut sim = Sim::new(client, ServerConfig::default(), Broker::Manual);
+    let now = sim.now;
+    sim.server.accept(now, None);
+    let mut connected = sim.server.poll_transmit(now).unwrap().to_vec();
+    connected.push(b'\n');
+    sim.client.handle_input(now, &connected);
+    // RabbitMQ's way: an end of line after every frame, in the same write;
+    // ten of them, more than the events that may wait, so the decoding
+    // stops and resumes between a frame and its end of line.
+    let mut burst = Vec::new();
+    for i in 0..10 {
+        let frame = format!("MESSAGE\nsubscription:s\ndestination:/q\nmessage-id:{i}\n\n{i}\0\n");
+        burst.extend_from_slice(frame.as_bytes());
+    }
+    sim.client.handle_input(now, &burst);
+    while sim.client.poll_event().is_some() {}
+    assert_eq!(
+        sim.client.stats().frames_in(stomp_proto::Command::Message),
+        10
+    );
+    assert_eq!(sim.client.stats().heartbeats_in, 0);
+    // Ends of line read on their own are heart-beats, after a frame too.
+    for n in 1..=3 {
+        sim.client.handle_input(now, b"\n");
+        assert_eq!(sim.client.stats().heartbeats_in, n);
+    }
+    sim.client.handle_input(now, b"\r\n\n");
+    assert_eq!(sim.client.stats().heartbeats_in, 5);
+    sim.client.handle_input(
+        now,
+        b"MESSAGE\nsubscription:s\ndestination:/q\nmessage-id:x\n\n\0\n\n",
+    );
+    while sim.client.poll_event().is_some() {}
+    assert_eq!(
+        sim.client.stats().heartbeats_in,
+        6,
+        "the second end of line stands alone"
+    );
+}
+
+#[test]
+fn content_length_is_left_out_when_the_send_or_the_client_asks() {
+    let wire = |client: ClientConfig, options: SendOptions, body: &'static [u8]| {
+        let mut sim = Sim::new(client, ServerConfig::default(), Broker::Manual);
+        let now = sim.now;
+        sim.server.accept(now, None);
+        let connected = sim.server.poll_transmit(now).unwrap();
+        sim.client.handle_input(now, &connected);
+        while let Some(out) = sim.client.poll_transmit(now) {
+            drop(out);
+        }
+        sim.client.send("/queue/a", body, options).unwrap();
+        let mut sent = Vec::new();
+        while let Some(out) = sim.client.poll_transmit(now) {
+            sent.extend_from_slice(&out);
+        }
+        String::from_utf8_lossy(&sent).into_owned()
+    };
+    let without = SendOptions {
+        content_length: Some(stomp_proto::ContentLengthPolicy::WhenRequired),
+        ..SendOptions::default()
+    };
+    let sent = wire(ClientConfig::default(), SendOptions::default(), b"text");
+    assert!(sent.contains("content-length:4\n"), "{sent:?}");
+    let sent = wire(ClientConfig::default(), without.clone(), b"text");
+    assert_eq!(sent, "SEND\ndestination:/queue/a\n\ntext\0");
+    // A NUL in the body needs the header all the same.
+    let sent = wire(ClientConfig::default(), without.clone(), b"a\0b");
+    assert!(sent.contains("content-length:3\n"), "{sent:?}");
+    // The client's default, and a send that overrides it.
+    let texts = ClientConfig {
+        content_length: stomp_proto::ContentLengthPolicy::WhenRequired,
+        ..ClientConfig::default()
+    };
+    let sent = wire(texts.clone(), SendOptions::default(), b"text");
+    assert!(!sent.contains("content-length"), "{sent:?}");
+    let bytes = SendOptions {
+        content_length: Some(stomp_proto::ContentLengthPolicy::WhenNonEmpty),
+        ..SendOptions::default()
+    };
+    let sent = wire(texts, bytes, b"text");
+    assert!(sent.contains("content-length:4\n"), "{sent:?}");
+}

@@ -57,6 +57,18 @@ impl SuiteClient for stomp_blocking::Client {
         self.events().clone()
     }
 
+    fn acknowledge_in(
+        &self,
+        message: &Self::Msg,
+        tx: &Self::Tx<'_>,
+        nack: bool,
+    ) -> Result<(), Error> {
+        match nack {
+            true => message.nack_in(tx),
+            false => message.ack_in(tx),
+        }
+    }
+
     fn disconnect(self) -> Result<(), Error> {
         self.disconnect()
     }
@@ -322,6 +334,18 @@ impl<R: BlockOn + 'static> SuiteClient for AsyncClient<R> {
 
     fn events(&self) -> Events {
         self.client.events()
+    }
+
+    fn acknowledge_in(
+        &self,
+        message: &Self::Msg,
+        tx: &Self::Tx<'_>,
+        nack: bool,
+    ) -> Result<(), Error> {
+        match nack {
+            true => R::block_on(message.message.nack_in(&tx.tx)),
+            false => R::block_on(message.message.ack_in(&tx.tx)),
+        }
     }
 
     fn disconnect(self) -> Result<(), Error> {

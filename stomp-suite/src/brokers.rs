@@ -10,10 +10,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use stomp_driver::{Config, Error, Tls};
-use stomp_proto::client::{RequestError, SendOptions, SubscribeOptions};
+use stomp_driver::{Config, Error, Lifecycle, Tls};
+use stomp_proto::client::{CloseReason, RequestError, SendOptions, SubscribeOptions};
 use stomp_proto::reconnect::ReconnectPolicy;
-use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
+use stomp_proto::{AckMode, ContentLengthPolicy, HeartBeat, Version, VersionSet};
 
 use crate::support::{self, brokers, one, queue, recv_text, Broker, TLS_DIR, WAIT};
 use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
@@ -22,7 +22,7 @@ use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
 #[macro_export]
 macro_rules! broker_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing);
+        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat);
     };
 }
 
@@ -124,6 +124,58 @@ pub fn nack_takes_the_message_away_from_the_subscription<A: Adapter>() {
             }
             client.disconnect().unwrap();
         }
+    }
+}
+
+pub fn a_nack_in_a_transaction_takes_effect_on_commit_only<A: Adapter>() {
+    for broker in brokers() {
+        let q = queue("tx-nack");
+        let client = broker.connect::<A>();
+        let sub = client.subscribe(&q, AckMode::ClientIndividual).unwrap();
+        client.send_with_receipt(&q, "reject me later").unwrap();
+        let message = sub.recv_timeout(WAIT).unwrap();
+        if broker.kind == "activemq" {
+            // ActiveMQ refuses it ("Poison ack cannot be transacted") with
+            // an ERROR, and closes the connection.
+            let events = client.events();
+            let tx = client.transaction().unwrap();
+            client.acknowledge_in(&message, &tx, true).unwrap();
+            let reason = loop {
+                match events.recv_timeout(WAIT) {
+                    Ok(Lifecycle::ConnectionLost(reason) | Lifecycle::Closed(reason)) => {
+                        break reason
+                    }
+                    Ok(_) => continue,
+                    Err(e) => panic!("{broker}: no end after the NACK: {e:?}"),
+                }
+            };
+            let CloseReason::ServerError(error) = &reason else {
+                panic!("{broker}: {reason:?}")
+            };
+            let said = error.message.as_deref().unwrap_or_default();
+            assert!(
+                said.starts_with("Poison ack cannot be transacted"),
+                "{said}"
+            );
+            continue;
+        }
+        // Aborted: as if the NACK was never sent.
+        let tx = client.transaction().unwrap();
+        client.acknowledge_in(&message, &tx, true).unwrap();
+        tx.abort().unwrap();
+        let quiet = Duration::from_millis(400);
+        assert!(sub.recv_timeout(quiet).is_err(), "{broker}: after abort");
+        // Committed: the NACK happens then, not before.
+        let tx = client.transaction().unwrap();
+        client.acknowledge_in(&message, &tx, true).unwrap();
+        assert!(sub.recv_timeout(quiet).is_err(), "{broker}: before commit");
+        tx.commit().unwrap();
+        // Requeued, and redelivered at once.
+        let again = sub.recv_timeout(WAIT).unwrap();
+        assert_eq!(again.text(), Some("reject me later"), "{broker}");
+        assert_eq!(again.header("redelivered"), Some("true"), "{broker}");
+        again.ack().unwrap();
+        client.disconnect().unwrap();
     }
 }
 
@@ -475,6 +527,68 @@ pub fn activemq_closing_after_a_protocol_error_is_survived_by_reconnecting<A: Ad
     client.send_with_receipt(&q, "after").unwrap();
     assert_eq!(recv_text(&sub), "after");
     client.disconnect().unwrap();
+}
+
+pub fn activemq_makes_a_text_message_of_a_send_without_content_length<A: Adapter>() {
+    let Some(broker) = one("activemq", "tcp") else {
+        return;
+    };
+    let client = broker.connect::<A>();
+    let q = queue("content-length");
+    let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+    let text = SendOptions {
+        content_length: Some(ContentLengthPolicy::WhenRequired),
+        receipt: true,
+        ..SendOptions::default()
+    };
+    client.send_with(&q, Bytes::from("as text"), text).unwrap();
+    client.send_with_receipt(&q, "as bytes").unwrap();
+    // A JMS text message comes back without `content-length`, a bytes
+    // message with it.
+    let first = sub.recv_timeout(WAIT).unwrap();
+    assert_eq!(first.text(), Some("as text"));
+    assert_eq!(first.header("content-length"), None);
+    let second = sub.recv_timeout(WAIT).unwrap();
+    assert_eq!(second.text(), Some("as bytes"));
+    assert_eq!(second.header("content-length"), Some("8"));
+    client.disconnect().unwrap();
+
+    // The client-wide default, as stomp.py's `auto_content_length=False`.
+    let mut config = broker.config();
+    config.session.content_length = ContentLengthPolicy::WhenRequired;
+    let client = A::connect(config).unwrap();
+    let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+    client.send_with_receipt(&q, "text again").unwrap();
+    let body: Vec<u8> = b"nul\0inside".to_vec();
+    client.send_with_receipt(&q, body.clone()).unwrap();
+    let third = sub.recv_timeout(WAIT).unwrap();
+    assert_eq!(third.header("content-length"), None);
+    // A NUL needs the header whatever the setting: a bytes message.
+    let fourth = sub.recv_timeout(WAIT).unwrap();
+    assert_eq!(&fourth.body()[..], &body[..]);
+    assert_eq!(fourth.header("content-length"), Some("10"));
+    client.disconnect().unwrap();
+}
+
+pub fn the_end_of_line_brokers_write_after_frames_is_no_heartbeat<A: Adapter>() {
+    for broker in brokers() {
+        let mut config = broker.config();
+        config.session.heartbeat = HeartBeat::new(0, 0);
+        let client = A::connect(config).unwrap();
+        let q = queue("eol");
+        let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+        for n in 0..40 {
+            client.send_with_receipt(&q, format!("m{n}")).unwrap();
+        }
+        for n in 0..40 {
+            assert_eq!(recv_text(&sub), format!("m{n}"), "{broker}");
+        }
+        // No heart-beats were asked for: none can have been read, however
+        // many end-of-line octets followed the frames.
+        let stats = client.stats().unwrap();
+        assert_eq!(stats.heartbeats_in, 0, "{broker}: {stats:?}");
+        client.disconnect().unwrap();
+    }
 }
 
 pub fn rabbitmq_whole_second_heartbeats_keep_the_connection_alive<A: Adapter>() {

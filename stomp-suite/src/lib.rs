@@ -62,6 +62,13 @@ pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
     fn stats(&self) -> Result<Stats, Error>;
     /// The life-cycle events.
     fn events(&self) -> Events;
+    /// ACK (or, with `nack`, NACK) `message` inside `tx`.
+    fn acknowledge_in(
+        &self,
+        message: &Self::Msg,
+        tx: &Self::Tx<'_>,
+        nack: bool,
+    ) -> Result<(), Error>;
     /// DISCONNECT and its receipt.
     fn disconnect(self) -> Result<(), Error>;
 

@@ -73,6 +73,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::ack::AckMode;
 use crate::decode::{Decoder, Item, Limits};
+use crate::encode::ContentLengthPolicy;
 use crate::frame::{Command, Frame, FrameBuilder};
 use crate::heartbeat::{self, HeartBeat, Negotiated, Timers};
 use crate::outbox::Outbox;
@@ -168,6 +169,10 @@ pub struct ClientConfig {
     /// larger ones are refused with [`CommandError::TooLarge`] when sent.
     /// Broker-less multicast sets it to what one datagram holds.
     pub max_frame: Option<usize>,
+    /// When SEND frames carry `content-length` (a send may choose otherwise
+    /// with [`SendOptions::content_length`]). ActiveMQ makes a bytes message
+    /// of a SEND with `content-length` and a text message of one without.
+    pub content_length: ContentLengthPolicy,
 }
 
 impl Default for ClientConfig {
@@ -190,6 +195,7 @@ impl Default for ClientConfig {
             max_pending_receipts: 10_000,
             max_events: 10_000,
             max_frame: None,
+            content_length: ContentLengthPolicy::WhenNonEmpty,
         }
     }
 }
@@ -286,6 +292,14 @@ pub struct SendOptions {
     pub transaction: Option<TxId>,
     /// Ask for a receipt.
     pub receipt: bool,
+    /// When to write `content-length`, if not as the client's
+    /// [`ClientConfig::content_length`] says:
+    /// [`ContentLengthPolicy::WhenRequired`] leaves it out unless the body
+    /// holds a NUL (stomp.py's `auto_content_length=False`, go-stomp's
+    /// `NoContentLength`, stompjs's `skipContentLengthHeader`). A
+    /// `content-length` in `headers` is written as given (corrected if it
+    /// is wrong).
+    pub content_length: Option<ContentLengthPolicy>,
 }
 
 impl SendOptions {
@@ -514,7 +528,9 @@ pub struct Stats {
     pub bytes_in: u64,
     /// Octets handed to the transport.
     pub bytes_out: u64,
-    /// Heart-beats received.
+    /// Heart-beats received: ends of line that stand alone between frames
+    /// (not the one a broker may write right after each frame, in the same
+    /// read).
     pub heartbeats_in: u64,
     /// Heart-beats sent.
     pub heartbeats_out: u64,
@@ -588,7 +604,7 @@ struct Pending {
     order: u64,
     key: Option<(Instant, u64)>,
     /// The SEND frame, kept when the policy re-sends unconfirmed sends.
-    resend: Option<Frame>,
+    resend: Option<(Frame, ContentLengthPolicy)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -621,6 +637,10 @@ pub struct ClientSession {
     version: Version,
     decoder: Decoder,
     inbound: BytesMut,
+    /// A frame ended in the octets read last: an end of line right after
+    /// it trails the frame (RabbitMQ writes one after every frame) and is
+    /// no heart-beat.
+    eol_trails_frame: bool,
     outbox: Outbox,
     timers: Option<Timers>,
     events: VecDeque<Event>,
@@ -645,7 +665,7 @@ pub struct ClientSession {
     /// Hosts in a row that answered CONNECT with an ERROR.
     refusals: usize,
     /// Unconfirmed sends to re-send after the reconnect, oldest first.
-    replay: Vec<(ReceiptId, Frame)>,
+    replay: Vec<(ReceiptId, Frame, ContentLengthPolicy)>,
     /// The owner stopped reading on purpose (see `set_reading_paused`).
     reading_paused: bool,
 }
@@ -660,6 +680,7 @@ impl ClientSession {
             version,
             decoder: Decoder::new(version, config.limits),
             inbound: BytesMut::new(),
+            eol_trails_frame: false,
             outbox: Outbox::new(version, config.max_outgoing),
             timers: None,
             events: VecDeque::new(),
@@ -758,6 +779,11 @@ impl ClientSession {
         self.stats.bytes_in += octets.len() as u64;
         if let Some(timers) = &mut self.timers {
             timers.received(now);
+        }
+        if self.inbound.is_empty() {
+            // Octets of a new read: an end of line at their start stands
+            // alone.
+            self.eol_trails_frame = false;
         }
         self.inbound.extend_from_slice(octets);
         self.process_inbound();
@@ -1110,7 +1136,8 @@ impl ClientSession {
         let frame = frame
             .headers(options.headers.iter().map(|(k, v)| (k, v)))
             .body(body);
-        self.request(frame, options.receipt)
+        let length = options.content_length.unwrap_or(self.config.content_length);
+        self.request_with(frame, options.receipt, length)
     }
 
     /// Acknowledges a message (for `client` subscriptions, it and every earlier
@@ -1176,7 +1203,7 @@ impl ClientSession {
         let frame = Frame::builder(Command::Disconnect)
             .header("receipt", receipt.as_str())
             .build();
-        self.queue(&frame)?;
+        self.queue(&frame, ContentLengthPolicy::WhenNonEmpty)?;
         self.disconnect_receipt = Some(receipt.clone());
         self.state = State::Disconnecting { deadline: None };
         Ok(receipt)
@@ -1267,8 +1294,18 @@ impl ClientSession {
         frame: FrameBuilder,
         receipt: bool,
     ) -> Result<Option<ReceiptId>, CommandError> {
+        self.request_with(frame, receipt, ContentLengthPolicy::WhenNonEmpty)
+    }
+
+    /// [`request`](Self::request), writing `content-length` as `length` says.
+    fn request_with(
+        &mut self,
+        frame: FrameBuilder,
+        receipt: bool,
+        length: ContentLengthPolicy,
+    ) -> Result<Option<ReceiptId>, CommandError> {
         if !receipt {
-            self.queue(&frame.build())?;
+            self.queue(&frame.build(), length)?;
             return Ok(None);
         }
         if self.pending.len() >= self.config.max_pending_receipts {
@@ -1276,18 +1313,18 @@ impl ClientSession {
         }
         let id = self.allocate("r-");
         let frame = frame.header("receipt", id.as_str()).build();
-        self.queue(&frame)?;
+        self.queue(&frame, length)?;
         let resend = (self.config.reconnect.unconfirmed_sends == UnconfirmedSends::Resend
             && frame.command == Command::Send
             && frame.header("transaction").is_none())
-        .then_some(frame);
+        .then_some((frame, length));
         self.pend(id.clone(), resend);
         Ok(Some(id))
     }
 
     /// Records a receipt as pending; its deadline starts when its frame is
     /// handed out.
-    fn pend(&mut self, receipt: ReceiptId, resend: Option<Frame>) {
+    fn pend(&mut self, receipt: ReceiptId, resend: Option<(Frame, ContentLengthPolicy)>) {
         let order = self.next_pending;
         self.next_pending += 1;
         self.unstarted.push(receipt.clone());
@@ -1301,11 +1338,11 @@ impl ClientSession {
         );
     }
 
-    fn queue(&mut self, frame: &Frame) -> Result<(), CommandError> {
+    fn queue(&mut self, frame: &Frame, length: ContentLengthPolicy) -> Result<(), CommandError> {
         if let Some(limit) = self.config.max_frame {
             let size = self
                 .outbox
-                .encoded_len(frame)
+                .encoded_len(frame, length)
                 .map_err(CommandError::Encode)?;
             if size > limit {
                 return Err(CommandError::TooLarge { size, limit });
@@ -1314,7 +1351,9 @@ impl ClientSession {
         if self.outbox.would_exceed(frame.body.len()) {
             return Err(CommandError::Backpressure);
         }
-        self.outbox.push(frame).map_err(CommandError::Encode)?;
+        self.outbox
+            .push_with(frame, length)
+            .map_err(CommandError::Encode)?;
         self.stats.frames_out[command_index(frame.command)] += 1;
         Ok(())
     }
@@ -1325,8 +1364,10 @@ impl ClientSession {
                 Ok(Some(Item::Frame(frame))) => {
                     tracing::debug!(target: "stomp::frames", "< {}", frame.summary());
                     self.stats.frames_in[command_index(frame.command)] += 1;
+                    self.eol_trails_frame = true;
                     self.handle_frame(frame);
                 }
+                Ok(Some(Item::Heartbeat)) if std::mem::take(&mut self.eol_trails_frame) => {}
                 Ok(Some(Item::Heartbeat)) => {
                     tracing::trace!(target: "stomp::frames", "< heart-beat");
                     self.stats.heartbeats_in += 1;
@@ -1426,8 +1467,8 @@ impl ClientSession {
 
     /// Sends the policy re-sends, oldest first, with their receipt ids.
     fn replay_sends(&mut self) {
-        for (receipt, frame) in std::mem::take(&mut self.replay) {
-            if self.outbox.push(&frame).is_err() {
+        for (receipt, frame, length) in std::mem::take(&mut self.replay) {
+            if self.outbox.push_with(&frame, length).is_err() {
                 self.events.push_back(Event::RequestFailed {
                     receipt,
                     error: RequestError::ConnectionLost,
@@ -1435,7 +1476,7 @@ impl ClientSession {
                 continue;
             }
             self.stats.frames_out[command_index(Command::Send)] += 1;
-            self.pend(receipt, Some(frame));
+            self.pend(receipt, Some((frame, length)));
         }
     }
 
@@ -1548,7 +1589,7 @@ impl ClientSession {
         let mut failed = Vec::with_capacity(pending.len());
         for (receipt, p) in pending {
             match p.resend {
-                Some(frame) if keep_resends => self.replay.push((receipt, frame)),
+                Some((frame, length)) if keep_resends => self.replay.push((receipt, frame, length)),
                 _ => failed.push(receipt),
             }
         }
@@ -1656,7 +1697,7 @@ impl ClientSession {
             return;
         }
         self.drop_connection();
-        for (receipt, _) in std::mem::take(&mut self.replay) {
+        for (receipt, ..) in std::mem::take(&mut self.replay) {
             self.events.push_back(Event::RequestFailed {
                 receipt,
                 error: RequestError::ConnectionLost,
