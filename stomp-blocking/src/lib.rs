@@ -16,7 +16,7 @@
 //! let orders = client.subscribe("/queue/orders", AckMode::ClientIndividual)?;
 //! client.send_with_receipt("/queue/orders", "one pizza")?; // the broker has it
 //! for message in &orders {
-//!     println!("{}", message.text().unwrap_or("<binary>"));
+//!     println!("{}", message.text().unwrap_or("<binary>".into()));
 //!     message.ack()?;
 //!     break;
 //! }
@@ -304,6 +304,19 @@ impl Client {
     pub fn disconnect(self) -> Result<(), Error> {
         self.handle.call(|done| Command::Disconnect { done })
     }
+
+    /// Whether a connection is up now (`false` while reconnecting, and
+    /// once the client has ended).
+    pub fn is_connected(&self) -> bool {
+        self.handle.is_connected()
+    }
+
+    /// How the client ended, once it has (`None` while it lives;
+    /// [`CloseReason::Disconnected`] after a graceful disconnect seen from
+    /// a clone).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.handle.close_reason()
+    }
 }
 
 impl Drop for Client {
@@ -362,7 +375,7 @@ impl Subscription {
     /// let client = Client::connect("stomp://guest:guest@localhost:61613")?;
     /// let jobs = client.subscribe("/queue/jobs", AckMode::Auto)?;
     /// jobs.run(|message| {
-    ///     println!("{}", message.text().unwrap_or("<binary>"));
+    ///     println!("{}", message.text().unwrap_or("<binary>".into()));
     ///     if message.header("last") == Some("true") {
     ///         Flow::Stop
     ///     } else {

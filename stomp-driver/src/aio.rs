@@ -303,6 +303,12 @@ impl Client {
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.handle.close_reason()
     }
+
+    /// Whether a connection is up now (`false` while reconnecting, and
+    /// once the client has ended).
+    pub fn is_connected(&self) -> bool {
+        self.handle.is_connected()
+    }
 }
 
 /// Closes the mailbox of a subscription whose `subscribe` future was

@@ -51,9 +51,12 @@ impl Delivery {
         self.inner.body()
     }
 
-    /// The body as text, if it is UTF-8.
-    pub fn text(&self) -> Option<&str> {
-        std::str::from_utf8(self.inner.body()).ok()
+    /// The body as text, in the charset its `content-type` names (UTF-8
+    /// when it names none; `us-ascii` and `iso-8859-1` too): `None` if it
+    /// is not valid text in it, or another charset (see
+    /// [`stomp_proto::body_text`]). Borrowed unless it had to be decoded.
+    pub fn text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        stomp_proto::body_text(self.header("content-type"), self.inner.body())
     }
 
     /// The body parsed as JSON into `T`.

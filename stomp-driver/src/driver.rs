@@ -872,6 +872,7 @@ impl Driver {
                 }
                 Event::ConnectionLost { link, reason } => {
                     tracing::warn!(%reason, "STOMP connection lost");
+                    self.handle.set_disconnected();
                     self.close_named(link);
                     self.tell(Lifecycle::ConnectionLost(reason));
                 }
@@ -959,6 +960,7 @@ impl Driver {
         // Commands that come after are refused with the reason above (the
         // queue stays open while the link is flushed: its reports come
         // through it), then dropped once the queue closes.
+        self.handle.set_disconnected();
         self.tell(Lifecycle::Closed(reason));
         self.lifecycle.close();
     }

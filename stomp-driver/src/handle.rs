@@ -2,7 +2,7 @@
 //! input queue, the end (reason and final counters), and the life-cycle
 //! events the driver tells.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -203,6 +203,9 @@ pub struct Handle {
     window: Arc<Window>,
     /// The session's count of CONNECTEDs, as the driver last saw it.
     connects: Arc<AtomicU64>,
+    /// Whether a connection is up (CONNECTED came, and it has not been
+    /// lost since).
+    connected: Arc<AtomicBool>,
     /// The session's frame limit, if any: a send that may come near it
     /// waits for the driver's verdict.
     max_frame: Option<usize>,
@@ -220,6 +223,7 @@ impl Handle {
             input: Arc::new(Queue::unbounded()),
             window: Arc::new(Window::new(window)),
             connects: Arc::default(),
+            connected: Arc::default(),
             max_frame,
             closed: Arc::default(),
             final_stats: Arc::default(),
@@ -250,6 +254,20 @@ impl Handle {
     /// The driver saw CONNECTED number `connects`.
     pub(crate) fn set_connects(&self, connects: u64) {
         self.connects.store(connects, Ordering::Relaxed);
+        self.connected.store(true, Ordering::Relaxed);
+    }
+
+    /// The driver lost the connection (or the client ended).
+    pub(crate) fn set_disconnected(&self) {
+        self.connected.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the client is connected now: CONNECTED came and the
+    /// connection has not been lost since (while it reconnects, and once
+    /// it has ended, `false`). What the driver last saw; the network may
+    /// already know better.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
     }
 
     /// An ACK or NACK as every client makes it: refused at once with

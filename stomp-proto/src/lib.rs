@@ -55,6 +55,7 @@
 #![warn(missing_docs)]
 
 mod ack;
+mod charset;
 pub mod client;
 mod decode;
 mod encode;
@@ -70,6 +71,7 @@ pub mod uri;
 mod version;
 
 pub use ack::AckMode;
+pub use charset::body_text;
 pub use decode::{DecodeError, DecodeErrorKind, Decoder, Item, Limits};
 pub use encode::{encode, encode_heartbeat, ContentLengthPolicy, EncodeError, Encoder};
 pub use frame::{Command, Frame, FrameBuilder, Headers, Iter, Summary};

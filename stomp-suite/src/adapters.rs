@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use stomp_driver::delivery::Delivery;
 use stomp_driver::{Config, Empty, Error, Events};
-use stomp_proto::client::{SendOptions, SessionInfo, Stats, SubscribeOptions};
+use stomp_proto::client::{CloseReason, SendOptions, SessionInfo, Stats, SubscribeOptions};
 
 use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
 
@@ -57,6 +57,14 @@ impl SuiteClient for stomp_blocking::Client {
         self.events().clone()
     }
 
+    fn is_connected(&self) -> bool {
+        self.is_connected()
+    }
+
+    fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason()
+    }
+
     fn acknowledge_in(
         &self,
         message: &Self::Msg,
@@ -101,6 +109,10 @@ impl SuiteMsg for stomp_blocking::Message {
 
     fn nack(&self) -> Result<(), Error> {
         self.nack()
+    }
+
+    fn decoded_text(&self) -> Option<String> {
+        self.text().map(String::from)
     }
 }
 
@@ -336,6 +348,14 @@ impl<R: BlockOn + 'static> SuiteClient for AsyncClient<R> {
         self.client.events()
     }
 
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    fn close_reason(&self) -> Option<CloseReason> {
+        self.client.close_reason()
+    }
+
     fn acknowledge_in(
         &self,
         message: &Self::Msg,
@@ -384,6 +404,10 @@ impl<R: BlockOn + 'static> SuiteMsg for AsyncMsg<R> {
 
     fn nack(&self) -> Result<(), Error> {
         R::block_on(self.message.nack())
+    }
+
+    fn decoded_text(&self) -> Option<String> {
+        self.message.text().map(String::from)
     }
 }
 

@@ -22,7 +22,7 @@ use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
 #[macro_export]
 macro_rules! broker_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat);
+        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat);
     };
 }
 
@@ -62,6 +62,50 @@ pub fn binary_bodies_with_nuls_and_escaped_headers_arrive_intact<A: Adapter>() {
         let message = sub.recv_timeout(WAIT).unwrap();
         assert_eq!(&message.body()[..], &body[..], "{broker}");
         assert_eq!(message.header("x-note"), Some("a:b\nc\\d"), "{}", broker);
+        client.disconnect().unwrap();
+    }
+}
+
+pub fn text_is_decoded_in_the_charset_its_content_type_names<A: Adapter>() {
+    for broker in brokers() {
+        let client = broker.connect::<A>();
+        let q = queue("charset");
+        let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+        let cases: [(Option<&str>, &[u8], Option<&str>); 5] = [
+            (None, "café ☕".as_bytes(), Some("café ☕")),
+            (
+                Some("text/plain;charset=utf-8"),
+                "naïve".as_bytes(),
+                Some("naïve"),
+            ),
+            (
+                Some("text/plain; charset=ISO-8859-1"),
+                b"caf\xe9 cr\xe8me",
+                Some("café crème"),
+            ),
+            (Some("text/plain;charset=us-ascii"), b"caf\xe9", None),
+            (Some("application/octet-stream"), b"\xff\xfe", None),
+        ];
+        for (content_type, body, _) in cases {
+            let options = SendOptions {
+                content_type: content_type.map(String::from),
+                receipt: true,
+                ..SendOptions::default()
+            };
+            client
+                .send_with(&q, Bytes::copy_from_slice(body), options)
+                .unwrap();
+        }
+        for (content_type, body, text) in cases {
+            let message = sub.recv_timeout(WAIT).unwrap();
+            assert_eq!(&message.body()[..], body, "{broker}");
+            assert_eq!(
+                message.decoded_text().as_deref(),
+                text,
+                "{} {broker}: {content_type:?}",
+                A::NAME
+            );
+        }
         client.disconnect().unwrap();
     }
 }

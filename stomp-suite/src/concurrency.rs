@@ -67,7 +67,7 @@ where
         for (i, message) in received.into_iter().enumerate() {
             let message = message.expect("one message each");
             assert_eq!(
-                message.text(),
+                message.text().as_deref(),
                 Some(format!("to {i}").as_str()),
                 "{}",
                 A::NAME
@@ -106,7 +106,8 @@ where
         let mut next: BTreeMap<u32, u32> = BTreeMap::new();
         for _ in 0..1000 {
             let message = sub.recv().await.expect("a message");
-            let (sender, n) = message.text().unwrap().split_once(':').unwrap();
+            let text = message.text().unwrap();
+            let (sender, n) = text.split_once(':').unwrap();
             let (sender, n): (u32, u32) = (sender.parse().unwrap(), n.parse().unwrap());
             let expected = next.entry(sender).or_insert(0);
             assert_eq!(n, *expected, "{} sender {sender}", A::NAME);
@@ -134,7 +135,7 @@ where
     // and confirmed all the same; only its answer is lost.
     poll_once(client.send_with_receipt(&q, "cancelled"));
     let message = A::timeout(sub.recv(), WAIT).unwrap().unwrap();
-    assert_eq!(message.text(), Some("cancelled"));
+    assert_eq!(message.text().as_deref(), Some("cancelled"));
     // An ack dropped half-way is sent as well.
     poll_once(message.ack());
 
@@ -167,7 +168,7 @@ where
     // The connection goes on as if nothing happened.
     A::block_on(client.send_with_receipt(&q, "after")).unwrap();
     let message = A::timeout(sub.recv(), WAIT).unwrap().unwrap();
-    assert_eq!(message.text(), Some("after"), "{}", A::NAME);
+    assert_eq!(message.text().as_deref(), Some("after"), "{}", A::NAME);
     A::block_on(message.ack()).unwrap();
     drop(sub);
     A::block_on(client.disconnect()).unwrap();

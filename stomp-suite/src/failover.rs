@@ -162,6 +162,9 @@ pub fn a_send_while_the_link_is_down_is_confirmed_after_the_reconnect_and_a_stal
         support::wait_for(&client.events(), WAIT, |e| {
             matches!(e, Lifecycle::ConnectionLost(_))
         });
+        // Down, and reconnecting: not connected, not ended.
+        assert!(!client.is_connected(), "{} {broker}", A::NAME);
+        assert_eq!(client.close_reason(), None, "{} {broker}", A::NAME);
         let sent = std::thread::scope(|scope| {
             let sending = scope.spawn(|| client.send_with_receipt(&q, "during"));
             std::thread::sleep(Duration::from_millis(500));
@@ -201,6 +204,7 @@ pub fn a_send_while_the_link_is_down_is_confirmed_after_the_reconnect_and_a_stal
         }
         bodies.sort();
         assert_eq!(bodies, ["before", "during"], "{} {broker}", A::NAME);
+        assert!(client.is_connected(), "{} {broker}", A::NAME);
         round_trip(&client, &queue("offline-after"));
         drop(sub);
         client.disconnect().unwrap();

@@ -62,6 +62,8 @@ pub fn a_silent_broker_is_detected_within_the_heartbeat_grace<A: Adapter>() {
     let grace = Duration::from_millis(100).mul_f64(config.session.heartbeat_grace);
     let start = Instant::now();
     let client = A::connect(config).unwrap();
+    assert!(client.is_connected(), "{}", A::NAME);
+    assert_eq!(client.close_reason(), None);
     wait_for(&client, |e| matches!(e, Lifecycle::HeartbeatTimeout));
     let detected = start.elapsed();
     // Heart-beats kept it alive until the stall; it was declared dead within
@@ -75,6 +77,8 @@ pub fn a_silent_broker_is_detected_within_the_heartbeat_grace<A: Adapter>() {
         unreachable!()
     };
     assert_eq!(reason, CloseReason::HeartbeatTimeout);
+    assert!(!client.is_connected(), "{}", A::NAME);
+    assert_eq!(client.close_reason(), Some(CloseReason::HeartbeatTimeout));
     assert!(matches!(
         client.send("/queue/a", "x"),
         Err(Error::Closed(Some(CloseReason::HeartbeatTimeout)))

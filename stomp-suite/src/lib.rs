@@ -62,6 +62,10 @@ pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
     fn stats(&self) -> Result<Stats, Error>;
     /// The life-cycle events.
     fn events(&self) -> Events;
+    /// Whether a connection is up now.
+    fn is_connected(&self) -> bool;
+    /// How the client ended, once it has.
+    fn close_reason(&self) -> Option<stomp_proto::client::CloseReason>;
     /// ACK (or, with `nack`, NACK) `message` inside `tx`.
     fn acknowledge_in(
         &self,
@@ -117,6 +121,9 @@ pub trait SuiteMsg: Send {
     fn ack(&self) -> Result<(), Error>;
     /// NACK.
     fn nack(&self) -> Result<(), Error>;
+    /// The adapter's own `text()`: the body decoded in the charset its
+    /// `content-type` names.
+    fn decoded_text(&self) -> Option<String>;
 
     /// The body as text.
     fn text(&self) -> Option<&str> {

@@ -12,7 +12,7 @@
 //! let mut orders = client.subscribe("/queue/orders", AckMode::ClientIndividual).await?;
 //! client.send_with_receipt("/queue/orders", "one pizza").await?; // the broker has it
 //! if let Some(message) = orders.next().await {
-//!     println!("{}", message.text().unwrap_or("<binary>"));
+//!     println!("{}", message.text().unwrap_or("<binary>".into()));
 //!     message.ack().await?;
 //! }
 //! client.disconnect().await
