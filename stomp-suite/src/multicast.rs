@@ -58,7 +58,7 @@ fn subscribe<C: SuiteClient>(client: &C, pattern: &str) -> C::Sub {
 }
 
 fn text(message: &impl SuiteMsg) -> String {
-    message.text().unwrap_or("<binary>".into()).to_string()
+    message.text().unwrap_or("<binary>").to_string()
 }
 
 /// Nothing more arrives within a moment.
