@@ -279,10 +279,13 @@ impl Client {
         })
     }
 
-    /// The life-cycle events so far (connected, heart-beat timeout, connection
-    /// lost, reconnecting, closed); up to 256 wait, later ones are dropped.
-    pub fn events(&self) -> &Events {
-        &self.events
+    /// The life-cycle events (connected, heart-beat timeout, connection
+    /// lost, reconnecting, closed), for one more reader: every reader sees
+    /// every event, from the oldest of the last 256 (so a reader made
+    /// after the connect still sees it). Read it, or drop it: the client
+    /// never waits for a reader.
+    pub fn events(&self) -> Events {
+        self.events.reader()
     }
 
     /// The session's counters; once the client has ended, as they were at

@@ -54,7 +54,7 @@ use crate::multicast;
 use crate::queue::Queue;
 use crate::reply::{reply, Answer};
 use crate::window::Window;
-use crate::{Config, Events};
+use crate::{Config, EventLog, Events};
 
 pub use crate::handle::{Command, Done, Handle, Input, Lifecycle};
 
@@ -220,7 +220,7 @@ pub struct Driver {
     session: ClientSession,
     connector: Connector,
     handle: Handle,
-    lifecycle: Arc<Queue<Lifecycle>>,
+    lifecycle: Arc<EventLog>,
     first_connect: Option<Done<SessionInfo>>,
     mailboxes: HashMap<SubscriptionId, Arc<Queue<core::Message>>>,
     waiting: HashMap<ReceiptId, Waiter>,
@@ -253,7 +253,7 @@ impl Driver {
     fn new(
         config: &Config,
         now: Instant,
-        lifecycle: Arc<Queue<Lifecycle>>,
+        lifecycle: Arc<EventLog>,
         first_connect: Done<SessionInfo>,
     ) -> Result<Driver, Error> {
         let session_config = config.session_config();
@@ -292,7 +292,7 @@ impl Driver {
     pub fn start(config: &Config, now: Instant) -> Result<Started, Error> {
         let events = Events::new();
         let (first_tx, first) = reply();
-        let driver = Driver::new(config, now, events.queue().clone(), first_tx)?;
+        let driver = Driver::new(config, now, events.log().clone(), first_tx)?;
         Ok(Started {
             driver,
             events,

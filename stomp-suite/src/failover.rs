@@ -61,7 +61,15 @@ fn connects_past<A: Adapter>(
         "{} {broker}",
         A::NAME
     );
-    let events: Vec<Lifecycle> = std::iter::from_fn(|| client.events().try_recv()).collect();
+    // Every reader sees every event, from the first.
+    let (one, two) = (client.events(), client.events());
+    let events: Vec<Lifecycle> = std::iter::from_fn(|| one.try_recv()).collect();
+    let again: Vec<Lifecycle> = std::iter::from_fn(|| two.try_recv()).collect();
+    assert_eq!(events, again, "{} {broker}", A::NAME);
+    assert!(
+        matches!(events[0], Lifecycle::Connecting { .. }),
+        "{events:?}"
+    );
     let dial_failed = events.iter().find_map(|e| match e {
         Lifecycle::DialFailed { host, reason } => Some((host.clone(), reason.clone())),
         _ => None,
