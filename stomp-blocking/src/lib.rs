@@ -271,7 +271,17 @@ impl Client {
 
     /// Begins a transaction; it aborts when dropped without `commit`.
     pub fn transaction(&self) -> Result<Transaction<'_>, Error> {
-        let id = self.handle.call(|done| Command::Begin { done })?;
+        self.begin(None)
+    }
+
+    /// Begins a transaction with the id `id` (one already open is refused
+    /// with [`CommandError::DuplicateTransaction`]).
+    pub fn transaction_with_id(&self, id: &str) -> Result<Transaction<'_>, Error> {
+        self.begin(Some(id.to_string()))
+    }
+
+    fn begin(&self, id: Option<String>) -> Result<Transaction<'_>, Error> {
+        let id = self.handle.call(|done| Command::Begin { id, done })?;
         Ok(Transaction {
             client: self,
             id,
@@ -306,6 +316,31 @@ impl Client {
     /// disconnect timeout).
     pub fn disconnect(self) -> Result<(), Error> {
         self.handle.call(|done| Command::Disconnect { done })
+    }
+
+    /// Acknowledges a message by its id alone, for a message whose id was
+    /// handed elsewhere (another process, a database) instead of its
+    /// [`Message`]: `subscription` is its `subscription` header, `id` what
+    /// the version acknowledges by ([`AckHandle::id`](stomp_proto::client::AckHandle::id):
+    /// the `ack` header in 1.2, the `message-id` before). Returns on the
+    /// broker's receipt; an id it does not know comes back as its ERROR.
+    pub fn ack_id(&self, subscription: &str, id: &str) -> Result<(), Error> {
+        self.acknowledge_id(subscription, id, false)
+    }
+
+    /// Rejects a message by its id alone (1.1+); see [`ack_id`](Client::ack_id).
+    pub fn nack_id(&self, subscription: &str, id: &str) -> Result<(), Error> {
+        self.acknowledge_id(subscription, id, true)
+    }
+
+    fn acknowledge_id(&self, subscription: &str, id: &str, nack: bool) -> Result<(), Error> {
+        let (subscription, id) = (subscription.to_string(), id.to_string());
+        self.handle.call(|done| Command::AckId {
+            subscription,
+            id,
+            nack,
+            done,
+        })
     }
 
     /// Whether a connection is up now (`false` while reconnecting, and
@@ -416,11 +451,22 @@ impl Subscription {
     }
 
     /// Ends the subscription and waits until UNSUBSCRIBE is queued.
-    pub fn unsubscribe(mut self) -> Result<(), Error> {
+    pub fn unsubscribe(self) -> Result<(), Error> {
+        self.end(false)
+    }
+
+    /// Ends the subscription, and returns on the broker's receipt for the
+    /// UNSUBSCRIBE (after it, the broker sends nothing more for it).
+    pub fn unsubscribe_with_receipt(self) -> Result<(), Error> {
+        self.end(true)
+    }
+
+    fn end(mut self, receipt: bool) -> Result<(), Error> {
         self.ended = true;
         let id = self.id.clone();
         self.handle.call(|done| Command::Unsubscribe {
             id,
+            receipt,
             done: Some(done),
         })
     }
@@ -431,6 +477,7 @@ impl Drop for Subscription {
         if !self.ended {
             let _ = self.handle.send(Command::Unsubscribe {
                 id: self.id.clone(),
+                receipt: false,
                 done: None,
             });
         }
@@ -499,6 +546,27 @@ impl Message {
     /// takes effect on commit, and not at all if the transaction aborts.
     pub fn nack_in(&self, transaction: &Transaction<'_>) -> Result<(), Error> {
         self.acknowledge(true, Some(transaction.id.clone()))
+    }
+
+    /// Acknowledges it and returns on the broker's receipt for the ACK.
+    pub fn ack_with_receipt(&self) -> Result<(), Error> {
+        self.acknowledge_with_receipt(false)
+    }
+
+    /// Rejects it (1.1+) and returns on the broker's receipt for the NACK.
+    pub fn nack_with_receipt(&self) -> Result<(), Error> {
+        self.acknowledge_with_receipt(true)
+    }
+
+    fn acknowledge_with_receipt(&self, nack: bool) -> Result<(), Error> {
+        match self.0.current_ack_handle() {
+            Some(handle) => {
+                let handle = handle?;
+                let call = |done| Delivery::receipted_ack(handle, nack, done);
+                self.0.handle().call(call)
+            }
+            None => Ok(()), // auto mode: nothing to acknowledge
+        }
     }
 
     fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {

@@ -262,9 +262,46 @@ impl Client {
         })
     }
 
+    /// Acknowledges a message by its id alone, for a message whose id was
+    /// handed elsewhere (another process, a database) instead of its
+    /// [`Message`]: `subscription` is its `subscription` header, `id` what
+    /// the version acknowledges by ([`AckHandle::id`](stomp_proto::client::AckHandle::id):
+    /// the `ack` header in 1.2, the `message-id` before). Resolves on the
+    /// broker's receipt; an id it does not know comes back as its ERROR.
+    pub async fn ack_id(&self, subscription: &str, id: &str) -> Result<(), Error> {
+        self.acknowledge_id(subscription, id, false).await
+    }
+
+    /// Rejects a message by its id alone (1.1+); see [`ack_id`](Client::ack_id).
+    pub async fn nack_id(&self, subscription: &str, id: &str) -> Result<(), Error> {
+        self.acknowledge_id(subscription, id, true).await
+    }
+
+    async fn acknowledge_id(&self, subscription: &str, id: &str, nack: bool) -> Result<(), Error> {
+        let (subscription, id) = (subscription.to_string(), id.to_string());
+        self.handle
+            .ask(|done| Command::AckId {
+                subscription,
+                id,
+                nack,
+                done,
+            })
+            .await
+    }
+
     /// Begins a transaction; it aborts when dropped without `commit`.
     pub async fn transaction(&self) -> Result<Transaction, Error> {
-        let id = self.handle.ask(|done| Command::Begin { done }).await?;
+        self.begin(None).await
+    }
+
+    /// Begins a transaction with the id `id` (one already open is refused
+    /// with [`CommandError::DuplicateTransaction`](stomp_proto::client::CommandError::DuplicateTransaction)).
+    pub async fn transaction_with_id(&self, id: &str) -> Result<Transaction, Error> {
+        self.begin(Some(id.to_string())).await
+    }
+
+    async fn begin(&self, id: Option<String>) -> Result<Transaction, Error> {
+        let id = self.handle.ask(|done| Command::Begin { id, done }).await?;
         Ok(Transaction {
             client: self.clone(),
             id,
@@ -356,12 +393,23 @@ impl Subscription {
     }
 
     /// Ends the subscription; resolves once UNSUBSCRIBE is queued.
-    pub async fn unsubscribe(mut self) -> Result<(), Error> {
+    pub async fn unsubscribe(self) -> Result<(), Error> {
+        self.end(false).await
+    }
+
+    /// Ends the subscription; resolves on the broker's receipt for the
+    /// UNSUBSCRIBE (after it, the broker sends nothing more for it).
+    pub async fn unsubscribe_with_receipt(self) -> Result<(), Error> {
+        self.end(true).await
+    }
+
+    async fn end(mut self, receipt: bool) -> Result<(), Error> {
         self.ended = true;
         let id = self.id.clone();
         self.handle
             .ask(|done| Command::Unsubscribe {
                 id,
+                receipt,
                 done: Some(done),
             })
             .await
@@ -384,6 +432,7 @@ impl Drop for Subscription {
         if !self.ended {
             let _ = self.handle.send(Command::Unsubscribe {
                 id: self.id.clone(),
+                receipt: false,
                 done: None,
             });
         }
@@ -431,6 +480,27 @@ impl Message {
     /// takes effect on commit, and not at all if the transaction aborts.
     pub async fn nack_in(&self, transaction: &Transaction) -> Result<(), Error> {
         self.acknowledge(true, Some(transaction.id.clone())).await
+    }
+
+    /// Acknowledges it and resolves on the broker's receipt for the ACK.
+    pub async fn ack_with_receipt(&self) -> Result<(), Error> {
+        self.acknowledge_with_receipt(false).await
+    }
+
+    /// Rejects it (1.1+) and resolves on the broker's receipt for the NACK.
+    pub async fn nack_with_receipt(&self) -> Result<(), Error> {
+        self.acknowledge_with_receipt(true).await
+    }
+
+    async fn acknowledge_with_receipt(&self, nack: bool) -> Result<(), Error> {
+        match self.0.current_ack_handle() {
+            Some(handle) => {
+                let handle = handle?;
+                let ask = |done| Delivery::receipted_ack(handle, nack, done);
+                self.0.handle().ask(ask).await
+            }
+            None => Ok(()), // auto mode: nothing to acknowledge
+        }
     }
 
     async fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {

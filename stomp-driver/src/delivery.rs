@@ -90,6 +90,28 @@ impl Delivery {
         &self.handle
     }
 
+    /// The handle to acknowledge it with, marking it answered: `None` when
+    /// its subscription acknowledges automatically, an error for a message
+    /// of an earlier connection.
+    pub fn current_ack_handle(&self) -> Option<Result<AckHandle, Error>> {
+        let handle = self.inner.ack.clone()?;
+        self.answered.store(true, Ordering::Relaxed);
+        Some(self.handle.current(handle))
+    }
+
+    /// The ACK or NACK with a receipt, answered through `done` when it
+    /// comes; see [`current_ack_handle`](Delivery::current_ack_handle).
+    pub fn receipted_ack(handle: AckHandle, nack: bool, done: crate::handle::Done<()>) -> Command {
+        Command::Ack {
+            handle,
+            nack,
+            transaction: None,
+            receipt: true,
+            done: Some(done),
+            credit: 0,
+        }
+    }
+
     /// The ACK or NACK command for it and the window room it takes,
     /// marking it answered; `None` when its subscription acknowledges
     /// automatically, an error for a message of an earlier connection.

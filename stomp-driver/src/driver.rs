@@ -146,7 +146,8 @@ impl Command {
             }
             | Command::Disconnect { done } => done.send(Err(error)),
             Command::Subscribe { done, .. } => done.send(Err(error)),
-            Command::Begin { done } => done.send(Err(error)),
+            Command::Begin { done, .. } => done.send(Err(error)),
+            Command::AckId { done, .. } => done.send(Err(error)),
             Command::Unsubscribe { done, .. } | Command::End { done, .. } => {
                 if let Some(done) = done {
                     done.send(Err(error));
@@ -746,36 +747,53 @@ impl Driver {
                 }
                 Err(e) => done.send(Err(e.into())),
             },
-            Command::Unsubscribe { id, done } => {
+            Command::Unsubscribe { id, receipt, done } => {
                 if let Some(mailbox) = self.mailboxes.remove(&id) {
                     mailbox.close();
                 }
-                let result = session.unsubscribe(&id, false).map(|_| ());
-                if let Some(done) = done {
-                    done.send(result.map_err(Error::from));
-                }
+                let result = session.unsubscribe(&id, receipt && done.is_some());
+                self.answer(result, done);
                 self.update_pause(now);
             }
             Command::Ack {
                 handle,
                 nack,
                 transaction,
+                receipt,
                 done,
                 credit,
             } => {
+                let receipt = receipt && done.is_some();
                 let result = if nack {
-                    session.nack(&handle, transaction.as_ref(), false)
+                    session.nack(&handle, transaction.as_ref(), receipt)
                 } else {
-                    session.ack(&handle, transaction.as_ref(), false)
+                    session.ack(&handle, transaction.as_ref(), receipt)
                 };
-                let result = result.map(|_| ()).map_err(Error::from);
                 match done {
-                    Some(done) => done.send(result),
-                    None => self.handle.window().settle(credit, result),
+                    Some(_) => self.answer(result, done),
+                    None => self
+                        .handle
+                        .window()
+                        .settle(credit, result.map(drop).map_err(Error::from)),
                 }
             }
-            Command::Begin { done } => {
-                let result = session.begin(None, false).map(|(tx, _)| tx);
+            Command::AckId {
+                subscription,
+                id,
+                nack,
+                done,
+            } => {
+                let result = session.ack_handle(&subscription, &id).and_then(|handle| {
+                    if nack {
+                        session.nack(&handle, None, true)
+                    } else {
+                        session.ack(&handle, None, true)
+                    }
+                });
+                self.answer(result, Some(done));
+            }
+            Command::Begin { id, done } => {
+                let result = session.begin(id.as_deref(), false).map(|(tx, _)| tx);
                 done.send(result.map_err(Error::from));
             }
             Command::End { tx, commit, done } => {
@@ -804,6 +822,19 @@ impl Driver {
             },
             Command::Stats { done } => done.send(session.stats().clone()),
             Command::Close => session.close(),
+        }
+    }
+
+    /// Answers `done` with `result`: at once, or when the receipt it asked
+    /// for comes.
+    fn answer(&mut self, result: Result<Option<ReceiptId>, CommandError>, done: Option<Done<()>>) {
+        match (result, done) {
+            (Ok(Some(receipt)), Some(done)) => {
+                self.waiting.insert(receipt, Waiter::Done(done));
+            }
+            (Ok(_), Some(done)) => done.send(Ok(())),
+            (Err(e), Some(done)) => done.send(Err(e.into())),
+            (_, None) => {}
         }
     }
 

@@ -110,6 +110,8 @@ pub enum Command {
     Unsubscribe {
         /// Which.
         id: SubscriptionId,
+        /// Answered by the broker's receipt, not once it is sent.
+        receipt: bool,
         /// The answer, if anyone waits.
         done: Option<Done<()>>,
     },
@@ -122,13 +124,30 @@ pub enum Command {
         nack: bool,
         /// Inside this transaction.
         transaction: Option<TxId>,
+        /// Answered by the broker's receipt (`done` must be there).
+        receipt: bool,
         /// The answer, if anyone waits.
         done: Option<Done<()>>,
         /// The window room it holds while nobody waits.
         credit: usize,
     },
+    /// ACK or NACK by the message's id alone (see
+    /// [`ClientSession::ack_handle`](stomp_proto::client::ClientSession::ack_handle)),
+    /// answered by the broker's receipt.
+    AckId {
+        /// The message's `subscription`.
+        subscription: String,
+        /// What the version acknowledges by.
+        id: String,
+        /// NACK instead of ACK.
+        nack: bool,
+        /// The answer.
+        done: Done<()>,
+    },
     /// BEGIN.
     Begin {
+        /// The transaction's id, if the caller chose one.
+        id: Option<String>,
         /// The answer.
         done: Done<TxId>,
     },
@@ -282,20 +301,28 @@ impl Handle {
         nack: bool,
         transaction: Option<TxId>,
     ) -> Result<(Command, usize), Error> {
-        if handle.connection() != self.connects.load(Ordering::Relaxed) {
-            return Err(Error::Command(CommandError::StaleAck {
-                id: handle.id().to_string(),
-            }));
-        }
+        let handle = self.current(handle)?;
         let credit = 64 + handle.id().len();
         let command = Command::Ack {
             handle,
             nack,
             transaction,
+            receipt: false,
             done: None,
             credit,
         };
         Ok((command, credit))
+    }
+
+    /// `handle` if it is of the connection up now, or the
+    /// [`CommandError::StaleAck`] that refuses it.
+    pub(crate) fn current(&self, handle: AckHandle) -> Result<AckHandle, Error> {
+        if handle.connection() != self.connects.load(Ordering::Relaxed) {
+            return Err(Error::Command(CommandError::StaleAck {
+                id: handle.id().to_string(),
+            }));
+        }
+        Ok(handle)
     }
 
     /// Hands over a command that holds `credit` of the window, once it has

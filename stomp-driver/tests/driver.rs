@@ -418,6 +418,7 @@ fn a_stale_ack_is_refused_locally_and_the_new_connection_lives_on() {
         handle: handle.clone(),
         nack: false,
         transaction: None,
+        receipt: false,
         done: Some(done),
         credit: 0,
     });

@@ -61,6 +61,17 @@ impl SuiteClient for stomp_blocking::Client {
         self.is_connected()
     }
 
+    fn ack_id(&self, subscription: &str, id: &str, nack: bool) -> Result<(), Error> {
+        match nack {
+            true => self.nack_id(subscription, id),
+            false => self.ack_id(subscription, id),
+        }
+    }
+
+    fn transaction_with_id(&self, id: &str) -> Result<Self::Tx<'_>, Error> {
+        self.transaction_with_id(id)
+    }
+
     fn close_reason(&self) -> Option<CloseReason> {
         self.close_reason()
     }
@@ -92,6 +103,10 @@ impl SuiteSub for stomp_blocking::Subscription {
     fn unsubscribe(self) -> Result<(), Error> {
         self.unsubscribe()
     }
+
+    fn unsubscribe_with_receipt(self) -> Result<(), Error> {
+        self.unsubscribe_with_receipt()
+    }
 }
 
 impl SuiteMsg for stomp_blocking::Message {
@@ -113,6 +128,17 @@ impl SuiteMsg for stomp_blocking::Message {
 
     fn decoded_text(&self) -> Option<String> {
         self.text().map(String::from)
+    }
+
+    fn ack_with_receipt(&self, nack: bool) -> Result<(), Error> {
+        match nack {
+            true => self.nack_with_receipt(),
+            false => self.ack_with_receipt(),
+        }
+    }
+
+    fn ack_handle_id(&self) -> Option<String> {
+        self.ack_handle().map(|h| h.id().to_string())
     }
 }
 
@@ -352,6 +378,21 @@ impl<R: BlockOn + 'static> SuiteClient for AsyncClient<R> {
         self.client.is_connected()
     }
 
+    fn ack_id(&self, subscription: &str, id: &str, nack: bool) -> Result<(), Error> {
+        match nack {
+            true => R::block_on(self.client.nack_id(subscription, id)),
+            false => R::block_on(self.client.ack_id(subscription, id)),
+        }
+    }
+
+    fn transaction_with_id(&self, id: &str) -> Result<Self::Tx<'_>, Error> {
+        let tx = R::block_on(self.client.transaction_with_id(id))?;
+        Ok(AsyncTx {
+            tx,
+            _runtime: std::marker::PhantomData,
+        })
+    }
+
     fn close_reason(&self) -> Option<CloseReason> {
         self.client.close_reason()
     }
@@ -387,6 +428,10 @@ impl<R: BlockOn + 'static> SuiteSub for AsyncSub<R> {
     fn unsubscribe(self) -> Result<(), Error> {
         R::block_on(self.sub.unsubscribe())
     }
+
+    fn unsubscribe_with_receipt(self) -> Result<(), Error> {
+        R::block_on(self.sub.unsubscribe_with_receipt())
+    }
 }
 
 impl<R: BlockOn + 'static> SuiteMsg for AsyncMsg<R> {
@@ -408,6 +453,17 @@ impl<R: BlockOn + 'static> SuiteMsg for AsyncMsg<R> {
 
     fn decoded_text(&self) -> Option<String> {
         self.message.text().map(String::from)
+    }
+
+    fn ack_with_receipt(&self, nack: bool) -> Result<(), Error> {
+        match nack {
+            true => R::block_on(self.message.nack_with_receipt()),
+            false => R::block_on(self.message.ack_with_receipt()),
+        }
+    }
+
+    fn ack_handle_id(&self) -> Option<String> {
+        self.message.ack_handle().map(|h| h.id().to_string())
     }
 }
 

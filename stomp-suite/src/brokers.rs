@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stomp_driver::{Config, Error, Lifecycle, Tls};
-use stomp_proto::client::{CloseReason, RequestError, SendOptions, SubscribeOptions};
+use stomp_proto::client::{CloseReason, CommandError, RequestError, SendOptions, SubscribeOptions};
 use stomp_proto::reconnect::ReconnectPolicy;
 use stomp_proto::{AckMode, ContentLengthPolicy, HeartBeat, Version, VersionSet};
 
@@ -22,7 +22,7 @@ use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
 #[macro_export]
 macro_rules! broker_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat);
+        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, acks_by_handle_or_by_id_and_unsubscribes_wait_for_their_receipts, caller_chosen_transaction_ids_are_used_and_a_duplicate_refused, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat);
     };
 }
 
@@ -260,6 +260,75 @@ pub fn unsubscribe_stops_delivery<A: Adapter>() {
         // "two" waits in the queue for the next subscriber.
         let sub = client.subscribe(&q, AckMode::Auto).unwrap();
         assert_eq!(recv_text(&sub), "two", "{broker}");
+        client.disconnect().unwrap();
+    }
+}
+
+pub fn acks_by_handle_or_by_id_and_unsubscribes_wait_for_their_receipts<A: Adapter>() {
+    for broker in brokers() {
+        for version in Version::ALL {
+            let q = queue("receipted-acks");
+            let mut config = broker.config();
+            config.session.versions = VersionSet::from_iter([version]);
+            // 1.0 has only the cumulative mode: acking the second then
+            // acknowledges the first again, and still not the third.
+            let mode = match version {
+                Version::V1_0 => AckMode::Client,
+                _ => AckMode::ClientIndividual,
+            };
+            let client = A::connect(config.clone()).unwrap();
+            let sub = client.subscribe(&q, mode).unwrap();
+            for n in 1..=3 {
+                client.send_with_receipt(&q, format!("m{n}")).unwrap();
+            }
+            let first = sub.recv_timeout(WAIT).unwrap();
+            first.ack_with_receipt(false).unwrap();
+            // The second by its id alone, as if the message were long gone.
+            let second = sub.recv_timeout(WAIT).unwrap();
+            let (subscription, id) = (
+                second.header("subscription").unwrap().to_string(),
+                second.ack_handle_id().unwrap(),
+            );
+            drop(second);
+            client.ack_id(&subscription, &id, false).unwrap();
+            let third = sub.recv_timeout(WAIT).unwrap();
+            assert_eq!(third.text(), Some("m3"), "{broker} {version}");
+            sub.unsubscribe_with_receipt().unwrap();
+            client.disconnect().unwrap();
+            // Only the one never acknowledged comes back.
+            let client = A::connect(config).unwrap();
+            let sub = client.subscribe(&q, mode).unwrap();
+            let again = sub.recv_timeout(WAIT).unwrap();
+            assert_eq!(again.text(), Some("m3"), "{broker} {version}");
+            again.ack_with_receipt(false).unwrap();
+            let quiet = Duration::from_millis(300);
+            assert!(sub.recv_timeout(quiet).is_err(), "{broker} {version}");
+            client.disconnect().unwrap();
+        }
+    }
+}
+
+pub fn caller_chosen_transaction_ids_are_used_and_a_duplicate_refused<A: Adapter>() {
+    for broker in brokers() {
+        let client = broker.connect::<A>();
+        let q = queue("tx-id");
+        let sub = client.subscribe(&q, AckMode::Auto).unwrap();
+        let id = format!("order-{}", std::process::id());
+        let tx = client.transaction_with_id(&id).unwrap();
+        let twice = client.transaction_with_id(&id).map(drop);
+        assert!(
+            matches!(
+                twice,
+                Err(Error::Command(CommandError::DuplicateTransaction(ref d))) if *d == id
+            ),
+            "{broker}: {twice:?}"
+        );
+        tx.send(&q, "in a named transaction").unwrap();
+        tx.commit().unwrap();
+        assert_eq!(recv_text(&sub), "in a named transaction", "{broker}");
+        // Once ended, the id may be used again.
+        let tx = client.transaction_with_id(&id).unwrap();
+        tx.abort().unwrap();
         client.disconnect().unwrap();
     }
 }

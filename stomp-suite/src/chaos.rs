@@ -14,8 +14,11 @@
 //! - every send that could not be confirmed was reported to the caller as
 //!   an error (counted as `unconfirmed`; the producer sends it again, as a
 //!   careful caller would, so it may arrive twice);
-//! - first deliveries come in the producer's order (both brokers keep a
-//!   queue's order; redeliveries, marked `redelivered:true`, may not);
+//! - first deliveries (the first copy of each number) come in the
+//!   producer's order (both brokers keep a queue's order; redeliveries,
+//!   marked `redelivered:true`, may not, nor may a later copy: a SEND held
+//!   in a half-open link reaches the broker once the link is let go, long
+//!   after the producer sent it again);
 //! - duplicates (redeliveries of messages whose ACK was lost with a
 //!   connection, and resends of sends that did reach the broker) are
 //!   counted, not failed.
@@ -562,12 +565,16 @@ fn one_round<A: Adapter>(scenario: Scenario, round: usize) -> Round {
                     let mut got = received.lock().unwrap();
                     let count = got.count.entry(seq).or_insert(0);
                     *count += 1;
-                    if *count == 1 {
+                    let first = *count == 1;
+                    if first {
                         got.first_at.insert(seq, Instant::now());
                     }
-                    if !redelivered {
+                    // Order is the first arrivals': a copy of a number seen
+                    // before is a duplicate, whenever it comes. (A SEND
+                    // held in a half-open link reaches the broker when the
+                    // link is let go, long after the producer sent it again.)
+                    if first && !redelivered {
                         if let Some(last) = got.last_first {
-                            // A resend of an ambiguous send repeats a number.
                             if seq < last {
                                 got.out_of_order.push((last, seq));
                             }

@@ -66,6 +66,10 @@ pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
     fn is_connected(&self) -> bool;
     /// How the client ended, once it has.
     fn close_reason(&self) -> Option<stomp_proto::client::CloseReason>;
+    /// ACK (or NACK) by id alone, waiting for the receipt.
+    fn ack_id(&self, subscription: &str, id: &str, nack: bool) -> Result<(), Error>;
+    /// BEGIN with the caller's id.
+    fn transaction_with_id(&self, id: &str) -> Result<Self::Tx<'_>, Error>;
     /// ACK (or, with `nack`, NACK) `message` inside `tx`.
     fn acknowledge_in(
         &self,
@@ -109,6 +113,8 @@ pub trait SuiteSub: Send + Sync {
     fn recv_timeout(&self, timeout: Duration) -> Result<Self::Msg, Empty>;
     /// UNSUBSCRIBE.
     fn unsubscribe(self) -> Result<(), Error>;
+    /// UNSUBSCRIBE, waiting for its receipt.
+    fn unsubscribe_with_receipt(self) -> Result<(), Error>;
 }
 
 /// What the scenarios do with a message.
@@ -121,6 +127,10 @@ pub trait SuiteMsg: Send {
     fn ack(&self) -> Result<(), Error>;
     /// NACK.
     fn nack(&self) -> Result<(), Error>;
+    /// ACK (or NACK), waiting for its receipt.
+    fn ack_with_receipt(&self, nack: bool) -> Result<(), Error>;
+    /// What an ACK names it by (`AckHandle::id`).
+    fn ack_handle_id(&self) -> Option<String>;
     /// The adapter's own `text()`: the body decoded in the charset its
     /// `content-type` names.
     fn decoded_text(&self) -> Option<String>;

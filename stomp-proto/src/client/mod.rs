@@ -1151,6 +1151,23 @@ impl ClientSession {
         self.acknowledge(Command::Ack, handle, transaction, receipt)
     }
 
+    /// The handle to ACK or NACK a message by its id alone, on the
+    /// connection up now: for a message whose id was handed elsewhere (to
+    /// another process, say) instead of its [`Message`]. `id` is what the
+    /// negotiated version acknowledges by: the MESSAGE's `ack` header in
+    /// 1.2, its `message-id` in 1.0 and 1.1 (what [`AckHandle::id`] gives);
+    /// `subscription` is its `subscription` header. The broker judges it:
+    /// an id it does not know comes back as its ERROR.
+    pub fn ack_handle(&self, subscription: &str, id: &str) -> Result<AckHandle, CommandError> {
+        self.check_connected()?;
+        Ok(AckHandle {
+            subscription: subscription.into(),
+            version: self.version,
+            id: id.to_string(),
+            connection: self.stats.connects,
+        })
+    }
+
     /// Rejects a message (1.1+).
     pub fn nack(
         &mut self,
