@@ -41,6 +41,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::engine::{ConnectionId, Engine, EngineConfig};
@@ -72,6 +73,10 @@ pub struct ServeConfig {
     /// (`engine.server.limits`) and the store's (`engine.max_stored`), this
     /// bounds the broker's memory.
     pub max_connections: usize,
+    /// The largest WebSocket message (and frame) a client may send; a larger
+    /// one ends its connection, as brokers with a small limit do (test a
+    /// client's message splitting with it). `None`: 64 MiB.
+    pub ws_max_message: Option<usize>,
     /// Queues, topics, logins, sessions. Its server's `connect_timeout` also
     /// bounds the TLS and WebSocket handshakes before CONNECT.
     pub engine: EngineConfig,
@@ -210,6 +215,7 @@ impl Default for ServeConfig {
             ws: None,
             tls: None,
             max_connections: 10_000,
+            ws_max_message: None,
             engine: EngineConfig::default(),
         }
     }
@@ -234,6 +240,7 @@ impl Broker {
             transport: Transport::Tcp,
             tls: None,
             handshake,
+            ws_max_message: config.ws_max_message,
             open: Arc::new(OpenConnections {
                 count: AtomicUsize::new(0),
                 max: config.max_connections,
@@ -353,6 +360,8 @@ struct Listening {
     tls: Option<TlsAcceptor>,
     /// How long the TLS and WebSocket handshakes may take.
     handshake: Duration,
+    /// The largest WebSocket message taken.
+    ws_max_message: Option<usize>,
     /// Shared by every listener.
     open: Arc<OpenConnections>,
 }
@@ -457,7 +466,7 @@ async fn serve_socket(
             // Boxed, as below: the task of an idle plain TCP connection
             // stays as small as its own state.
             Transport::WebSocket => {
-                Box::pin(ws_connection(stream, peer, how.handshake, events)).await;
+                Box::pin(ws_connection(stream, peer, &how, events)).await;
             }
         }
         return;
@@ -489,7 +498,7 @@ async fn serve_tls(
             let (reader, writer) = tokio::io::split(stream);
             connection(reader, writer, peer, events).await;
         }
-        Transport::WebSocket => ws_connection(stream, peer, how.handshake, events).await,
+        Transport::WebSocket => ws_connection(stream, peer, &how, events).await,
     }
 }
 
@@ -618,16 +627,17 @@ fn choose_protocol(request: &Request, mut response: Response) -> Result<Response
 /// One STOMP over WebSocket connection: the handshake (agreeing on a STOMP
 /// sub-protocol when the client offers one), then like [`connection`],
 /// with text or binary messages in both directions.
-async fn ws_connection<S>(
-    stream: S,
-    peer: SocketAddr,
-    handshake: Duration,
-    events: mpsc::Sender<Event>,
-) where
+async fn ws_connection<S>(stream: S, peer: SocketAddr, how: &Listening, events: mpsc::Sender<Event>)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let accept = tokio_tungstenite::accept_hdr_async(stream, choose_protocol);
-    let Ok(Ok(socket)) = tokio::time::timeout(handshake, accept).await else {
+    let limits = how.ws_max_message.map(|max| {
+        WebSocketConfig::default()
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max))
+    });
+    let accept = tokio_tungstenite::accept_hdr_async_with_config(stream, choose_protocol, limits);
+    let Ok(Ok(socket)) = tokio::time::timeout(how.handshake, accept).await else {
         tracing::info!(%peer, "WebSocket handshake failed or timed out");
         return;
     };

@@ -45,6 +45,30 @@ pub struct Config {
     /// [`offline_wait`](Config::offline_wait), say) comes back from the
     /// caller's next such call.
     pub send_window: usize,
+    /// WebSocket settings for `ws://` and `wss://` hosts.
+    pub websocket: WebSocket,
+}
+
+/// How a `ws://` or `wss://` connection is made.
+///
+/// ```
+/// let mut config = stomp_driver::Config::from_url("ws://127.0.0.1:15674/ws?access_token=abc")?;
+/// config.websocket.headers.push(("Origin".into(), "https://app.example".into()));
+/// config.websocket.max_message = Some(16 * 1024); // a broker that refuses larger messages
+/// # Ok::<(), stomp_driver::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebSocket {
+    /// Extra headers on the HTTP upgrade request (`Authorization`,
+    /// `Cookie`, `Origin`...), after the ones the handshake needs. The
+    /// URL's query string goes into the request as written.
+    pub headers: Vec<(String, String)>,
+    /// The largest WebSocket message to send: longer output (a large
+    /// frame, or several frames) is split over several messages, as
+    /// stompjs's `splitLargeFrames` does, for brokers with a small message
+    /// limit. The broker must read STOMP across messages (RabbitMQ and the
+    /// embedded broker do). `None`: as large as it comes.
+    pub max_message: Option<usize>,
 }
 
 /// [`Config::read_ahead`]'s default.
@@ -63,6 +87,7 @@ impl Config {
             offline_wait: Some(Duration::from_secs(30)),
             tls: Tls::default(),
             send_window: 1 << 20,
+            websocket: WebSocket::default(),
         }
     }
 

@@ -259,7 +259,11 @@ impl Driver {
     ) -> Result<Driver, Error> {
         let session_config = config.session_config();
         let handle = Handle::new(config.send_window, session_config.max_frame);
-        let connector = Connector::for_hosts(config.tls.clone(), &session_config.hosts)?;
+        let connector = Connector::for_hosts(
+            config.tls.clone(),
+            config.websocket.clone(),
+            &session_config.hosts,
+        )?;
         let max_held = session_config.max_outgoing;
         let mut driver = Driver {
             session: ClientSession::new(session_config, now),

@@ -37,6 +37,7 @@ const SUBPROTOCOLS: &str = "v12.stomp, v11.stomp, v10.stomp";
 #[derive(Debug)]
 pub struct Connector {
     tls: Tls,
+    websocket: crate::WebSocket,
     config: Option<Arc<rustls::ClientConfig>>,
     /// Multicast identities: one per member, drawn from this.
     seed: u64,
@@ -45,10 +46,15 @@ pub struct Connector {
 impl Connector {
     /// A connector with these TLS settings; with `check`, bad settings fail
     /// here rather than on the first TLS dial.
-    pub fn new(tls: Tls, check: bool) -> Result<Connector, crate::Error> {
+    pub fn new(
+        tls: Tls,
+        websocket: crate::WebSocket,
+        check: bool,
+    ) -> Result<Connector, crate::Error> {
         let config = if check { Some(tls.build()?) } else { None };
         Ok(Connector {
             tls,
+            websocket,
             config,
             seed: crate::config::random_seed(),
         })
@@ -56,11 +62,15 @@ impl Connector {
 
     /// A connector for `hosts`: when one of them uses TLS, bad settings fail
     /// here.
-    pub fn for_hosts(tls: Tls, hosts: &[Endpoint]) -> Result<Connector, crate::Error> {
+    pub fn for_hosts(
+        tls: Tls,
+        websocket: crate::WebSocket,
+        hosts: &[Endpoint],
+    ) -> Result<Connector, crate::Error> {
         let check = hosts
             .iter()
             .any(|h| matches!(h.scheme, Scheme::StompSsl | Scheme::Wss));
-        Connector::new(tls, check)
+        Connector::new(tls, websocket, check)
     }
 
     /// Fresh layers for a connection to `endpoint` (none for plain TCP);
@@ -78,6 +88,7 @@ impl Connector {
                 return Ok(Layers {
                     tls: None,
                     ws: Ws::None,
+                    max_message: None,
                     out: VecDeque::new(),
                     group: Some(Box::new(group)),
                     multicast: Some(options),
@@ -94,6 +105,7 @@ impl Connector {
         let mut layers = Layers {
             tls,
             ws: Ws::None,
+            max_message: self.websocket.max_message.filter(|_| ws).map(|m| m.max(1)),
             out: VecDeque::new(),
             group: None,
             multicast: None,
@@ -101,7 +113,7 @@ impl Connector {
             reported_garbage: 0,
         };
         if ws {
-            layers.start_upgrade(endpoint)?;
+            layers.start_upgrade(endpoint, &self.websocket.headers)?;
         }
         layers.flush_tls()?;
         Ok(layers)
@@ -136,6 +148,8 @@ enum Ws {
 pub struct Layers {
     tls: Option<rustls::ClientConnection>,
     ws: Ws,
+    /// The largest WebSocket message sent.
+    max_message: Option<usize>,
     /// Raw bytes for the transport, in order (datagrams, for multicast).
     out: VecDeque<Bytes>,
     /// The multicast member, for `udp://`, and its socket's options.
@@ -221,7 +235,17 @@ impl Layers {
             return Ok(());
         }
         if let Ws::Open(ws) = &mut self.ws {
-            ws.send(Message::Binary(bytes)).map_err(ws_error)?;
+            match self.max_message {
+                Some(max) if bytes.len() > max => {
+                    let mut rest = bytes;
+                    while !rest.is_empty() {
+                        let piece = rest.split_to(max.min(rest.len()));
+                        ws.write(Message::Binary(piece)).map_err(ws_error)?;
+                    }
+                    ws.flush().map_err(ws_error)?;
+                }
+                _ => ws.send(Message::Binary(bytes)).map_err(ws_error)?,
+            }
             let framed = std::mem::take(&mut ws.get_mut().outbound);
             return self.below_ws(&framed);
         }
@@ -285,7 +309,11 @@ impl Layers {
         Ok((Cow::Owned(data), ended))
     }
 
-    fn start_upgrade(&mut self, endpoint: &Endpoint) -> io::Result<()> {
+    fn start_upgrade(
+        &mut self,
+        endpoint: &Endpoint,
+        headers: &[(String, String)],
+    ) -> io::Result<()> {
         let scheme = if endpoint.scheme == Scheme::Wss {
             "wss"
         } else {
@@ -296,17 +324,29 @@ impl Layers {
         } else {
             endpoint.host.clone()
         };
-        let path = if endpoint.path.is_empty() {
-            "/"
-        } else {
-            &endpoint.path
-        };
-        let url = format!("{scheme}://{host}:{}{path}", endpoint.port);
+        let url = format!(
+            "{scheme}://{host}:{}{}",
+            endpoint.port,
+            endpoint.http_target()
+        );
         let mut request = url.into_client_request().map_err(ws_error)?;
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",
             tungstenite::http::HeaderValue::from_static(SUBPROTOCOLS),
         );
+        for (name, value) in headers {
+            let bad = |what: &str| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("WebSocket header {name:?}: {what}"),
+                )
+            };
+            let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| bad("not a header name"))?;
+            let value = tungstenite::http::HeaderValue::from_str(value)
+                .map_err(|_| bad("not a header value"))?;
+            request.headers_mut().append(name, value);
+        }
         let mid = ClientHandshake::start(Pipe::default(), request, None).map_err(ws_error)?;
         // The first round writes the request and stops for the answer.
         match mid.handshake() {

@@ -23,7 +23,7 @@ pub mod reply;
 mod tls;
 pub mod window;
 
-pub use config::Config;
+pub use config::{Config, WebSocket};
 pub use driver::Lifecycle;
 pub use error::Error;
 pub use events::{EventLog, Events};

@@ -180,6 +180,31 @@ impl Endpoint {
         }
     }
 
+    /// What a `ws`/`wss` endpoint's HTTP upgrade asks for: its path (`/`
+    /// when it has none) and its query, so `ws://h/ws?access_token=abc`
+    /// sends `GET /ws?access_token=abc`.
+    ///
+    /// ```
+    /// let e: stomp_proto::uri::Endpoint = "ws://h:15674/ws?access_token=a%2Bb&v=1".parse().unwrap();
+    /// assert_eq!(e.http_target(), "/ws?access_token=a%2Bb&v=1");
+    /// let bare: stomp_proto::uri::Endpoint = "ws://h:15674".parse().unwrap();
+    /// assert_eq!(bare.http_target(), "/");
+    /// ```
+    pub fn http_target(&self) -> String {
+        let mut target = if self.path.is_empty() {
+            "/".to_string()
+        } else {
+            self.path.clone()
+        };
+        for (i, (name, value)) in self.options.iter().enumerate() {
+            target.push(if i == 0 { '?' } else { '&' });
+            target.push_str(&encode_component(name));
+            target.push('=');
+            target.push_str(&encode_component(value));
+        }
+        target
+    }
+
     /// The value of the query option `name`, if given.
     pub fn option(&self, name: &str) -> Option<&str> {
         self.options

@@ -127,7 +127,8 @@ impl SuiteMsg for stomp_blocking::Message {
     }
 
     fn decoded_text(&self) -> Option<String> {
-        self.text().map(String::from)
+        // The message's own (through `Delivery`), not this trait's.
+        Delivery::text(self).map(String::from)
     }
 
     fn ack_with_receipt(&self, nack: bool) -> Result<(), Error> {

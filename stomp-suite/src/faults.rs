@@ -26,7 +26,9 @@ macro_rules! fault_scenarios {
             tls_sends_the_server_name_and_presents_the_client_certificate,
             a_broker_that_writes_before_reading_never_deadlocks_a_busy_client,
             a_broker_that_stops_reading_fails_the_write_within_the_write_timeout,
-            a_subscription_asked_with_a_receipt_waits_for_it);
+            a_subscription_asked_with_a_receipt_waits_for_it,
+            the_websocket_upgrade_carries_the_urls_query_and_the_callers_headers,
+            large_frames_are_split_for_a_broker_with_a_small_websocket_limit);
     };
 }
 
@@ -375,4 +377,94 @@ pub fn a_subscription_asked_with_a_receipt_waits_for_it<A: Adapter>() {
     );
     assert!(elapsed >= receipt_timeout, "{}: {elapsed:?}", A::NAME);
     assert!(elapsed < WAIT, "{}: {elapsed:?}", A::NAME);
+}
+
+pub fn the_websocket_upgrade_carries_the_urls_query_and_the_callers_headers<A: Adapter>() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // An HTTP server that records the upgrade request and refuses it.
+    let server = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        socket.set_read_timeout(Some(WAIT)).unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match socket.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = socket.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let url = format!("ws://127.0.0.1:{port}/ws?access_token=abc%2Bdef&lang=en");
+    let mut config = Config::from_url(&url).unwrap();
+    config.session.connect_timeout = WAIT;
+    config.websocket.headers = vec![
+        ("Authorization".into(), "Bearer t0k3n".into()),
+        ("Cookie".into(), "session=42".into()),
+        ("Origin".into(), "https://app.example".into()),
+    ];
+    let refused = A::connect(config);
+    assert!(matches!(refused, Err(Error::Connect(_))), "{refused:?}");
+    let head = server.join().unwrap();
+    let lines: Vec<&str> = head.lines().collect();
+    assert_eq!(
+        lines[0],
+        "GET /ws?access_token=abc%2Bdef&lang=en HTTP/1.1",
+        "{}: {head}",
+        A::NAME
+    );
+    for wanted in [
+        "authorization: Bearer t0k3n",
+        "cookie: session=42",
+        "origin: https://app.example",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.eq_ignore_ascii_case(wanted)),
+            "{}: no {wanted:?} in {head}",
+            A::NAME
+        );
+    }
+    // A header that HTTP cannot carry fails the dial, saying which.
+    let mut config = Config::from_url(&url).unwrap();
+    config.websocket.headers = vec![("Bad Name".into(), "x".into())];
+    let refused = A::connect(config);
+    let Err(Error::Connect(reason)) = &refused else {
+        panic!("{refused:?}")
+    };
+    assert!(reason.to_string().contains("Bad Name"), "{reason}");
+}
+
+pub fn large_frames_are_split_for_a_broker_with_a_small_websocket_limit<A: Adapter>() {
+    const LIMIT: usize = 16 * 1024;
+    let url = support::embedded_small_websocket(LIMIT);
+    let body = bytes::Bytes::from(
+        (0..100_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    let q = support::queue("ws-split");
+
+    // Unsplit, the broker refuses the message and ends the connection.
+    let mut config = Config::from_url(url).unwrap();
+    config.session.receipt_timeout = WAIT;
+    let whole = A::connect(config).unwrap();
+    let refused = whole.send_with(
+        &q,
+        body.clone(),
+        stomp_proto::client::SendOptions::with_receipt(),
+    );
+    assert!(refused.is_err(), "{}: {refused:?}", A::NAME);
+
+    // Split into messages under the limit, it arrives intact.
+    let mut config = Config::from_url(url).unwrap();
+    config.websocket.max_message = Some(LIMIT / 2);
+    let split = A::connect(config).unwrap();
+    let sub = split.subscribe(&q, stomp_proto::AckMode::Auto).unwrap();
+    split.send_with_receipt(&q, body.clone()).unwrap();
+    let message = sub.recv_timeout(WAIT).unwrap();
+    assert_eq!(message.body(), &body, "{}", A::NAME);
+    split.disconnect().unwrap();
 }

@@ -156,6 +156,42 @@ pub fn embedded() {
     });
 }
 
+/// The URL of an embedded broker, started once per process on an
+/// ephemeral port, that takes WebSocket messages of at most `limit` octets
+/// (the first call's) and ends a connection that sends a larger one.
+pub fn embedded_small_websocket(limit: usize) -> &'static str {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("embedded-small-ws".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let config = stomp_broker::serve::ServeConfig {
+                        listen: ([127, 0, 0, 1], 0).into(),
+                        ws: Some(([127, 0, 0, 1], 0).into()),
+                        ws_max_message: Some(limit),
+                        ..Default::default()
+                    };
+                    let broker = stomp_broker::serve::Broker::start(config).await;
+                    let url = broker.as_ref().map(|b| b.ws_url().unwrap());
+                    let _ = ready_tx.send(url.map_err(|e| e.to_string()));
+                    let _broker = broker;
+                    std::future::pending::<()>().await;
+                });
+            })
+            .unwrap();
+        ready
+            .recv()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the small-WebSocket broker did not start: {e}"))
+    })
+}
+
 impl std::fmt::Display for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.kind, self.transport)

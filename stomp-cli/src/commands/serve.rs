@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// `fail_if_no_peer_cert = false` does.
     #[arg(long, requires = "client_ca")]
     pub client_cert_optional: bool,
+    /// The largest WebSocket message a client may send (like 16KiB); a
+    /// larger one ends its connection, as on brokers with a small limit.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub ws_max_message: Option<usize>,
 }
 
 /// `1000`, `64KiB`, `128MiB`, `1GiB` (also `k`, `M`, `G`: the same powers of two).
@@ -149,6 +153,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
             ws: args.ws,
             tls,
             max_connections: args.max_connections,
+            ws_max_message: args.ws_max_message,
             engine: EngineConfig {
                 users,
                 max_stored: args.max_stored,
