@@ -142,7 +142,19 @@ impl std::fmt::Display for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are answers; anything else is a usage
+            // error, 4 as the README says (clap's own 2 is `decode`'s
+            // "input ended inside a frame").
+            return match e.exit_code() {
+                0 => ExitCode::SUCCESS,
+                _ => ExitCode::from(4),
+            };
+        }
+    };
     // The codec commands hold stdout for their whole run; the client ones
     // print from several threads and take it line by line.
     let buffered = || io::BufWriter::with_capacity(64 << 10, io::stdout().lock());

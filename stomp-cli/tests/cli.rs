@@ -197,9 +197,19 @@ fn help_shows_an_example() {
             "{text}"
         );
     }
+    // Usage errors are 4, as every command's own are: clap's 2 would read
+    // as decode's "input ended inside a frame".
     let out = run(&["decode", "--protocol", "2.0"], b"");
-    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("unknown STOMP version"));
+    for args in [&["send", "--bogus"][..], &["frobnicate"], &[], &["send"]] {
+        let out = run(args, b"");
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
+    }
+    for args in [&["--help"][..], &["--version"], &["help", "send"]] {
+        let out = run(args, b"");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
 }
 
 /// Peak resident memory of a running process, from /proc.

@@ -268,6 +268,19 @@ fn mistakes_a_user_can_make_give_one_line_and_a_non_zero_exit() {
     assert_one_line(&refused, 5, "cannot connect to stomp://127.0.0.1:1");
     let bad_url = stomp(&["send", "/queue/x", "--url", "htp://host"], b"", &[]);
     assert_one_line(&bad_url, 4, "unknown scheme");
+    let shell = stomp(&["shell", "--url", "foo://x"], b"", &[]);
+    assert_one_line(&shell, 4, "unknown scheme");
+    // Refused before connecting: the dead port would have been a 5.
+    for command in ["send", "subscribe"] {
+        let empty = stomp(&[command, "", "--url", "stomp://127.0.0.1:1"], b"", &[]);
+        assert_one_line(&empty, 4, "the destination is empty");
+    }
+    let empty = stomp(
+        &["bench", "--destination", "", "--url", "stomp://127.0.0.1:1"],
+        b"",
+        &[],
+    );
+    assert_one_line(&empty, 4, "the destination is empty");
     let (_broker, tcp, _) = serve();
     let wrong = tcp.replace("stomp://", "stomp://guest:wrong@");
     let login = stomp(&["subscribe", "/queue/x", "--url", &wrong], b"", &[]);
@@ -280,7 +293,7 @@ fn mistakes_a_user_can_make_give_one_line_and_a_non_zero_exit() {
     );
     assert_one_line(&header, 4, "NAME:VALUE");
     let flag = stomp(&["send", "--bogus"], b"", &[]);
-    assert_ne!(flag.status.code(), Some(0));
+    assert_eq!(flag.status.code(), Some(4));
     assert!(text(&flag.stderr).contains("--bogus"));
 }
 
@@ -618,6 +631,15 @@ fn serve_runs_a_broker_that_checks_logins_and_delivers() {
     );
     assert!(got.contains("RECEIPT\nreceipt-id:bye\n"), "{got}");
     drop(broker);
+}
+
+#[test]
+fn a_frame_too_large_for_a_datagram_is_a_local_error() {
+    let port = 48_000 + (std::process::id() % 1000) as u16;
+    let url = format!("udp://239.255.77.79:{port}?interface=127.0.0.1&ttl=0");
+    let body = vec![b'x'; 100_000];
+    let output = stomp(&["send", "--url", &url, "/topic/big", "-"], &body, &[]);
+    assert_one_line(&output, 4, "the transport carries at most");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stomp_proto::client::{CloseReason, Credentials};
+use stomp_proto::client::{CloseReason, CommandError, Credentials};
 use stomp_proto::{HeartBeat, Version, VersionSet};
 use stomp_tokio::{Client, Config, Error, Tls};
 
@@ -112,6 +112,27 @@ pub async fn connect(url: &str, config: Config) -> Result<Client, Failure> {
         let url = redact(url);
         Failure::Remote(format!("cannot connect to {url}: {}", ended(&e)))
     })
+}
+
+/// A failed call as the exit status tells it: a frame the client itself
+/// refuses (too large for the transport, a header it cannot write) is the
+/// caller's to fix (4); anything else is the broker's or the network's (5).
+pub fn failed(error: &Error) -> Failure {
+    match error {
+        Error::Command(CommandError::TooLarge { .. } | CommandError::Encode(_)) => {
+            Failure::Usage(error.to_string())
+        }
+        other => Failure::Remote(ended(other)),
+    }
+}
+
+/// Refuses an empty destination before anything is sent (brokers answer it
+/// with an ERROR, or, ActiveMQ, by closing the connection).
+pub fn check_destination(destination: &str) -> Result<(), Failure> {
+    match destination.is_empty() {
+        true => Err(Failure::Usage("the destination is empty".into())),
+        false => Ok(()),
+    }
 }
 
 /// `url` with any passcode in it masked.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use stomp_tokio::SendOptions;
 
-use super::connect::{ended, ConnectArgs};
+use super::connect::{check_destination, failed, ConnectArgs};
 use crate::Failure;
 
 /// `stomp send` flags.
@@ -70,11 +70,12 @@ fn body(args: &SendArgs) -> Result<Bytes, Failure> {
 
 /// Runs `stomp send`.
 pub fn run(args: &SendArgs) -> Result<(), Failure> {
+    check_destination(&args.destination)?;
     let headers = parse_headers(&args.headers)?;
     let body = body(args)?;
     super::runtime()?.block_on(async {
         let client = args.connect.connect().await?;
-        let failed = |e: stomp_tokio::Error| Failure::Remote(ended(&e));
+        let failed = |e: stomp_tokio::Error| failed(&e);
         let transaction = match args.transaction {
             true => Some(client.transaction().await.map_err(failed)?),
             false => None,

@@ -113,6 +113,8 @@ enum Next {
 
 /// Runs `stomp shell`.
 pub fn run(args: &ShellArgs) -> Result<(), Failure> {
+    // A URL that cannot be read is a usage error, as for every command.
+    args.connect.config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -133,7 +135,7 @@ pub fn run(args: &ShellArgs) -> Result<(), Failure> {
                 let _ = out.flush();
             }))));
             let mut shell = Shell::new(args.connect.clone(), runtime, printer);
-            shell.connect(None).map_err(Failure::Remote)?;
+            shell.connect(None)?;
             for line in lines.lines() {
                 let line = line.map_err(Failure::Io)?;
                 match shell.execute(&line) {
@@ -247,8 +249,8 @@ impl Shell {
                 self.say(text);
             }
             ("quit" | "exit", _) => return Ok(Next::Quit),
-            ("connect", []) => self.connect(None)?,
-            ("connect", [url]) => self.connect(Some(url))?,
+            ("connect", []) => self.connect(None).map_err(|f| f.to_string())?,
+            ("connect", [url]) => self.connect(Some(url)).map_err(|f| f.to_string())?,
             ("disconnect", []) => {
                 self.close();
                 self.say("disconnected");
@@ -412,14 +414,14 @@ impl Shell {
         Ok(Next::Continue)
     }
 
-    fn connect(&mut self, url: Option<&str>) -> Result<(), String> {
-        self.close();
+    /// Connects to `url` (the flags' when `None`); the session up now, if
+    /// any, is closed only once the new one is in, so a failed `connect`
+    /// keeps it.
+    fn connect(&mut self, url: Option<&str>) -> Result<(), Failure> {
         let url = url.unwrap_or(self.args.url()).to_string();
-        let config = self.args.config_for(&url).map_err(|f| f.to_string())?;
-        let client = self
-            .runtime
-            .block_on(connect(&url, config))
-            .map_err(|f| f.to_string())?;
+        let config = self.args.config_for(&url)?;
+        let client = self.runtime.block_on(connect(&url, config))?;
+        self.close();
         let info = client.info();
         self.say(format!(
             "connected to {} (STOMP {}, {})",
@@ -511,7 +513,60 @@ impl Shell {
 
 #[cfg(test)]
 mod tests {
-    use super::usage;
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        connect: ConnectArgs,
+    }
+
+    #[test]
+    fn a_failed_connect_keeps_the_session_that_worked() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = stomp_broker::serve::ServeConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            ..Default::default()
+        };
+        let broker = runtime
+            .block_on(stomp_broker::serve::Broker::start(config))
+            .unwrap();
+        let url = broker.url();
+        let flags = Flags::parse_from(["stomp", "--url", &url, "--timeout", "2s"]);
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let kept = said.clone();
+        let printer = Printer(Arc::new(Mutex::new(Box::new(move |text: String| {
+            kept.lock().unwrap().push(text);
+        }))));
+        let mut shell = Shell::new(flags.connect, runtime, printer);
+        assert!(shell.connect(None).is_ok());
+        shell.execute("subscribe /queue/kept").unwrap();
+        let failed = shell.execute("connect stomp://127.0.0.1:1").err().unwrap();
+        assert!(
+            failed.contains("cannot connect to stomp://127.0.0.1:1"),
+            "{failed}"
+        );
+        let bad = shell.execute("connect foo://x").err().unwrap();
+        assert!(bad.contains("unknown scheme"), "{bad}");
+        // The first session and its subscription live on.
+        shell.execute("send /queue/kept still here").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !said
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t.contains("still here"))
+        {
+            assert!(Instant::now() < deadline, "{:?}", said.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        shell.close();
+    }
 
     #[test]
     fn usage_finds_a_commands_lines_by_any_of_its_names() {

@@ -6,7 +6,7 @@ use std::io::Write;
 use stomp_proto::{AckMode, Item};
 use stomp_tokio::SubscribeOptions;
 
-use super::connect::{ended, reason_line, ConnectArgs};
+use super::connect::{check_destination, failed, reason_line, ConnectArgs};
 use super::send::parse_headers;
 use crate::Failure;
 
@@ -55,13 +55,14 @@ pub struct SubscribeArgs {
 
 /// Runs `stomp subscribe`.
 pub fn run(args: &SubscribeArgs) -> Result<(), Failure> {
+    check_destination(&args.destination)?;
     let headers = parse_headers(&args.headers)?;
     super::runtime()?.block_on(async {
         // Listening from the start: a Ctrl-C during connect is not lost.
         let interrupted = super::interrupted().map_err(Failure::Io)?;
         tokio::pin!(interrupted);
         let client = args.connect.connect().await?;
-        let failed = |e: stomp_tokio::Error| Failure::Remote(ended(&e));
+        let failed = |e: stomp_tokio::Error| failed(&e);
         let options = SubscribeOptions {
             ack: args.ack.into(),
             headers,

@@ -173,6 +173,7 @@ impl Progress {
 
 /// Runs `stomp bench`.
 pub fn run(args: &BenchArgs) -> Result<(), Failure> {
+    super::connect::check_destination(&args.destination)?;
     if args.producers == 0 || args.consumers == 0 {
         return Err(Failure::Usage(
             "--producers and --consumers must be at least 1".into(),
