@@ -32,7 +32,7 @@ Example:
     | stomp encode | stomp decode";
 
 const SUBSCRIBE_HELP: &str = "\
-Exit status: 0 after --count messages or Ctrl-C (with a graceful DISCONNECT),
+Exit status: 0 after --count messages, Ctrl-C or SIGTERM (with a graceful DISCONNECT),
 5 when the broker ends the session (an ERROR, a heart-beat timeout), with the
 reason on stderr.
 

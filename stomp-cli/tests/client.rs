@@ -180,7 +180,13 @@ fn client_acked_messages_left_unprinted_are_not_lost() {
 }
 
 #[test]
-fn ctrl_c_ends_a_subscription_with_a_graceful_disconnect() {
+fn ctrl_c_and_sigterm_end_a_subscription_with_a_graceful_disconnect() {
+    for signal in ["-INT", "-TERM"] {
+        graceful_end_on(signal);
+    }
+}
+
+fn graceful_end_on(signal: &str) {
     let (_broker, tcp, _) = serve();
     let mut child = Command::new(STOMP)
         .args(["subscribe", "/queue/idle", "-v", "--url", &tcp])
@@ -206,12 +212,12 @@ fn ctrl_c_ends_a_subscription_with_a_graceful_disconnect() {
         seen.iter().any(|l| l.starts_with("< CONNECTED")),
         "{seen:?}"
     );
-    let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = Command::new("kill").args([signal, &pid]).status().unwrap();
     assert!(status.success());
     let rest: Vec<String> = log.map_while(Result::ok).collect();
     let mut child = child;
     let status = child.0.wait().unwrap();
-    assert!(status.success(), "{rest:?}");
+    assert!(status.success(), "{signal}: {rest:?}");
     assert!(
         rest.iter().any(|l| l.starts_with("> DISCONNECT")),
         "{rest:?}"

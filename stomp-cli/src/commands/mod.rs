@@ -21,7 +21,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, crate::Failure> {
         .map_err(crate::Failure::Io)
 }
 
-/// Resolves on Ctrl-C (SIGINT), listened for from this call on: a Ctrl-C
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, listened for from this call on: a signal
 /// before the first poll is not lost, nor does it kill the process.
 /// Call inside the runtime.
 pub fn interrupted() -> std::io::Result<impl std::future::Future<Output = ()>> {
@@ -29,8 +29,12 @@ pub fn interrupted() -> std::io::Result<impl std::future::Future<Output = ()>> {
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
         Ok(async move {
-            interrupt.recv().await;
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
         })
     }
     #[cfg(not(unix))]
