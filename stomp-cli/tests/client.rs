@@ -226,6 +226,27 @@ fn graceful_end_on(signal: &str) {
 }
 
 #[test]
+fn verbose_logs_read_as_text() {
+    let (_broker, tcp, _) = serve();
+    let url = format!(
+        "failover:(stomp://127.0.0.1:1,{})?randomize=false",
+        tcp.replace("stomp://", "stomp://guest:guest@")
+    );
+    let output = stomp(&["send", "/queue/verbose", "hi", "-v", "--url", &url], b"", &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let log = text(&output.stderr);
+    let events: Vec<&str> = log.lines().filter(|l| l.starts_with("STOMP ")).collect();
+    assert!(events.iter().any(|l| l.starts_with("STOMP dial failed")), "{log}");
+    assert!(events.iter().any(|l| l.starts_with("STOMP connected")), "{log}");
+    for line in events {
+        for debug in ["Some(", "None", "Endpoint(", "\""] {
+            assert!(!line.contains(debug), "{debug:?} in {line:?}");
+        }
+        assert!(!line.contains("guest:guest"), "a passcode in {line:?}");
+    }
+}
+
+#[test]
 fn an_error_from_the_broker_exits_5_with_its_message() {
     let peer = FaultPeer::start(vec![Behaviour::Write {
         bytes: b"ERROR\nmessage:queue quota exceeded\n\nno room\0".to_vec(),

@@ -884,9 +884,9 @@ impl Driver {
                 }
                 Event::Connected(info) => {
                     tracing::info!(
-                        endpoint = ?info.endpoint,
+                        endpoint = %info.endpoint.as_ref().map(Endpoint::to_string).unwrap_or_default(),
                         version = %info.version,
-                        server = info.server.as_deref().unwrap_or(""),
+                        server = %info.server.as_deref().unwrap_or(""),
                         reconnected = info.reconnected,
                         "STOMP connected"
                     );
@@ -901,7 +901,7 @@ impl Driver {
                     self.tell(Lifecycle::HeartbeatTimeout)
                 }
                 Event::DialFailed { link, host, reason } => {
-                    tracing::warn!(%reason, host = ?host.as_ref().map(Endpoint::to_string), "STOMP dial failed");
+                    tracing::warn!(%reason, host = %host.as_ref().map(Endpoint::to_string).unwrap_or_default(), "STOMP dial failed");
                     self.close_named(link);
                     self.tell(Lifecycle::DialFailed { host, reason });
                 }
@@ -916,7 +916,7 @@ impl Driver {
                     host,
                     delay,
                 } => {
-                    tracing::info!(attempt, %host, ?delay, "STOMP reconnecting");
+                    tracing::info!(attempt, %host, delay_ms = delay.as_millis() as u64, "STOMP reconnecting");
                     self.tell(Lifecycle::Reconnecting {
                         attempt,
                         host,
