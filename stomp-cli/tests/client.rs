@@ -226,6 +226,36 @@ fn graceful_end_on(signal: &str) {
 }
 
 #[test]
+fn the_shell_escapes_binary_bodies_shows_headers_and_reports_a_refused_ack() {
+    let (_broker, tcp, _) = serve();
+    let url = tcp.replace("stomp://", "stomp://guest:guest@");
+    let dir = std::env::temp_dir().join(format!("stomp-shell-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bin.dat");
+    std::fs::write(&file, b"\x00\x01bin\xff").unwrap();
+    let script = format!(
+        "headers on\nsubscribe /queue/shell-bin client-individual\n\
+         sendfile /queue/shell-bin {}\nsend /queue/shell-bin tab\there\nwait 2\n\
+         unsubscribe /queue/shell-bin\nack\nack\n",
+        file.display()
+    );
+    let output = stomp(&["shell", "--url", &url], script.as_bytes(), &[]);
+    let out = text(&output.stdout);
+    assert!(
+        out.contains("[/queue/shell-bin] <6 octets, binary> \\x00\\x01bin\\xff  (ack "),
+        "{out}"
+    );
+    assert!(out.contains("[/queue/shell-bin] tab\\there  (ack "), "{out}");
+    assert!(out.contains("\n    destination:/queue/shell-bin"), "{out}");
+    assert!(out.contains("\n    content-length:6"), "{out}");
+    // The subscription is gone: the broker refuses the ACK, and the shell
+    // says so instead of "acked".
+    assert!(!out.contains("acked"), "{out}");
+    assert_one_line(&output, 5, "no message to acknowledge");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn verbose_logs_read_as_text() {
     let (_broker, tcp, _) = serve();
     let url = format!(

@@ -34,7 +34,10 @@ Commands:
   begin | commit | abort         one transaction at a time
   ack [ID] | nack [ID]           answer a message (ID: its message-id, shown
                                  as \"ack ID\" when it arrives; without it,
-                                 the oldest message awaiting an answer)
+                                 the oldest message awaiting an answer;
+                                 outside a transaction it waits for the
+                                 broker's receipt, so a refusal shows)
+  headers on|off                 show each message's headers under it
   stats                          the session's counters
   version                        the negotiated version and the broker
   sleep SECONDS                  wait (in scripts)
@@ -103,6 +106,8 @@ struct Shell {
     /// Messages awaiting ACK or NACK, oldest first, with their message-ids.
     unanswered: Arc<Mutex<VecDeque<(String, Message)>>>,
     arrived: Arc<AtomicU64>,
+    /// Whether arrivals show their headers.
+    show_headers: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What a command asks of the loop.
@@ -217,6 +222,7 @@ impl Shell {
             subscriptions: HashMap::new(),
             unanswered: Arc::new(Mutex::new(VecDeque::new())),
             arrived: Arc::new(AtomicU64::new(0)),
+            show_headers: Arc::default(),
         }
     }
 
@@ -327,13 +333,21 @@ impl Shell {
                             None => "no message awaits an answer".to_string(),
                         })?
                 };
+                // Outside a transaction the receipt tells whether the broker
+                // took it; inside one, the COMMIT does.
                 let result = match (command, &self.transaction) {
                     ("ack", Some(tx)) => self.runtime.block_on(message.ack_in(tx)),
-                    ("ack", None) => self.runtime.block_on(message.ack()),
-                    _ => self.runtime.block_on(message.nack()),
+                    ("nack", Some(tx)) => self.runtime.block_on(message.nack_in(tx)),
+                    ("ack", None) => self.runtime.block_on(message.ack_with_receipt()),
+                    _ => self.runtime.block_on(message.nack_with_receipt()),
                 };
                 result.map_err(failed)?;
                 self.say(format!("{command}ed {id}"));
+            }
+            ("headers", [setting @ ("on" | "off")]) => {
+                let on = *setting == "on";
+                self.show_headers.store(on, Ordering::SeqCst);
+                self.say(format!("headers {setting}"));
             }
             ("stats", []) => {
                 let stats = self
@@ -448,19 +462,27 @@ impl Shell {
             .block_on(client.subscribe_with(destination, options))
             .map_err(|e| ended(&e))?;
         let id = subscription.id().to_string();
-        let (printer, unanswered, arrived) = (
+        let (printer, unanswered, arrived, show_headers) = (
             self.printer.clone(),
             self.unanswered.clone(),
             self.arrived.clone(),
+            self.show_headers.clone(),
         );
         let task = self.runtime.spawn(async move {
             while let Some(message) = subscription.recv().await {
                 let destination = message.destination().unwrap_or("?").to_string();
-                let body = String::from_utf8_lossy(message.body()).into_owned();
+                let body = shown_body(message.text().as_deref(), message.body());
                 let redelivered = message.header("redelivered") == Some("true");
                 let mut line = format!("[{destination}] {body}");
                 if redelivered {
                     line += "  (redelivered)";
+                }
+                let mut shown_headers = String::new();
+                if show_headers.load(Ordering::SeqCst) {
+                    for (name, value) in message.frame().headers.iter() {
+                        let (name, value) = (name.escape_debug(), value.escape_debug());
+                        shown_headers += &format!("\n    {name}:{value}");
+                    }
                 }
                 if message.ack_handle().is_some() {
                     let id = message.header("message-id").unwrap_or("?").to_string();
@@ -470,7 +492,7 @@ impl Shell {
                         .unwrap_or_else(|e| e.into_inner())
                         .push_back((id, message));
                 }
-                printer.print(line);
+                printer.print(line + &shown_headers);
                 arrived.fetch_add(1, Ordering::SeqCst);
             }
         });
@@ -507,6 +529,23 @@ impl Shell {
         }
         if let Some(client) = self.client.take() {
             let _ = self.runtime.block_on(client.disconnect());
+        }
+    }
+}
+
+/// A body as a line shows it: its text (decoded in the charset its
+/// content-type names) with control characters escaped, or, when it is not
+/// text, its octets escaped (the first 256).
+fn shown_body(text: Option<&str>, body: &[u8]) -> String {
+    const SHOWN: usize = 256;
+    match text {
+        Some(text) => text.escape_debug().to_string(),
+        None => {
+            let escaped = body[..body.len().min(SHOWN)].escape_ascii().to_string();
+            match body.len() > SHOWN {
+                true => format!("<{} octets, binary> {escaped}...", body.len()),
+                false => format!("<{} octets, binary> {escaped}", body.len()),
+            }
         }
     }
 }
