@@ -235,7 +235,8 @@ fn the_shell_escapes_binary_bodies_shows_headers_and_reports_a_refused_ack() {
     std::fs::write(&file, b"\x00\x01bin\xff").unwrap();
     let script = format!(
         "headers on\nsubscribe /queue/shell-bin client-individual\n\
-         sendfile /queue/shell-bin {}\nsend /queue/shell-bin tab\there\nwait 2\n\
+         sendfile /queue/shell-bin {}\nsend /queue/shell-bin tab\there\n\
+         sendreply /queue/shell-bin corr-7 the answer\nwait 3\nver\nbegin\nrollback\n\
          unsubscribe /queue/shell-bin\nack\nack\n",
         file.display()
     );
@@ -245,9 +246,19 @@ fn the_shell_escapes_binary_bodies_shows_headers_and_reports_a_refused_ack() {
         out.contains("[/queue/shell-bin] <6 octets, binary> \\x00\\x01bin\\xff  (ack "),
         "{out}"
     );
-    assert!(out.contains("[/queue/shell-bin] tab\\there  (ack "), "{out}");
+    assert!(
+        out.contains("[/queue/shell-bin] tab\\there  (ack "),
+        "{out}"
+    );
     assert!(out.contains("\n    destination:/queue/shell-bin"), "{out}");
     assert!(out.contains("\n    content-length:6"), "{out}");
+    assert!(
+        out.contains("[/queue/shell-bin] the answer  (ack "),
+        "{out}"
+    );
+    assert!(out.contains("\n    correlation-id:corr-7"), "{out}");
+    assert!(out.contains("\nSTOMP 1.2 with stomp-rs/"), "ver: {out}");
+    assert!(out.contains(" aborted"), "rollback: {out}");
     // The subscription is gone: the broker refuses the ACK, and the shell
     // says so instead of "acked".
     assert!(!out.contains("acked"), "{out}");
@@ -262,12 +273,22 @@ fn verbose_logs_read_as_text() {
         "failover:(stomp://127.0.0.1:1,{})?randomize=false",
         tcp.replace("stomp://", "stomp://guest:guest@")
     );
-    let output = stomp(&["send", "/queue/verbose", "hi", "-v", "--url", &url], b"", &[]);
+    let output = stomp(
+        &["send", "/queue/verbose", "hi", "-v", "--url", &url],
+        b"",
+        &[],
+    );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let log = text(&output.stderr);
     let events: Vec<&str> = log.lines().filter(|l| l.starts_with("STOMP ")).collect();
-    assert!(events.iter().any(|l| l.starts_with("STOMP dial failed")), "{log}");
-    assert!(events.iter().any(|l| l.starts_with("STOMP connected")), "{log}");
+    assert!(
+        events.iter().any(|l| l.starts_with("STOMP dial failed")),
+        "{log}"
+    );
+    assert!(
+        events.iter().any(|l| l.starts_with("STOMP connected")),
+        "{log}"
+    );
     for line in events {
         for debug in ["Some(", "None", "Endpoint(", "\""] {
             assert!(!line.contains(debug), "{debug:?} in {line:?}");

@@ -31,7 +31,11 @@ Commands:
   send DEST [BODY...]            send the rest of the line (inside the open
                                  transaction, if any)
   sendfile DEST FILE             send a file's contents
-  begin | commit | abort         one transaction at a time
+  sendreply DEST CORRELATION-ID BODY...
+                                 send a reply: the rest of the line, with
+                                 that correlation-id header
+  begin | commit | abort | rollback
+                                 one transaction at a time
   ack [ID] | nack [ID]           answer a message (ID: its message-id, shown
                                  as \"ack ID\" when it arrives; without it,
                                  the oldest message awaiting an answer;
@@ -39,7 +43,7 @@ Commands:
                                  broker's receipt, so a refusal shows)
   headers on|off                 show each message's headers under it
   stats                          the session's counters
-  version                        the negotiated version and the broker
+  version | ver                  the negotiated version and the broker
   sleep SECONDS                  wait (in scripts)
   wait N                         wait until N messages in all have arrived
                                  (in scripts; up to --timeout)
@@ -288,6 +292,16 @@ impl Shell {
                 let body = rest[destination.len()..].trim_start();
                 self.send(destination, Bytes::copy_from_slice(body.as_bytes()))?;
             }
+            ("sendreply", [destination, correlation, ..]) => {
+                let body = rest[destination.len()..].trim_start()[correlation.len()..].trim_start();
+                let headers = vec![("correlation-id".to_string(), correlation.to_string())];
+                self.send_with(
+                    destination,
+                    Bytes::copy_from_slice(body.as_bytes()),
+                    headers,
+                )?;
+                self.say(format!("replied to {destination} ({correlation})"));
+            }
             ("sendfile", [destination, file]) => {
                 let body = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
                 let size = body.len();
@@ -306,7 +320,7 @@ impl Shell {
                 self.say(format!("transaction {} begun", tx.id()));
                 self.transaction = Some(tx);
             }
-            ("commit" | "abort", []) => {
+            ("commit" | "abort" | "rollback", []) => {
                 let tx = self
                     .transaction
                     .take()
@@ -381,7 +395,7 @@ impl Shell {
                     stats.connections_lost,
                 ));
             }
-            ("version", []) => {
+            ("version" | "ver", []) => {
                 let info = self.client()?.info().clone();
                 self.say(format!(
                     "STOMP {} with {} (session {}); stomp {}",
@@ -503,8 +517,18 @@ impl Shell {
     }
 
     fn send(&mut self, destination: &str, body: Bytes) -> Result<(), String> {
+        self.send_with(destination, body, Vec::new())
+    }
+
+    fn send_with(
+        &mut self,
+        destination: &str,
+        body: Bytes,
+        headers: Vec<(String, String)>,
+    ) -> Result<(), String> {
         let client = self.client()?.clone();
         let options = SendOptions {
+            headers,
             transaction: self.transaction.as_ref().map(|tx| tx.id().clone()),
             receipt: self.transaction.is_none(),
             ..SendOptions::default()
