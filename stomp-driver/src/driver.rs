@@ -807,14 +807,7 @@ impl Driver {
                 } else {
                     session.abort(&tx, wants_receipt)
                 };
-                match (result, done) {
-                    (Ok(Some(receipt)), Some(done)) => {
-                        self.waiting.insert(receipt, Waiter::Done(done));
-                    }
-                    (Ok(_), Some(done)) => done.send(Ok(())),
-                    (Err(e), Some(done)) => done.send(Err(e.into())),
-                    (_, None) => {}
-                }
+                self.answer(result, done);
             }
             Command::Disconnect { done } if !session.is_connected() => {
                 self.disconnecting = Some(done);

@@ -123,36 +123,17 @@ pub fn embedded() {
         .unwrap_or_else(|e| panic!("the embedded broker's TLS: {e}"));
         tls.listen = Some(([127, 0, 0, 1], EMBEDDED_TLS_PORT).into());
         tls.wss = Some(([127, 0, 0, 1], EMBEDDED_WSS_PORT).into());
-        let (ready_tx, ready) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("embedded-broker".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async {
-                    let config = stomp_broker::serve::ServeConfig {
-                        listen: ([127, 0, 0, 1], EMBEDDED_PORT).into(),
-                        ws: Some(([127, 0, 0, 1], EMBEDDED_WS_PORT).into()),
-                        tls: Some(tls),
-                        engine: stomp_broker::engine::EngineConfig {
-                            users: vec![("guest".into(), "guest".into())],
-                            ..Default::default()
-                        },
-                        ..Default::default()
-                    };
-                    let broker = stomp_broker::serve::Broker::start(config).await;
-                    let _ = ready_tx.send(broker.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-                    let _broker = broker;
-                    std::future::pending::<()>().await;
-                });
-            })
-            .unwrap();
-        ready
-            .recv()
-            .unwrap()
-            .unwrap_or_else(|e| panic!("the embedded broker did not start: {e}"));
+        let config = stomp_broker::serve::ServeConfig {
+            listen: ([127, 0, 0, 1], EMBEDDED_PORT).into(),
+            ws: Some(([127, 0, 0, 1], EMBEDDED_WS_PORT).into()),
+            tls: Some(tls),
+            engine: stomp_broker::engine::EngineConfig {
+                users: vec![("guest".into(), "guest".into())],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        run_broker("embedded-broker", config);
     });
 }
 
@@ -162,34 +143,40 @@ pub fn embedded() {
 pub fn embedded_small_websocket(limit: usize) -> &'static str {
     static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     URL.get_or_init(|| {
-        let (ready_tx, ready) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("embedded-small-ws".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async {
-                    let config = stomp_broker::serve::ServeConfig {
-                        listen: ([127, 0, 0, 1], 0).into(),
-                        ws: Some(([127, 0, 0, 1], 0).into()),
-                        ws_max_message: Some(limit),
-                        ..Default::default()
-                    };
-                    let broker = stomp_broker::serve::Broker::start(config).await;
-                    let url = broker.as_ref().map(|b| b.ws_url().unwrap());
-                    let _ = ready_tx.send(url.map_err(|e| e.to_string()));
-                    let _broker = broker;
-                    std::future::pending::<()>().await;
-                });
-            })
-            .unwrap();
-        ready
-            .recv()
-            .unwrap()
-            .unwrap_or_else(|e| panic!("the small-WebSocket broker did not start: {e}"))
+        let config = stomp_broker::serve::ServeConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            ws: Some(([127, 0, 0, 1], 0).into()),
+            ws_max_message: Some(limit),
+            ..Default::default()
+        };
+        run_broker("embedded-small-ws", config).expect("a WebSocket listener")
     })
+}
+
+/// Starts an embedded broker with `config` on a thread of its own (named
+/// `name`), kept for the process's life: its WebSocket URL, if it has one.
+fn run_broker(name: &str, config: stomp_broker::serve::ServeConfig) -> Option<String> {
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let broker = stomp_broker::serve::Broker::start(config).await;
+                let started = broker.as_ref().map(|b| b.ws_url());
+                let _ = ready_tx.send(started.map_err(|e| e.to_string()));
+                let _broker = broker;
+                std::future::pending::<()>().await;
+            });
+        })
+        .unwrap();
+    ready
+        .recv()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the {name} did not start: {e}"))
 }
 
 impl std::fmt::Display for Broker {
