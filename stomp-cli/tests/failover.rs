@@ -8,8 +8,7 @@
 //! master/slave pair (started if it is down; in CI a failure to start is a
 //! failure, outside CI `STOMP_SKIP_BROKERS=1` skips it).
 
-use std::net::TcpStream;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::thread;
 use std::time::Duration;
 
@@ -17,6 +16,8 @@ mod common;
 
 use common::stomp;
 use serde_json::Value;
+use stomp_suite::chaos::{cluster_script, Cluster};
+use stomp_suite::support;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -152,62 +153,38 @@ fn bench_without_failover_ends_with_one_line_when_its_broker_dies() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// The ActiveMQ pair's STOMP ports (`scripts/cluster`).
-const ACTIVEMQ: [(&str, u16); 2] = [("amq-c1", 61711), ("amq-c2", 61712)];
-
-fn cluster(args: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/cluster");
-    let out = Command::new("bash")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/cluster {args:?}: {}\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn listening(port: u16) -> bool {
-    let addr = ([127, 0, 0, 1], port).into();
-    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
-}
-
-/// The pair is up (started if need be), and which node is the master;
-/// `None` when skipping was asked for.
-fn activemq_master() -> Option<(&'static str, u16)> {
-    let skip = std::env::var("STOMP_SKIP_BROKERS").is_ok_and(|v| v == "1")
-        && std::env::var("CI").map_or(true, |v| v != "true");
-    if skip && !ACTIVEMQ.iter().any(|&(_, port)| listening(port)) {
+/// The pair is up (started if need be): its master's and its slave's
+/// `scripts/cluster` name and STOMP port; `None` when skipping was asked
+/// for.
+fn activemq_pair() -> Option<[(String, u16); 2]> {
+    let ports = Cluster::Activemq.ports();
+    if support::skip_allowed() && !ports.iter().any(|&port| support::listening(port)) {
         eprintln!("skipping: the ActiveMQ pair is down and STOMP_SKIP_BROKERS=1");
         return None;
     }
     // Both nodes: a master, and a slave to take over.
-    cluster(&["start"]);
-    let status = cluster(&["status"]);
-    ACTIVEMQ
-        .into_iter()
-        .find(|(node, _)| {
-            status
-                .lines()
-                .any(|l| l.starts_with(node) && l.ends_with("master"))
-        })
-        .or_else(|| panic!("no ActiveMQ master in:\n{status}"))
+    cluster_script(&["start"]);
+    let status = cluster_script(&["status"]);
+    let mut nodes: Vec<(String, u16)> = ports
+        .iter()
+        .map(|&port| (Cluster::Activemq.node(port), port))
+        .collect();
+    let is_master = |node: &str| {
+        status
+            .lines()
+            .any(|l| l.starts_with(node) && l.ends_with("master"))
+    };
+    nodes.sort_by_key(|(node, _)| !is_master(node));
+    assert!(is_master(&nodes[0].0), "no ActiveMQ master in:\n{status}");
+    nodes.try_into().ok()
 }
 
 #[test]
 fn bench_rides_through_a_kill_of_the_activemq_master_and_loses_nothing_confirmed() {
     let _turn = one_at_a_time();
-    let Some((master, master_port)) = activemq_master() else {
+    let Some([(master, master_port), (_, slave_port)]) = activemq_pair() else {
         return;
     };
-    let (_, slave_port) = ACTIVEMQ
-        .into_iter()
-        .find(|&(node, _)| node != master)
-        .unwrap();
     let url = format!(
         "failover:(stomp://guest:guest@127.0.0.1:{master_port},\
          stomp://guest:guest@127.0.0.1:{slave_port})\
@@ -235,10 +212,10 @@ fn bench_rides_through_a_kill_of_the_activemq_master_and_loses_nothing_confirmed
         .to_vec(),
     );
     thread::sleep(Duration::from_secs(3));
-    cluster(&["kill", master]);
+    cluster_script(&["kill", &master]);
     let output = run.join().unwrap();
     // The killed node comes back, as the slave now.
-    cluster(&["start", master]);
+    cluster_script(&["start", &master]);
     let report = report(&output);
     // The slave takes the lock within its 500 ms poll.
     assert_failed_over(&report, &format!("127.0.0.1:{slave_port}"), 3.0, 100.0);
@@ -258,5 +235,5 @@ fn bench_rides_through_a_kill_of_the_activemq_master_and_loses_nothing_confirmed
         sent,
         "{report}"
     );
-    assert!(listening(slave_port));
+    assert!(support::listening(slave_port));
 }

@@ -72,7 +72,7 @@ impl Cluster {
     }
 
     /// The `scripts/cluster` name of the node on `port`.
-    fn node(self, port: u16) -> String {
+    pub fn node(self, port: u16) -> String {
         match self {
             Cluster::Rabbitmq => format!("rabbit-c{}", port - 61700),
             Cluster::Activemq => format!("amq-c{}", port - 61710),
@@ -248,7 +248,8 @@ fn require(cluster: Cluster) {
     }
 }
 
-fn cluster_script(args: &[&str]) {
+/// Runs `scripts/cluster ARGS` (a failure is a panic); what it printed.
+pub fn cluster_script(args: &[&str]) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/cluster");
     let out = Command::new("bash")
         .arg(script)
@@ -261,6 +262,7 @@ fn cluster_script(args: &[&str]) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// One row of the per-round log.
