@@ -191,18 +191,12 @@ impl Endpoint {
     /// assert_eq!(bare.http_target(), "/");
     /// ```
     pub fn http_target(&self) -> String {
-        let mut target = if self.path.is_empty() {
-            "/".to_string()
+        let path = if self.path.is_empty() {
+            "/"
         } else {
-            self.path.clone()
+            &self.path
         };
-        for (i, (name, value)) in self.options.iter().enumerate() {
-            target.push(if i == 0 { '?' } else { '&' });
-            target.push_str(&encode_component(name));
-            target.push('=');
-            target.push_str(&encode_component(value));
-        }
-        target
+        format!("{path}{}", Query(&self.options))
     }
 
     /// The value of the query option `name`, if given.
@@ -221,8 +215,23 @@ impl fmt::Display for Endpoint {
         if let Some(login) = &self.login {
             write!(f, "{}@", encode_component(login))?;
         }
-        write!(f, "{}{}", self.authority(), self.path)?;
-        for (i, (name, value)) in self.options.iter().enumerate() {
+        write!(
+            f,
+            "{}{}{}",
+            self.authority(),
+            self.path,
+            Query(&self.options)
+        )
+    }
+}
+
+/// Query options as a URI writes them: `?name=value&..`, encoded; nothing
+/// when there are none.
+struct Query<'a>(&'a [(String, String)]);
+
+impl fmt::Display for Query<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (name, value)) in self.0.iter().enumerate() {
             let sep = if i == 0 { '?' } else { '&' };
             write!(
                 f,
