@@ -43,8 +43,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use stomp_proto::client::{
-    self as core, ClientSession, CloseReason, CommandError, Dial, Event, LinkId, ReceiptId,
-    RequestError, SessionInfo, SubscriptionId,
+    self as core, AckHandle, ClientSession, CloseReason, CommandError, Dial, Event, LinkId,
+    ReceiptId, RequestError, SessionInfo, SubscriptionId, TxId,
 };
 use stomp_proto::uri::Endpoint;
 
@@ -768,11 +768,7 @@ impl Driver {
                 credit,
             } => {
                 let receipt = receipt && done.is_some();
-                let result = if nack {
-                    session.nack(&handle, transaction.as_ref(), receipt)
-                } else {
-                    session.ack(&handle, transaction.as_ref(), receipt)
-                };
+                let result = acknowledge(session, &handle, nack, transaction.as_ref(), receipt);
                 match done {
                     Some(_) => self.answer(result, done),
                     None => self
@@ -787,13 +783,9 @@ impl Driver {
                 nack,
                 done,
             } => {
-                let result = session.ack_handle(&subscription, &id).and_then(|handle| {
-                    if nack {
-                        session.nack(&handle, None, true)
-                    } else {
-                        session.ack(&handle, None, true)
-                    }
-                });
+                let result = session
+                    .ack_handle(&subscription, &id)
+                    .and_then(|handle| acknowledge(session, &handle, nack, None, true));
                 self.answer(result, Some(done));
             }
             Command::Begin { id, done } => {
@@ -996,6 +988,21 @@ impl Driver {
     /// Life-cycle events are dropped when nobody reads them.
     fn tell(&self, event: Lifecycle) {
         self.lifecycle.offer(event);
+    }
+}
+
+/// ACK, or with `nack` NACK, `handle` in the session.
+fn acknowledge(
+    session: &mut ClientSession,
+    handle: &AckHandle,
+    nack: bool,
+    transaction: Option<&TxId>,
+    receipt: bool,
+) -> Result<Option<ReceiptId>, CommandError> {
+    if nack {
+        session.nack(handle, transaction, receipt)
+    } else {
+        session.ack(handle, transaction, receipt)
     }
 }
 
