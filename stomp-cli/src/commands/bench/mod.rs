@@ -116,7 +116,6 @@ struct Progress {
     received: AtomicU64,
     /// Deliveries new to their ledger.
     unique: AtomicU64,
-    unconfirmed: AtomicU64,
     stale: AtomicU64,
     stale_acks: AtomicU64,
     unknown: AtomicU64,
@@ -137,7 +136,6 @@ impl Progress {
             issued: (0..producers).map(|_| AtomicU64::new(0)).collect(),
             received: AtomicU64::new(0),
             unique: AtomicU64::new(0),
-            unconfirmed: AtomicU64::new(0),
             stale: AtomicU64::new(0),
             stale_acks: AtomicU64::new(0),
             unknown: AtomicU64::new(0),
@@ -617,7 +615,6 @@ async fn send_loop(
     let mut settle = |n: u64, result: Result<(), Error>| match result {
         Ok(()) => Ok(()),
         Err(Error::Request(_) | Error::Timeout) => {
-            progress.unconfirmed.fetch_add(1, Ordering::Relaxed);
             unconfirmed.push(n);
             Ok(())
         }
