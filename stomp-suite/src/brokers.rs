@@ -184,17 +184,13 @@ pub fn a_nack_in_a_transaction_takes_effect_on_commit_only<A: Adapter>() {
             let events = client.events();
             let tx = client.transaction().unwrap();
             client.acknowledge_in(&message, &tx, true).unwrap();
-            let reason = loop {
-                match events.recv_timeout(WAIT) {
-                    Ok(Lifecycle::ConnectionLost(reason) | Lifecycle::Closed(reason)) => {
-                        break reason
-                    }
-                    Ok(_) => continue,
-                    Err(e) => panic!("{broker}: no end after the NACK: {e:?}"),
-                }
-            };
-            let CloseReason::ServerError(error) = &reason else {
-                panic!("{broker}: {reason:?}")
+            let ended = support::wait_for(&events, WAIT, |e| {
+                matches!(e, Lifecycle::ConnectionLost(_) | Lifecycle::Closed(_))
+            });
+            let (Lifecycle::ConnectionLost(CloseReason::ServerError(error))
+            | Lifecycle::Closed(CloseReason::ServerError(error))) = &ended
+            else {
+                panic!("{broker}: {ended:?}")
             };
             let said = error.message.as_deref().unwrap_or_default();
             assert!(
