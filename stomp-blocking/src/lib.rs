@@ -263,7 +263,10 @@ impl Client {
         })?;
         Ok(Subscription {
             id,
-            mailbox,
+            inbox: Inbox {
+                mailbox,
+                handle: self.handle.clone(),
+            },
             handle: self.handle.clone(),
             ended: false,
         })
@@ -343,6 +346,78 @@ impl Client {
         })
     }
 
+    /// Sends a request and blocks until its reply: the SEND carries
+    /// `reply-to` (where replies reach this client, see
+    /// [`Config::reply_destination`]) and a fresh `correlation-id`, and the
+    /// first MESSAGE that carries that `correlation-id` back is the
+    /// answer. Fails with [`Error::Timeout`] after `timeout` (counted from
+    /// when the SEND goes out), and when the connection is lost first (a
+    /// reply to it can no longer come). The other side answers with
+    /// [`reply`](Client::reply).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), stomp_blocking::Error> {
+    /// # let client = stomp_blocking::Client::connect("stomp://guest:guest@localhost:61613")?;
+    /// let answer = client.request("/queue/prices", "GET ACME", std::time::Duration::from_secs(5))?;
+    /// println!("{}", answer.text().unwrap_or_default());
+    /// # Ok(()) }
+    /// ```
+    pub fn request(
+        &self,
+        destination: &str,
+        body: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        self.request_with(destination, body, SendOptions::default(), timeout)
+    }
+
+    /// [`request`](Client::request) with headers, content type and receipt
+    /// as `options` say; a `correlation-id` among the headers is used
+    /// instead of a fresh one (one still waiting is refused with
+    /// [`Error::DuplicateCorrelation`]).
+    pub fn request_with(
+        &self,
+        destination: &str,
+        body: impl Into<Bytes>,
+        options: SendOptions,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        let (destination, body) = (destination.to_string(), body.into());
+        let reply = self.handle.call(|done| Command::Request {
+            destination,
+            body,
+            options,
+            timeout,
+            done,
+        })?;
+        Ok(Message(Delivery::new(reply, self.handle.clone())))
+    }
+
+    /// Answers `request`: sends `body` to its `reply-to`, carrying its
+    /// `correlation-id` back ([`Error::NoReplyTo`] if it names no
+    /// `reply-to`). Like [`send`](Client::send), without a receipt.
+    pub fn reply(&self, request: &Message, body: impl Into<Bytes>) -> Result<(), Error> {
+        let (destination, options) = request.reply_options()?;
+        self.send_with(&destination, body, options)
+    }
+
+    /// The MESSAGE frames for no subscription of this client's (a broker
+    /// that routes replies to the connection itself, as RabbitMQ does for
+    /// `/temp-queue/` destinations a SEND names in `reply-to`), from now
+    /// on; without it they are dropped. A later call takes them over;
+    /// dropping it drops them again. Replies to
+    /// [`request`](Client::request) go to their request, not here.
+    pub fn unhandled(&self) -> Unhandled {
+        let mailbox = self.handle.mailbox(self.subscription_capacity);
+        let _ = self.handle.send(Command::Unhandled {
+            mailbox: mailbox.clone(),
+        });
+        Unhandled(Inbox {
+            mailbox,
+            handle: self.handle.clone(),
+        })
+    }
+
     /// Whether a connection is up now (`false` while reconnecting, and
     /// once the client has ended).
     pub fn is_connected(&self) -> bool {
@@ -369,10 +444,35 @@ impl Drop for Client {
 #[derive(Debug)]
 pub struct Subscription {
     id: SubscriptionId,
-    mailbox: Arc<Queue<core::Message>>,
+    inbox: Inbox,
     handle: Handle,
     /// UNSUBSCRIBE was sent.
     ended: bool,
+}
+
+/// Where a subscription's (or the unhandled) messages wait.
+#[derive(Debug)]
+struct Inbox {
+    mailbox: Arc<Queue<core::Message>>,
+    handle: Handle,
+}
+
+impl Inbox {
+    fn recv(&self) -> Option<Message> {
+        self.mailbox.pop(None).ok().map(|m| self.wrap(m))
+    }
+
+    fn recv_timeout(&self, timeout: Duration) -> Result<Message, Empty> {
+        self.mailbox.pop(Some(timeout)).map(|m| self.wrap(m))
+    }
+
+    fn try_recv(&self) -> Option<Message> {
+        self.mailbox.try_pop().ok().map(|m| self.wrap(m))
+    }
+
+    fn wrap(&self, inner: core::Message) -> Message {
+        Message(Delivery::new(inner, self.handle.clone()))
+    }
 }
 
 impl Subscription {
@@ -383,22 +483,18 @@ impl Subscription {
 
     /// The next message; `None` once the subscription or the client has ended.
     pub fn recv(&self) -> Option<Message> {
-        self.mailbox.pop(None).ok().map(|m| self.wrap(m))
+        self.inbox.recv()
     }
 
     /// The next message within `timeout`: [`Empty::Timeout`] if none came,
     /// [`Empty::Closed`] once the subscription or the client has ended.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, Empty> {
-        self.mailbox.pop(Some(timeout)).map(|m| self.wrap(m))
+        self.inbox.recv_timeout(timeout)
     }
 
     /// A message if one is waiting.
     pub fn try_recv(&self) -> Option<Message> {
-        self.mailbox.try_pop().ok().map(|m| self.wrap(m))
-    }
-
-    fn wrap(&self, inner: core::Message) -> Message {
-        Message(Delivery::new(inner, self.handle.clone()))
+        self.inbox.try_recv()
     }
 
     /// Calls `handler` with each message, as stompy's `loop` does, until it
@@ -481,6 +577,40 @@ impl Drop for Subscription {
                 done: None,
             });
         }
+    }
+}
+
+/// The MESSAGE frames for no subscription of the client's; see
+/// [`Client::unhandled`]. Ends with the client.
+#[derive(Debug)]
+pub struct Unhandled(Inbox);
+
+impl Unhandled {
+    /// The next one; `None` once the client has ended (or a later
+    /// [`Client::unhandled`] took them over).
+    pub fn recv(&self) -> Option<Message> {
+        self.0.recv()
+    }
+
+    /// The next one within `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, Empty> {
+        self.0.recv_timeout(timeout)
+    }
+
+    /// One if it is waiting.
+    pub fn try_recv(&self) -> Option<Message> {
+        self.0.try_recv()
+    }
+}
+
+impl Drop for Unhandled {
+    fn drop(&mut self) {
+        self.0.mailbox.close();
+        // The driver drops a closed mailbox when it looks again.
+        self.0
+            .handle
+            .input()
+            .push(stomp_driver::driver::Input::Wake);
     }
 }
 

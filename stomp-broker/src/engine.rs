@@ -108,6 +108,66 @@ struct AckKey {
     by_message_id: bool,
 }
 
+impl Connection {
+    /// Whether `frame` names a `/temp-queue/` in `reply-to` that this
+    /// connection does not subscribe to.
+    fn wants_temp_queue(&self, frame: &Frame) -> bool {
+        temp_reply_to(frame)
+            .is_some_and(|name| !self.subscriptions.values().any(|s| s.destination == name))
+    }
+
+    /// RabbitMQ's temporary reply queues: a SEND whose `reply-to` names
+    /// `/temp-queue/NAME`, on a connection without a subscription to that
+    /// destination (subscribing to it makes it a plain queue, as ActiveMQ
+    /// has it), gets a queue of the connection's own, subscribed for it
+    /// with the subscription id `/temp-queue/NAME` and `auto` acks; the
+    /// `reply-to` passed on names it as `/reply-queue/QUEUE`. The frame to
+    /// pass on, and the subscription made (its id and queue), if one was.
+    fn temp_reply_queue(
+        &mut self,
+        id: ConnectionId,
+        frame: Frame,
+    ) -> (Frame, Option<(String, String)>) {
+        let Some(name) = temp_reply_to(&frame)
+            .filter(|_| self.wants_temp_queue(&frame))
+            .map(String::from)
+        else {
+            return (frame, None);
+        };
+        let mut made = None;
+        let count = self.temp_queues.len();
+        let queue = self
+            .temp_queues
+            .entry(name.clone())
+            .or_insert_with(|| {
+                let queue = format!("tmp.{id}.{count}");
+                made = Some((name.clone(), format!("/queue/{queue}")));
+                queue
+            })
+            .clone();
+        if let Some((sub, destination)) = &made {
+            self.subscriptions.insert(
+                sub.clone(),
+                Subscription {
+                    destination: destination.clone(),
+                    ack: AckMode::Auto,
+                    prefetch: usize::MAX,
+                    in_flight: 0,
+                },
+            );
+        }
+        let reply_to = format!("/reply-queue/{queue}");
+        let frame = Frame::builder(Command::Send)
+            .headers(frame.headers.iter().map(|(k, v)| match k == "reply-to" {
+                true => (k, reply_to.as_str()),
+                false => (k, v),
+            }))
+            .body(frame.body.clone())
+            .build();
+        (frame, made)
+    }
+}
+
 impl AckKey {
     fn matches(&self, unacked: &Unacked) -> bool {
         if !self.by_message_id {
@@ -132,8 +192,18 @@ impl AckKey {
     }
 }
 
+/// The `/temp-queue/NAME` a SEND names in `reply-to`, if it does.
+fn temp_reply_to(frame: &Frame) -> Option<&str> {
+    frame
+        .header("reply-to")
+        .filter(|to| to.starts_with("/temp-queue/"))
+}
+
 #[derive(Debug)]
 struct Connection {
+    /// RabbitMQ's temporary reply queues this connection has, by their
+    /// `/temp-queue/NAME`.
+    temp_queues: HashMap<String, String>,
     session: ServerSession,
     subscriptions: HashMap<String, Subscription>,
     transactions: HashMap<String, Vec<Held>>,
@@ -203,6 +273,7 @@ impl Engine {
         let id = self.next_connection;
         self.next_connection += 1;
         let connection = Connection {
+            temp_queues: HashMap::new(),
             session: ServerSession::new(self.config.server.clone(), now),
             subscriptions: HashMap::new(),
             transactions: HashMap::new(),
@@ -423,7 +494,14 @@ impl Engine {
                     // the unacknowledged go back now.
                     let unacked = std::mem::take(&mut connection.unacked);
                     let subscriptions = std::mem::take(&mut connection.subscriptions);
+                    let temp_queues = std::mem::take(&mut connection.temp_queues);
                     self.unindex(id, subscriptions.into_iter());
+                    // Its temporary reply queues go with it.
+                    for queue in temp_queues.values() {
+                        let gone = self.queues.remove(&format!("/queue/{queue}"));
+                        let weight: usize = gone.iter().flatten().map(|m| weight(&m.send)).sum();
+                        self.stored -= weight;
+                    }
                     self.give_back(unacked.into_iter().rev());
                 }
             }
@@ -449,6 +527,17 @@ impl Engine {
             connection.sent = true;
         }
         match kind {
+            RequestKind::Send { destination, .. } if connection.wants_temp_queue(&frame) => {
+                let (frame, made) = connection.temp_reply_queue(id, frame);
+                if let Some((sub, queue)) = made {
+                    self.consumers.entry(queue).or_default().insert((id, sub));
+                }
+                let kind = RequestKind::Send {
+                    destination,
+                    transaction: frame.header("transaction").map(String::from),
+                };
+                return self.apply(id, kind, frame);
+            }
             RequestKind::Send {
                 destination,
                 transaction: Some(tx),
@@ -552,6 +641,11 @@ impl Engine {
 
     /// A SEND takes effect: to a topic's subscribers now, or into a queue.
     fn publish(&mut self, destination: &str, frame: Frame) {
+        // Where a temporary reply queue's `reply-to` points.
+        let queue = destination
+            .strip_prefix("/reply-queue/")
+            .map(|name| format!("/queue/{name}"));
+        let destination = queue.as_deref().unwrap_or(destination);
         let message = Stored {
             send: Arc::new(frame),
             message_id: format!("m-{}", self.next_message).into(),
@@ -941,6 +1035,69 @@ mod tests {
                 .map(|m| String::from_utf8_lossy(m.body()).into_owned())
                 .collect()
         }
+    }
+
+    /// RabbitMQ's temporary reply queues: a `reply-to: /temp-queue/NAME`
+    /// becomes a queue of the sender's own, which the answer reaches
+    /// through `/reply-queue/`, delivered for the subscription
+    /// `/temp-queue/NAME` the sender never made; another connection's
+    /// `/temp-queue/` of the same name is another queue, and one the
+    /// sender subscribes to itself stays a plain destination.
+    #[test]
+    fn temp_queue_replies_come_back_to_the_connection_that_asked() {
+        let mut net = Net::new(EngineConfig::default());
+        let (asker, other, server) = (net.client(), net.client(), net.client());
+        net.subscribe(server, "/queue/rpc", AckMode::Auto);
+        for (n, client) in [(0, asker), (1, other)] {
+            let options = SendOptions {
+                headers: vec![("reply-to".into(), "/temp-queue/r".into())],
+                ..SendOptions::default()
+            };
+            net.session(client)
+                .send("/queue/rpc", format!("q{n}"), options)
+                .unwrap();
+            net.pump();
+        }
+        let requests = net.messages(server);
+        assert_eq!(requests.len(), 2);
+        let replies: Vec<String> = requests
+            .iter()
+            .map(|m| m.frame.header("reply-to").unwrap().to_string())
+            .collect();
+        assert!(replies[0].starts_with("/reply-queue/"), "{replies:?}");
+        assert_ne!(replies[0], replies[1]);
+        for (n, to) in replies.iter().enumerate() {
+            net.send(server, to, &format!("a{n}"));
+        }
+        for (n, client) in [(0, asker), (1, other)] {
+            let got = net.messages(client);
+            assert_eq!(got.len(), 1, "client {n}");
+            assert_eq!(got[0].subscription.as_str(), "/temp-queue/r");
+            assert_eq!(got[0].body().as_ref(), format!("a{n}").as_bytes());
+        }
+        // Asked again, the same queue.
+        let options = SendOptions {
+            headers: vec![("reply-to".into(), "/temp-queue/r".into())],
+            ..SendOptions::default()
+        };
+        net.session(asker)
+            .send("/queue/rpc", "again", options)
+            .unwrap();
+        net.pump();
+        let again = net.messages(server);
+        assert_eq!(again[0].frame.header("reply-to"), Some(replies[0].as_str()));
+        // Subscribed to, it is a plain queue: `reply-to` passes as it is.
+        net.subscribe(other, "/temp-queue/mine", AckMode::Auto);
+        let options = SendOptions {
+            headers: vec![("reply-to".into(), "/temp-queue/mine".into())],
+            ..SendOptions::default()
+        };
+        net.session(other)
+            .send("/queue/rpc", "plain", options)
+            .unwrap();
+        net.pump();
+        let plain = net.messages(server);
+        assert_eq!(plain[0].frame.header("reply-to"), Some("/temp-queue/mine"));
     }
 
     /// ACK and NACK as each version names them (1.0 `message-id`, 1.1

@@ -51,7 +51,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -262,6 +262,83 @@ impl Client {
         })
     }
 
+    /// Sends a request and waits for its reply: the SEND carries
+    /// `reply-to` (where replies reach this client, see
+    /// [`Config::reply_destination`](crate::Config::reply_destination)) and
+    /// a fresh `correlation-id`, and the first MESSAGE that carries that
+    /// `correlation-id` back is the answer. Fails with [`Error::Timeout`]
+    /// after `timeout` (counted from when the SEND goes out), and when the
+    /// connection is lost first (a reply to it can no longer come). The
+    /// other side answers with [`reply`](Client::reply).
+    ///
+    /// ```no_run
+    /// # async fn f(client: stomp_driver::aio::Client) -> Result<(), stomp_driver::Error> {
+    /// let answer = client
+    ///     .request("/queue/prices", "GET ACME", std::time::Duration::from_secs(5))
+    ///     .await?;
+    /// println!("{}", answer.text().unwrap_or_default());
+    /// # Ok(()) }
+    /// ```
+    pub async fn request(
+        &self,
+        destination: &str,
+        body: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        self.request_with(destination, body, SendOptions::default(), timeout)
+            .await
+    }
+
+    /// [`request`](Client::request) with headers, content type and receipt
+    /// as `options` say; a `correlation-id` among the headers is used
+    /// instead of a fresh one (one still waiting is refused with
+    /// [`Error::DuplicateCorrelation`]).
+    pub async fn request_with(
+        &self,
+        destination: &str,
+        body: impl Into<Bytes>,
+        options: SendOptions,
+        timeout: Duration,
+    ) -> Result<Message, Error> {
+        let (destination, body) = (destination.to_string(), body.into());
+        let reply = self
+            .handle
+            .ask(|done| Command::Request {
+                destination,
+                body,
+                options,
+                timeout,
+                done,
+            })
+            .await?;
+        Ok(Message::new(reply, self.handle.clone()))
+    }
+
+    /// Answers `request`: sends `body` to its `reply-to`, carrying its
+    /// `correlation-id` back ([`Error::NoReplyTo`] if it names no
+    /// `reply-to`). Like [`send`](Client::send), without a receipt.
+    pub async fn reply(&self, request: &Message, body: impl Into<Bytes>) -> Result<(), Error> {
+        let (destination, options) = request.reply_options()?;
+        self.send_with(&destination, body, options).await
+    }
+
+    /// The MESSAGE frames for no subscription of this client's (a broker
+    /// that routes replies to the connection itself, as RabbitMQ does for
+    /// `/temp-queue/` destinations a SEND names in `reply-to`), from now
+    /// on, as a `Stream`; without one they are dropped. A later call takes
+    /// them over; dropping it drops them again. Replies to
+    /// [`request`](Client::request) go to their request, not here.
+    pub fn unhandled(&self) -> Unhandled {
+        let mailbox = self.handle.mailbox(self.subscription_capacity);
+        let _ = self.handle.send(Command::Unhandled {
+            mailbox: mailbox.clone(),
+        });
+        Unhandled {
+            mailbox,
+            handle: self.handle.clone(),
+        }
+    }
+
     /// Acknowledges a message by its id alone, for a message whose id was
     /// handed elsewhere (another process, a database) instead of its
     /// [`Message`]: `subscription` is its `subscription` header, `id` what
@@ -436,6 +513,45 @@ impl Drop for Subscription {
                 done: None,
             });
         }
+    }
+}
+
+/// The MESSAGE frames for no subscription of the client's; see
+/// [`Client::unhandled`]. Ends with the client.
+#[derive(Debug)]
+pub struct Unhandled {
+    mailbox: Arc<Queue<core::Message>>,
+    handle: Handle,
+}
+
+impl Unhandled {
+    /// The next one; `None` once the client has ended (or a later
+    /// [`Client::unhandled`] took them over). Cancel-safe.
+    pub async fn recv(&self) -> Option<Message> {
+        let handle = self.handle.clone();
+        self.mailbox
+            .recv()
+            .await
+            .map(|inner| Message::new(inner, handle))
+    }
+}
+
+impl Stream for Unhandled {
+    type Item = Message;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        let handle = &self.handle;
+        self.mailbox
+            .poll_pop(cx)
+            .map(|m| m.map(|inner| Message::new(inner, handle.clone())))
+    }
+}
+
+impl Drop for Unhandled {
+    fn drop(&mut self) {
+        self.mailbox.close();
+        // The driver drops a closed mailbox when it looks again.
+        self.handle.input().push(Input::Wake);
     }
 }
 

@@ -47,6 +47,14 @@ pub struct Config {
     pub send_window: usize,
     /// WebSocket settings for `ws://` and `wss://` hosts.
     pub websocket: WebSocket,
+    /// Where replies to the client's requests come (the `reply-to` of a
+    /// `request`): a destination it subscribes to at the first request.
+    /// `None` (the default) picks one per broker: RabbitMQ's
+    /// `/temp-queue/` (the broker subscribes the connection itself), and
+    /// elsewhere a subscription to a `/temp-queue/` name with a random
+    /// part (a temporary queue of the connection on ActiveMQ, a queue
+    /// nobody else uses on a broker without them).
+    pub reply_destination: Option<String>,
 }
 
 /// How a `ws://` or `wss://` connection is made.
@@ -88,6 +96,7 @@ impl Config {
             tls: Tls::default(),
             send_window: 1 << 20,
             websocket: WebSocket::default(),
+            reply_destination: None,
         }
     }
 

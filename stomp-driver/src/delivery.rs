@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use stomp_proto::client::{self as core, AckHandle, SubscriptionId, TxId};
+use stomp_proto::client::{self as core, AckHandle, SendOptions, SubscriptionId, TxId};
 use stomp_proto::Frame;
 
 use crate::driver::{Command, Handle};
@@ -68,6 +68,23 @@ impl Delivery {
     /// The `destination` header.
     pub fn destination(&self) -> Option<&str> {
         self.inner.destination()
+    }
+
+    /// The `reply-to` header: where a reply to it goes.
+    pub fn reply_to(&self) -> Option<&str> {
+        self.header("reply-to")
+    }
+
+    /// Where a reply to it goes, and the options that carry its
+    /// `correlation-id` back (add headers, a receipt, a content type to
+    /// them): [`Error::NoReplyTo`] if it names no `reply-to`.
+    pub fn reply_options(&self) -> Result<(String, SendOptions), Error> {
+        let destination = self.reply_to().ok_or(Error::NoReplyTo)?.to_string();
+        let mut options = SendOptions::default();
+        if let Some(id) = self.header("correlation-id") {
+            options.headers.push(("correlation-id".into(), id.into()));
+        }
+        Ok((destination, options))
     }
 
     /// The subscription it came through.

@@ -53,6 +53,7 @@ use crate::layers::{Connector, Layers};
 use crate::multicast;
 use crate::queue::Queue;
 use crate::reply::{reply, Answer};
+use crate::requests::Requests;
 use crate::window::Window;
 use crate::{Config, EventLog, Events};
 
@@ -112,6 +113,10 @@ enum Waiter {
     Done(Done<()>),
     /// A subscription asked with a receipt.
     Subscribed(SubscriptionId, Done<SubscriptionId>),
+    /// A request's SEND, asked with a receipt: a failure fails the
+    /// request (named by its `correlation-id`); a receipt changes nothing,
+    /// the request waits for its reply.
+    Request(String),
 }
 
 impl Waiter {
@@ -119,6 +124,8 @@ impl Waiter {
         match self {
             Waiter::Done(done) => done.send(result),
             Waiter::Subscribed(id, done) => done.send(result.map(|()| id)),
+            // Answered through the requests.
+            Waiter::Request(_) => {}
         }
     }
 }
@@ -128,8 +135,8 @@ impl Command {
     /// command but `Stats` and `Close`).
     fn queues(&self) -> Option<usize> {
         match self {
-            Command::Send { body, .. } => Some(body.len()),
-            Command::Stats { .. } | Command::Close => None,
+            Command::Send { body, .. } | Command::Request { body, .. } => Some(body.len()),
+            Command::Stats { .. } | Command::Close | Command::Unhandled { .. } => None,
             _ => Some(0),
         }
     }
@@ -148,6 +155,7 @@ impl Command {
             Command::Subscribe { done, .. } => done.send(Err(error)),
             Command::Begin { done, .. } => done.send(Err(error)),
             Command::AckId { done, .. } => done.send(Err(error)),
+            Command::Request { done, .. } => done.send(Err(error)),
             Command::Unsubscribe { done, .. } | Command::End { done, .. } => {
                 if let Some(done) = done {
                     done.send(Err(error));
@@ -159,7 +167,7 @@ impl Command {
             | Command::Ack {
                 done: None, credit, ..
             } => window.fail(credit, error),
-            Command::Stats { .. } | Command::Close => {}
+            Command::Stats { .. } | Command::Close | Command::Unhandled { .. } => {}
         }
     }
 }
@@ -224,6 +232,12 @@ pub struct Driver {
     lifecycle: Arc<EventLog>,
     first_connect: Option<Done<SessionInfo>>,
     mailboxes: HashMap<SubscriptionId, Arc<Queue<core::Message>>>,
+    /// Where MESSAGEs for no subscription of ours go, if anywhere.
+    unhandled: Option<Arc<Queue<core::Message>>>,
+    /// Requests waiting for replies.
+    requests: Requests,
+    /// The `server` header of the connection up now.
+    server: Option<String>,
     waiting: HashMap<ReceiptId, Waiter>,
     disconnecting: Option<Done<()>>,
     /// Commands waiting for room in the session's outgoing queue, or for
@@ -272,6 +286,12 @@ impl Driver {
             lifecycle,
             first_connect: Some(first_connect),
             mailboxes: HashMap::new(),
+            unhandled: None,
+            requests: Requests::new(
+                config.reply_destination.clone(),
+                crate::config::random_seed(),
+            ),
+            server: None,
             waiting: HashMap::new(),
             disconnecting: None,
             held: VecDeque::new(),
@@ -438,6 +458,7 @@ impl Driver {
             self.close_link();
         }
         self.expire_held(now);
+        self.requests.expire(now);
         self.session.handle_timeout(now);
         self.step(now);
     }
@@ -490,6 +511,7 @@ impl Driver {
             self.session.poll_timeout(),
             self.write_deadline(),
             held,
+            self.requests.deadline(),
             self.closing,
         ]
         .into_iter()
@@ -809,8 +831,106 @@ impl Driver {
                 Ok(_) => self.disconnecting = Some(done),
                 Err(e) => done.send(Err(e.into())),
             },
+            Command::Request {
+                destination,
+                body,
+                options,
+                timeout,
+                done,
+            } => self.request(now, destination, body, options, timeout, done),
+            Command::Unhandled { mailbox } => {
+                if let Some(old) = self.unhandled.replace(mailbox) {
+                    old.close();
+                }
+                self.update_pause(now);
+            }
             Command::Stats { done } => done.send(session.stats().clone()),
             Command::Close => session.close(),
+        }
+    }
+
+    /// Sends a request: `reply-to` where replies reach us, a
+    /// `correlation-id` to know its reply by.
+    fn request(
+        &mut self,
+        now: Instant,
+        destination: String,
+        body: Bytes,
+        mut options: core::SendOptions,
+        timeout: Duration,
+        done: Done<core::Message>,
+    ) {
+        let reply_to = match self
+            .requests
+            .reply_to(&mut self.session, self.server.as_deref())
+        {
+            Ok(reply_to) => reply_to,
+            Err(e) => return done.send(Err(e)),
+        };
+        let given = options
+            .headers
+            .iter()
+            .find(|(name, _)| name == "correlation-id")
+            .map(|(_, value)| value.clone());
+        let correlation = match given {
+            Some(id) if self.requests.is_pending(&id) => {
+                return done.send(Err(Error::DuplicateCorrelation(id)))
+            }
+            Some(id) => id,
+            None => {
+                let id = self.requests.correlation();
+                options.headers.push(("correlation-id".into(), id.clone()));
+                id
+            }
+        };
+        options.headers.retain(|(name, _)| name != "reply-to");
+        options.headers.push(("reply-to".into(), reply_to));
+        match self.session.send(&destination, body, options) {
+            Ok(receipt) => {
+                if let Some(receipt) = receipt {
+                    self.waiting
+                        .insert(receipt, Waiter::Request(correlation.clone()));
+                }
+                self.requests.wait(correlation, done, now + timeout);
+            }
+            Err(e) => done.send(Err(e.into())),
+        }
+    }
+
+    /// Hands a MESSAGE to its subscription, the request it answers, or
+    /// the unhandled stream.
+    fn deliver(&mut self, now: Instant, message: core::Message) {
+        let id = message.subscription.clone();
+        if let Some(mailbox) = self.mailboxes.get(&id) {
+            if !mailbox.push(message) {
+                // Its owner is gone (a subscribe call dropped before its
+                // answer): end the subscription.
+                self.mailboxes.remove(&id);
+                let _ = self.session.unsubscribe(&id, false);
+            } else if mailbox.is_full() {
+                self.update_pause(now);
+            }
+            return;
+        }
+        let Some(message) = self.requests.answer(message) else {
+            return;
+        };
+        if self.requests.is_reply_subscription(&id) {
+            tracing::debug!(correlation = %message.frame.header("correlation-id").unwrap_or(""), "STOMP reply nobody waits for dropped");
+            return;
+        }
+        match &self.unhandled {
+            Some(mailbox) if mailbox.push(message) => {
+                if mailbox.is_full() {
+                    self.update_pause(now);
+                }
+            }
+            _ => {
+                tracing::debug!(subscription = %id, "STOMP MESSAGE for no subscription dropped");
+                if self.unhandled.take().is_some() {
+                    self.update_pause(now);
+                }
+            }
         }
     }
 
@@ -829,7 +949,14 @@ impl Driver {
 
     /// Reading pauses while any subscription's mailbox is full.
     fn update_pause(&mut self, now: Instant) {
-        let full = self.mailboxes.values().any(|m| m.is_full());
+        if self.unhandled.as_ref().is_some_and(|m| m.is_closed()) {
+            self.unhandled = None;
+        }
+        let full = self
+            .mailboxes
+            .values()
+            .chain(&self.unhandled)
+            .any(|m| m.is_full());
         if full == self.paused {
             return;
         }
@@ -844,29 +971,19 @@ impl Driver {
         while let Some(event) = self.session.poll_event() {
             any = true;
             match event {
-                Event::Message(message) => {
-                    let id = message.subscription.clone();
-                    if let Some(mailbox) = self.mailboxes.get(&id) {
-                        if !mailbox.push(message) {
-                            // Its owner is gone (a subscribe call dropped
-                            // before its answer): end the subscription.
-                            self.mailboxes.remove(&id);
-                            let _ = self.session.unsubscribe(&id, false);
-                        } else if mailbox.is_full() {
-                            self.update_pause(now);
-                        }
-                    }
-                }
+                Event::Message(message) => self.deliver(now, message),
                 Event::Receipt(receipt) => {
                     if let Some(waiter) = self.waiting.remove(&receipt) {
                         waiter.answer(Ok(()));
                     }
                 }
-                Event::RequestFailed { receipt, error } => {
-                    if let Some(waiter) = self.waiting.remove(&receipt) {
-                        waiter.answer(Err(Error::Request(error)));
+                Event::RequestFailed { receipt, error } => match self.waiting.remove(&receipt) {
+                    Some(Waiter::Request(correlation)) => {
+                        self.requests.fail(&correlation, Error::Request(error))
                     }
-                }
+                    Some(waiter) => waiter.answer(Err(Error::Request(error))),
+                    None => {}
+                },
                 Event::Connected(info) => {
                     tracing::info!(
                         endpoint = %info.endpoint.as_ref().map(Endpoint::to_string).unwrap_or_default(),
@@ -876,6 +993,7 @@ impl Driver {
                         "STOMP connected"
                     );
                     self.handle.set_connects(self.session.stats().connects);
+                    self.server = info.server.clone();
                     if let Some(first) = self.first_connect.take() {
                         first.send(Ok(info.clone()));
                     }
@@ -894,6 +1012,9 @@ impl Driver {
                     tracing::warn!(%reason, "STOMP connection lost");
                     self.handle.set_disconnected();
                     self.close_named(link);
+                    // Replies to this connection can no longer come.
+                    self.requests
+                        .fail_all(&Error::Request(RequestError::ConnectionLost));
                     self.tell(Lifecycle::ConnectionLost(reason));
                 }
                 Event::Reconnecting {
@@ -972,6 +1093,10 @@ impl Driver {
         for (_, mailbox) in self.mailboxes.drain() {
             mailbox.close();
         }
+        if let Some(mailbox) = self.unhandled.take() {
+            mailbox.close();
+        }
+        self.requests.fail_all(&Error::Closed(Some(reason.clone())));
         for held in self.held.drain(..) {
             held.command
                 .fail(self.handle.window(), Error::Closed(Some(reason.clone())));

@@ -33,6 +33,11 @@ pub enum Error {
     },
     /// The TLS settings are unusable (a bad PEM file, no trusted root).
     Tls(String),
+    /// A reply was asked for a message without a `reply-to` header.
+    NoReplyTo,
+    /// A request's `correlation-id` is the same as one still waiting for
+    /// its reply: the reply could not be told apart.
+    DuplicateCorrelation(String),
 }
 
 impl fmt::Display for Error {
@@ -50,6 +55,10 @@ impl fmt::Display for Error {
                 "not connected: the connection was down for {waited:?} and nothing was sent"
             ),
             Error::Tls(e) => write!(f, "TLS settings: {e}"),
+            Error::NoReplyTo => f.write_str("the message has no reply-to header"),
+            Error::DuplicateCorrelation(id) => {
+                write!(f, "a request with correlation-id {id:?} is waiting already")
+            }
         }
     }
 }

@@ -165,6 +165,31 @@ pub enum Command {
         /// The answer.
         done: Done<()>,
     },
+    /// A SEND with `reply-to` (where replies reach this client) and a
+    /// `correlation-id` (the one in `options.headers`, or a fresh one),
+    /// answered by the first MESSAGE that carries the `correlation-id`
+    /// back, or failed after `timeout` (counted from when the SEND goes
+    /// out) or when the connection is lost.
+    Request {
+        /// Where to.
+        destination: String,
+        /// The body.
+        body: Bytes,
+        /// Headers, transaction, receipt.
+        options: SendOptions,
+        /// How long the reply may take.
+        timeout: Duration,
+        /// The reply.
+        done: Done<core::Message>,
+    },
+    /// MESSAGE frames for no subscription of the client's (replies the
+    /// broker routes to the connection itself, as RabbitMQ's
+    /// `/temp-queue/` does) go into `mailbox` from now on, instead of
+    /// being dropped; it replaces any earlier one. Closing it ends that.
+    Unhandled {
+        /// Where they go.
+        mailbox: Arc<Queue<core::Message>>,
+    },
     /// The session's counters.
     Stats {
         /// The answer.

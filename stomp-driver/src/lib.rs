@@ -20,6 +20,7 @@ pub mod layers;
 pub mod multicast;
 pub mod queue;
 pub mod reply;
+mod requests;
 mod tls;
 pub mod window;
 

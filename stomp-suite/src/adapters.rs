@@ -9,7 +9,7 @@ use stomp_driver::delivery::Delivery;
 use stomp_driver::{Config, Empty, Error, Events};
 use stomp_proto::client::{CloseReason, SendOptions, SessionInfo, Stats, SubscribeOptions};
 
-use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
+use crate::{Adapter, SuiteClient, SuiteInbox, SuiteMsg, SuiteSub, SuiteTx};
 
 /// `stomp-blocking`.
 #[derive(Debug)]
@@ -27,6 +27,7 @@ impl Adapter for Blocking {
 impl SuiteClient for stomp_blocking::Client {
     type Sub = stomp_blocking::Subscription;
     type Msg = stomp_blocking::Message;
+    type Unhandled = stomp_blocking::Unhandled;
     type Tx<'a> = stomp_blocking::Transaction<'a>;
 
     fn info(&self) -> SessionInfo {
@@ -88,8 +89,34 @@ impl SuiteClient for stomp_blocking::Client {
         }
     }
 
+    fn request(
+        &self,
+        destination: &str,
+        body: Bytes,
+        options: SendOptions,
+        timeout: Duration,
+    ) -> Result<Self::Msg, Error> {
+        self.request_with(destination, body, options, timeout)
+    }
+
+    fn reply(&self, request: &Self::Msg, body: Bytes) -> Result<(), Error> {
+        self.reply(request, body)
+    }
+
+    fn unhandled(&self) -> Self::Unhandled {
+        self.unhandled()
+    }
+
     fn disconnect(self) -> Result<(), Error> {
         self.disconnect()
+    }
+}
+
+impl SuiteInbox for stomp_blocking::Unhandled {
+    type Msg = stomp_blocking::Message;
+
+    fn recv_timeout(&self, timeout: Duration) -> Result<Self::Msg, Empty> {
+        self.recv_timeout(timeout)
     }
 }
 
@@ -281,6 +308,12 @@ pub struct AsyncSub<R> {
     _runtime: std::marker::PhantomData<fn() -> R>,
 }
 
+/// An async unhandled stream, blocked on.
+pub struct AsyncUnhandled<R> {
+    inner: stomp_driver::aio::Unhandled,
+    _runtime: std::marker::PhantomData<fn() -> R>,
+}
+
 /// An async message, blocked on.
 pub struct AsyncMsg<R> {
     message: stomp_driver::aio::Message,
@@ -337,6 +370,7 @@ futures_io_adapter!(Smol, "smol", stomp_async_std::Smol);
 impl<R: BlockOn + 'static> SuiteClient for AsyncClient<R> {
     type Sub = AsyncSub<R>;
     type Msg = AsyncMsg<R>;
+    type Unhandled = AsyncUnhandled<R>;
     type Tx<'a> = AsyncTx<R>;
 
     fn info(&self) -> SessionInfo {
@@ -410,8 +444,48 @@ impl<R: BlockOn + 'static> SuiteClient for AsyncClient<R> {
         }
     }
 
+    fn request(
+        &self,
+        destination: &str,
+        body: Bytes,
+        options: SendOptions,
+        timeout: Duration,
+    ) -> Result<Self::Msg, Error> {
+        let message = R::block_on(
+            self.client
+                .request_with(destination, body, options, timeout),
+        )?;
+        Ok(AsyncMsg {
+            message,
+            _runtime: std::marker::PhantomData,
+        })
+    }
+
+    fn reply(&self, request: &Self::Msg, body: Bytes) -> Result<(), Error> {
+        R::block_on(self.client.reply(&request.message, body))
+    }
+
+    fn unhandled(&self) -> Self::Unhandled {
+        AsyncUnhandled {
+            inner: self.client.unhandled(),
+            _runtime: std::marker::PhantomData,
+        }
+    }
+
     fn disconnect(self) -> Result<(), Error> {
         R::block_on(self.client.disconnect())
+    }
+}
+
+impl<R: BlockOn + 'static> SuiteInbox for AsyncUnhandled<R> {
+    type Msg = AsyncMsg<R>;
+
+    fn recv_timeout(&self, timeout: Duration) -> Result<Self::Msg, Empty> {
+        let message = R::timeout(self.inner.recv(), timeout)?.ok_or(Empty::Closed)?;
+        Ok(AsyncMsg {
+            message,
+            _runtime: std::marker::PhantomData,
+        })
     }
 }
 

@@ -16,13 +16,13 @@ use stomp_proto::reconnect::ReconnectPolicy;
 use stomp_proto::{AckMode, ContentLengthPolicy, HeartBeat, Version, VersionSet};
 
 use crate::support::{self, brokers, one, queue, recv_text, Broker, TLS_DIR, WAIT};
-use crate::{Adapter, SuiteClient, SuiteMsg, SuiteSub, SuiteTx};
+use crate::{Adapter, SuiteClient, SuiteInbox, SuiteMsg, SuiteSub, SuiteTx};
 
 /// Instantiates every scenario of this module for `$adapter`.
 #[macro_export]
 macro_rules! broker_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, acks_by_handle_or_by_id_and_unsubscribes_wait_for_their_receipts, caller_chosen_transaction_ids_are_used_and_a_duplicate_refused, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat);
+        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, acks_by_handle_or_by_id_and_unsubscribes_wait_for_their_receipts, caller_chosen_transaction_ids_are_used_and_a_duplicate_refused, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat, requests_get_their_own_replies_and_an_unanswered_one_times_out, replies_to_a_temp_queue_reach_the_unhandled_stream);
     };
 }
 
@@ -326,6 +326,141 @@ pub fn caller_chosen_transaction_ids_are_used_and_a_duplicate_refused<A: Adapter
         let tx = client.transaction_with_id(&id).unwrap();
         tx.abort().unwrap();
         client.disconnect().unwrap();
+    }
+}
+
+pub fn requests_get_their_own_replies_and_an_unanswered_one_times_out<A: Adapter>() {
+    for broker in brokers() {
+        let q = queue("rpc");
+        let server = broker.connect::<A>();
+        let receipted = SubscribeOptions {
+            receipt: true,
+            ..SubscribeOptions::default()
+        };
+        let incoming = server.subscribe_with(&q, receipted).unwrap();
+        let client = broker.connect::<A>();
+        let asks = 4;
+        std::thread::scope(|s| {
+            let answering = s.spawn(|| {
+                for _ in 0..asks {
+                    let request = incoming.recv_timeout(WAIT).unwrap();
+                    assert!(request.header("reply-to").is_some(), "{broker}");
+                    let body = request.text().unwrap().to_uppercase();
+                    server.reply(&request, body.into()).unwrap();
+                }
+            });
+            // Asked at once from as many threads: each gets its own reply.
+            let waiting: Vec<_> = (0..asks)
+                .map(|n| {
+                    let (client, q) = (&client, &q);
+                    s.spawn(move || {
+                        let body = Bytes::from(format!("ping {n}"));
+                        client.request(q, body, SendOptions::default(), WAIT)
+                    })
+                })
+                .collect();
+            for (n, ask) in waiting.into_iter().enumerate() {
+                let reply = ask.join().unwrap().unwrap();
+                assert_eq!(reply.text(), Some(format!("PING {n}").as_str()), "{broker}");
+            }
+            answering.join().unwrap();
+        });
+        // The caller's own correlation-id is the one carried.
+        let mine = SendOptions {
+            headers: vec![("correlation-id".into(), "order-42".into())],
+            ..SendOptions::default()
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let request = incoming.recv_timeout(WAIT).unwrap();
+                assert_eq!(request.header("correlation-id"), Some("order-42"));
+                server.reply(&request, "done".into()).unwrap();
+            });
+            let reply = client.request(&q, "42?".into(), mine, WAIT).unwrap();
+            assert_eq!(reply.header("correlation-id"), Some("order-42"), "{broker}");
+            assert_eq!(reply.text(), Some("done"), "{broker}");
+        });
+        // Nobody answers: it times out when asked, and the client goes on.
+        let patience = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let lonely = client.request(
+            &queue("rpc-nobody"),
+            "anyone?".into(),
+            SendOptions::default(),
+            patience,
+        );
+        let took = started.elapsed();
+        assert!(
+            matches!(lonely, Err(Error::Timeout)),
+            "{broker}: {:?}",
+            lonely.map(|m| m.text().map(String::from))
+        );
+        assert!(took >= patience && took < WAIT, "{broker}: {took:?}");
+        assert!(client.is_connected(), "{broker}");
+        // A message without reply-to cannot be answered.
+        client.send_with_receipt(&q, "no reply wanted").unwrap();
+        let plain = incoming.recv_timeout(WAIT).unwrap();
+        assert!(matches!(
+            server.reply(&plain, "?".into()),
+            Err(Error::NoReplyTo)
+        ));
+        client.disconnect().unwrap();
+        server.disconnect().unwrap();
+    }
+}
+
+pub fn replies_to_a_temp_queue_reach_the_unhandled_stream<A: Adapter>() {
+    // RabbitMQ (and the embedded broker, as it does) subscribes the
+    // connection to a `/temp-queue/` named in `reply-to` by itself: the
+    // answers come for a subscription the client never made. ActiveMQ
+    // delivers a temporary queue's messages only to a subscription.
+    for broker in brokers().into_iter().filter(|b| b.kind != "activemq") {
+        let q = queue("temp-reply");
+        let server = broker.connect::<A>();
+        let receipted = SubscribeOptions {
+            receipt: true,
+            ..SubscribeOptions::default()
+        };
+        let incoming = server.subscribe_with(&q, receipted).unwrap();
+        let client = broker.connect::<A>();
+        let unhandled = client.unhandled();
+        for n in 0..2 {
+            let options = SendOptions {
+                headers: vec![("reply-to".into(), "/temp-queue/suite-by-hand".into())],
+                receipt: true,
+                ..SendOptions::default()
+            };
+            client
+                .send_with(&q, format!("ask {n}").into(), options)
+                .unwrap();
+            let request = incoming.recv_timeout(WAIT).unwrap();
+            let to = request.header("reply-to").unwrap_or_default().to_string();
+            assert!(to.starts_with("/reply-queue/"), "{broker}: {to}");
+            server
+                .reply(&request, format!("answer {n}").into())
+                .unwrap();
+            let got = unhandled.recv_timeout(WAIT).unwrap();
+            assert_eq!(got.text(), Some(format!("answer {n}").as_str()), "{broker}");
+            assert_eq!(
+                got.header("subscription"),
+                Some("/temp-queue/suite-by-hand")
+            );
+        }
+        // Without a reader they are dropped, and the connection lives on.
+        drop(unhandled);
+        let options = SendOptions {
+            headers: vec![("reply-to".into(), "/temp-queue/suite-by-hand".into())],
+            ..SendOptions::default()
+        };
+        client.send_with(&q, "unread".into(), options).unwrap();
+        let request = incoming.recv_timeout(WAIT).unwrap();
+        server.reply(&request, "nobody reads this".into()).unwrap();
+        client
+            .send_with_receipt(&queue("temp-reply-after"), "still here")
+            .unwrap();
+        assert!(client.is_connected(), "{broker}");
+        client.disconnect().unwrap();
+        server.disconnect().unwrap();
     }
 }
 

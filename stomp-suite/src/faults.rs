@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use stomp_broker::fault::{Behaviour, Cut, FaultPeer, TlsSeen};
 use stomp_driver::{Config, Error, Lifecycle, Tls};
-use stomp_proto::client::CloseReason;
+use stomp_proto::client::{CloseReason, RequestError, SendOptions};
 use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 use stomp_proto::server::ServerConfig;
 use stomp_proto::{DecodeErrorKind, HeartBeat};
@@ -28,7 +28,8 @@ macro_rules! fault_scenarios {
             a_broker_that_stops_reading_fails_the_write_within_the_write_timeout,
             a_subscription_asked_with_a_receipt_waits_for_it,
             the_websocket_upgrade_carries_the_urls_query_and_the_callers_headers,
-            large_frames_are_split_for_a_broker_with_a_small_websocket_limit);
+            large_frames_are_split_for_a_broker_with_a_small_websocket_limit,
+            a_request_waiting_when_the_connection_is_lost_fails_at_once);
     };
 }
 
@@ -467,4 +468,33 @@ pub fn large_frames_are_split_for_a_broker_with_a_small_websocket_limit<A: Adapt
     let message = sub.recv_timeout(WAIT).unwrap();
     assert_eq!(message.body(), &body, "{}", A::NAME);
     split.disconnect().unwrap();
+}
+
+pub fn a_request_waiting_when_the_connection_is_lost_fails_at_once<A: Adapter>() {
+    let peer = FaultPeer::start(vec![Behaviour::Serve]).unwrap();
+    let client = A::connect(failover(&peer)).unwrap();
+    let patience = Duration::from_secs(20);
+    let started = Instant::now();
+    let outcome = std::thread::scope(|s| {
+        let asking = s.spawn(|| {
+            client.request(
+                "/queue/nobody-answers",
+                "hello?".into(),
+                SendOptions::default(),
+                patience,
+            )
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        drop(peer);
+        asking.join().unwrap()
+    });
+    let took = started.elapsed();
+    // The reply could only have come on the connection that is gone.
+    assert!(
+        matches!(outcome, Err(Error::Request(RequestError::ConnectionLost))),
+        "{}: {:?}",
+        A::NAME,
+        outcome.map(|m| m.text().map(String::from))
+    );
+    assert!(took < WAIT, "{}: {took:?}", A::NAME);
 }

@@ -41,6 +41,8 @@ pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
     type Sub: SuiteSub<Msg = Self::Msg>;
     /// Its messages.
     type Msg: SuiteMsg;
+    /// Its stream of MESSAGEs for no subscription.
+    type Unhandled: SuiteInbox<Msg = Self::Msg>;
     /// Its transactions.
     type Tx<'a>: SuiteTx
     where
@@ -77,6 +79,18 @@ pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
         tx: &Self::Tx<'_>,
         nack: bool,
     ) -> Result<(), Error>;
+    /// A request, and its reply.
+    fn request(
+        &self,
+        destination: &str,
+        body: Bytes,
+        options: SendOptions,
+        timeout: Duration,
+    ) -> Result<Self::Msg, Error>;
+    /// Answers a request.
+    fn reply(&self, request: &Self::Msg, body: Bytes) -> Result<(), Error>;
+    /// The MESSAGEs for no subscription, from now on.
+    fn unhandled(&self) -> Self::Unhandled;
     /// DISCONNECT and its receipt.
     fn disconnect(self) -> Result<(), Error>;
 
@@ -115,6 +129,14 @@ pub trait SuiteSub: Send + Sync {
     fn unsubscribe(self) -> Result<(), Error>;
     /// UNSUBSCRIBE, waiting for its receipt.
     fn unsubscribe_with_receipt(self) -> Result<(), Error>;
+}
+
+/// Where messages wait to be taken (the unhandled stream).
+pub trait SuiteInbox: Send + Sync {
+    /// Its messages.
+    type Msg: SuiteMsg;
+    /// The next message within `timeout`.
+    fn recv_timeout(&self, timeout: Duration) -> Result<Self::Msg, Empty>;
 }
 
 /// What the scenarios do with a message.

@@ -40,7 +40,7 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 #[cfg(feature = "codec")]
 pub mod codec;
 
-pub use stomp_driver::aio::{Message, Subscription, Transaction};
+pub use stomp_driver::aio::{Message, Subscription, Transaction, Unhandled};
 pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
 pub use stomp_proto::client::{SendOptions, SubscribeOptions};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
