@@ -47,9 +47,9 @@ use stomp_driver::aio::{self, AsyncDatagram, AsyncStream, BoxFuture};
 
 pub mod codec;
 
-pub use stomp_driver::aio::{Message, Runtime, Subscription, Transaction, Unhandled};
+pub use stomp_driver::aio::{Message, Runtime, Subscription, Tap, Transaction, Unhandled};
 pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
-pub use stomp_proto::client::{SendOptions, SubscribeOptions};
+pub use stomp_proto::client::{Direction, SendOptions, SubscribeOptions, Tapped};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
 

@@ -140,7 +140,7 @@ mod transport;
 pub use stomp_driver::delivery::Delivery;
 pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
 pub use stomp_proto::client::{CloseReason, CommandError, RequestError};
-pub use stomp_proto::client::{SendOptions, SubscribeOptions};
+pub use stomp_proto::client::{Direction, SendOptions, SubscribeOptions, Tapped};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
 
@@ -418,6 +418,35 @@ impl Client {
         })
     }
 
+    /// Every frame and heart-beat in and out from now on (stompy's `for
+    /// frame in client`, stomp.py's `on_send` and `on_before_message`),
+    /// for debugging: each [`Tapped`] says which way it went and when. A
+    /// reader that falls more than [`TAP_CAPACITY`](stomp_driver::driver::TAP_CAPACITY)
+    /// behind misses some; the connection never waits for it. Several may
+    /// read at once; it costs nothing while none does.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), stomp_blocking::Error> {
+    /// # let client = stomp_blocking::Client::connect("stomp://guest:guest@localhost:61613")?;
+    /// let tap = client.tap();
+    /// std::thread::spawn(move || {
+    ///     for tapped in &tap {
+    ///         match &tapped.frame {
+    ///             Some(frame) => eprintln!("{:?} {}", tapped.direction, frame.summary()),
+    ///             None => eprintln!("{:?} heart-beat", tapped.direction),
+    ///         }
+    ///     }
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub fn tap(&self) -> Tap {
+        let queue = Arc::new(Queue::bounded(stomp_driver::driver::TAP_CAPACITY, None));
+        let _ = self.handle.send(Command::Tap {
+            queue: queue.clone(),
+        });
+        Tap { queue }
+    }
+
     /// Whether a connection is up now (`false` while reconnecting, and
     /// once the client has ended).
     pub fn is_connected(&self) -> bool {
@@ -577,6 +606,45 @@ impl Drop for Subscription {
                 done: None,
             });
         }
+    }
+}
+
+/// Every frame in and out; see [`Client::tap`]. Ends with the client;
+/// dropping it stops the tapping (once no other reader is left).
+#[derive(Debug)]
+pub struct Tap {
+    queue: Arc<Queue<Tapped>>,
+}
+
+impl Tap {
+    /// The next tapped frame; `None` once the client has ended.
+    pub fn recv(&self) -> Option<Tapped> {
+        self.queue.pop(None).ok()
+    }
+
+    /// The next one within `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Tapped, Empty> {
+        self.queue.pop(Some(timeout))
+    }
+
+    /// One if it is waiting.
+    pub fn try_recv(&self) -> Option<Tapped> {
+        self.queue.try_pop().ok()
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+impl<'a> IntoIterator for &'a Tap {
+    type Item = Tapped;
+    type IntoIter = std::iter::MapWhile<std::iter::Repeat<&'a Tap>, fn(&Tap) -> Option<Tapped>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::repeat(self).map_while(Tap::recv)
     }
 }
 

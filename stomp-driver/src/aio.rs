@@ -58,7 +58,7 @@ use futures_core::Stream;
 use futures_io::{AsyncRead, AsyncWrite};
 use stomp_proto::client::{
     self as core, CloseReason, LinkId, SendOptions, SessionInfo, Stats, SubscribeOptions,
-    SubscriptionId, TxId,
+    SubscriptionId, Tapped, TxId,
 };
 use stomp_proto::{AckMode, Version};
 
@@ -339,6 +339,33 @@ impl Client {
         }
     }
 
+    /// Every frame and heart-beat in and out from now on, as a `Stream`
+    /// (stompy's `for frame in client`, stomp.py's `on_send` and
+    /// `on_before_message`), for debugging: each [`Tapped`] says which
+    /// way it went and when. A reader that falls more than
+    /// [`TAP_CAPACITY`](crate::driver::TAP_CAPACITY) behind misses some;
+    /// the connection never waits for it. Several may read at once; it
+    /// costs nothing while none does.
+    ///
+    /// ```no_run
+    /// # async fn f(client: stomp_driver::aio::Client) {
+    /// let tap = client.tap();
+    /// while let Some(tapped) = tap.recv().await {
+    ///     match tapped.frame {
+    ///         Some(frame) => println!("{:?} {}", tapped.direction, frame.summary()),
+    ///         None => println!("{:?} heart-beat", tapped.direction),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn tap(&self) -> Tap {
+        let queue = Arc::new(Queue::bounded(crate::driver::TAP_CAPACITY, None));
+        let _ = self.handle.send(Command::Tap {
+            queue: queue.clone(),
+        });
+        Tap { queue }
+    }
+
     /// Acknowledges a message by its id alone, for a message whose id was
     /// handed elsewhere (another process, a database) instead of its
     /// [`Message`]: `subscription` is its `subscription` header, `id` what
@@ -513,6 +540,34 @@ impl Drop for Subscription {
                 done: None,
             });
         }
+    }
+}
+
+/// Every frame in and out; see [`Client::tap`]. Ends with the client;
+/// dropping it stops the tapping (once no other reader is left).
+#[derive(Debug)]
+pub struct Tap {
+    queue: Arc<Queue<Tapped>>,
+}
+
+impl Tap {
+    /// The next tapped frame; `None` once the client has ended.
+    pub async fn recv(&self) -> Option<Tapped> {
+        self.queue.recv().await
+    }
+}
+
+impl Stream for Tap {
+    type Item = Tapped;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Tapped>> {
+        self.queue.poll_pop(cx)
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 

@@ -64,6 +64,12 @@ pub use crate::handle::{Command, Done, Handle, Input, Lifecycle};
 /// limit then holds callers back.
 pub const OUT_HIGH_WATER: usize = 256 * 1024;
 
+/// Frames the session keeps tapped between two looks of the driver.
+const TAP_BUFFER: usize = 4096;
+
+/// Frames a reader of the tap may leave unread before it misses some.
+pub const TAP_CAPACITY: usize = 4096;
+
 /// What to open for a link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -136,7 +142,10 @@ impl Command {
     fn queues(&self) -> Option<usize> {
         match self {
             Command::Send { body, .. } | Command::Request { body, .. } => Some(body.len()),
-            Command::Stats { .. } | Command::Close | Command::Unhandled { .. } => None,
+            Command::Stats { .. }
+            | Command::Close
+            | Command::Unhandled { .. }
+            | Command::Tap { .. } => None,
             _ => Some(0),
         }
     }
@@ -167,7 +176,10 @@ impl Command {
             | Command::Ack {
                 done: None, credit, ..
             } => window.fail(credit, error),
-            Command::Stats { .. } | Command::Close | Command::Unhandled { .. } => {}
+            Command::Stats { .. }
+            | Command::Close
+            | Command::Unhandled { .. }
+            | Command::Tap { .. } => {}
         }
     }
 }
@@ -238,6 +250,8 @@ pub struct Driver {
     requests: Requests,
     /// The `server` header of the connection up now.
     server: Option<String>,
+    /// The readers of the tap (the session taps while there are any).
+    taps: Vec<Arc<Queue<core::Tapped>>>,
     waiting: HashMap<ReceiptId, Waiter>,
     disconnecting: Option<Done<()>>,
     /// Commands waiting for room in the session's outgoing queue, or for
@@ -292,6 +306,7 @@ impl Driver {
                 crate::config::random_seed(),
             ),
             server: None,
+            taps: Vec::new(),
             waiting: HashMap::new(),
             disconnecting: None,
             held: VecDeque::new(),
@@ -844,6 +859,10 @@ impl Driver {
                 }
                 self.update_pause(now);
             }
+            Command::Tap { queue } => {
+                self.taps.push(queue);
+                self.session.set_tap(TAP_BUFFER);
+            }
             Command::Stats { done } => done.send(session.stats().clone()),
             Command::Close => session.close(),
         }
@@ -965,8 +984,25 @@ impl Driver {
         self.session.handle_reading_paused(now, full);
     }
 
+    /// Hands what the session tapped to every reader of the tap.
+    fn drain_tap(&mut self) {
+        if self.taps.is_empty() {
+            return;
+        }
+        while let Some(tapped) = self.session.poll_tap() {
+            for queue in &self.taps {
+                queue.offer(tapped.clone());
+            }
+        }
+        self.taps.retain(|queue| !queue.is_closed());
+        if self.taps.is_empty() {
+            self.session.set_tap(0);
+        }
+    }
+
     /// Hands out the session's events; true when there were any.
     fn drain_events(&mut self, now: Instant) -> bool {
+        self.drain_tap();
         let mut any = false;
         while let Some(event) = self.session.poll_event() {
             any = true;
@@ -1095,6 +1131,10 @@ impl Driver {
         }
         if let Some(mailbox) = self.unhandled.take() {
             mailbox.close();
+        }
+        self.drain_tap();
+        for queue in self.taps.drain(..) {
+            queue.close();
         }
         self.requests.fail_all(&Error::Closed(Some(reason.clone())));
         for held in self.held.drain(..) {

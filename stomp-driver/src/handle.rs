@@ -190,6 +190,13 @@ pub enum Command {
         /// Where they go.
         mailbox: Arc<Queue<core::Message>>,
     },
+    /// Every frame and heart-beat in and out goes into `queue` from now
+    /// on (as long as it has room: a slow reader misses some, the
+    /// connection never waits for it) until it is closed.
+    Tap {
+        /// Where they go.
+        queue: Arc<Queue<core::Tapped>>,
+    },
     /// The session's counters.
     Stats {
         /// The answer.

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use net::{Host, Net};
-use stomp_driver::driver::{Command, Lifecycle};
+use stomp_driver::driver::{Command, Input, Lifecycle};
 use stomp_driver::{Config, Error};
-use stomp_proto::client::{CloseReason, CommandError, SendOptions, SubscribeOptions};
+use stomp_proto::client::{CloseReason, CommandError, RequestError, SendOptions, SubscribeOptions};
 use stomp_proto::AckMode;
 
 fn ms(n: u64) -> Duration {
@@ -534,4 +534,68 @@ fn reconnect_passes_stop_at_max_reconnect_attempts_and_waits_keep_their_jitter()
     );
     // One connect, then three passes over both hosts.
     assert_eq!(net.opens.len(), 1 + 3 * 2);
+}
+
+fn request(
+    net: &mut Net,
+    destination: &'static str,
+    timeout: Duration,
+) -> Option<Result<stomp_proto::client::Message, Error>> {
+    net.call(LIMIT, |done| Command::Request {
+        destination: destination.into(),
+        body: Bytes::from_static(b"ping"),
+        options: SendOptions::default(),
+        timeout,
+        done,
+    })
+}
+
+/// A request is answered by the MESSAGE carrying its `correlation-id`
+/// back (here the echo broker returns the request itself on the reply
+/// subscription), fails at its timeout to the millisecond in simulated
+/// time when nothing comes, and fails at once when the connection is lost.
+#[test]
+fn a_request_is_answered_by_its_correlation_id_or_fails_at_its_timeout() {
+    let mut net = Net::new(&[Host::Up], |config| {
+        *config =
+            Config::from_url("failover:(stomp://127.0.0.1:1)?initialReconnectDelay=1000").unwrap();
+        config.session.heartbeat = stomp_proto::HeartBeat::OFF;
+        config.reply_destination = Some("/queue/replies".into());
+    });
+    assert!(matches!(net.connect(LIMIT), Some(Ok(_))));
+    let Some(Ok(reply)) = request(&mut net, "/queue/replies", ms(500)) else {
+        panic!("no reply")
+    };
+    assert_eq!(reply.frame.header("reply-to"), Some("/queue/replies"));
+    assert!(reply.frame.header("correlation-id").is_some());
+    let start = net.ms();
+    let lonely = request(&mut net, "/queue/void", ms(750));
+    assert!(matches!(lonely, Some(Err(Error::Timeout))), "{lonely:?}");
+    assert_eq!(net.ms() - start, 750);
+    // Lost with the connection: no waiting for the timeout.
+    let (done, answer) = stomp_driver::reply::reply();
+    let command = Command::Request {
+        destination: "/queue/void".into(),
+        body: Bytes::from_static(b"lost"),
+        options: SendOptions::default(),
+        timeout: Duration::from_secs(60),
+        done,
+    };
+    net.driver.handle_input(net.now, Input::Command(command));
+    net.run_for(ms(10));
+    let start = net.ms();
+    net.cut();
+    net.run_for(ms(10));
+    assert_eq!(
+        answer.try_take().flatten().map(|r| r.map(drop)),
+        Some(Err(Error::Request(RequestError::ConnectionLost)))
+    );
+    assert!(net.ms() - start <= 10);
+    // The reply subscription is replayed: requests work after the reconnect.
+    net.run_for(ms(1500));
+    assert!(net.connected_host().is_some(), "reconnected");
+    assert!(matches!(
+        request(&mut net, "/queue/replies", ms(500)),
+        Some(Ok(_))
+    ));
 }

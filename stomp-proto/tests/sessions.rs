@@ -900,3 +900,71 @@ fn content_length_is_left_out_when_the_send_or_the_client_asks() {
     let sent = wire(texts, bytes, b"text");
     assert!(sent.contains("content-length:4\n"), "{sent:?}");
 }
+
+/// The tap sees every frame both ways in the order they crossed, and the
+/// heart-beats, once asked for; it drops the oldest past its capacity and
+/// counts them; off, it records nothing.
+#[test]
+fn the_tap_sees_every_frame_and_heartbeat_in_order_and_stays_bounded() {
+    use stomp_proto::client::Direction;
+    use stomp_proto::Command;
+    let heartbeat = HeartBeat::new(100, 100);
+    let client = ClientConfig {
+        heartbeat,
+        ..ClientConfig::default()
+    };
+    let server = ServerConfig {
+        heartbeat,
+        ..ServerConfig::default()
+    };
+    let mut sim = Sim::new(client, server, Broker::Echo);
+    assert!(sim.client.poll_tap().is_none(), "off until asked for");
+    sim.client.set_tap(100);
+    let options = SubscribeOptions::default();
+    sim.client.subscribe("/queue/tap", options).unwrap();
+    sim.client
+        .send("/queue/tap", "hello", SendOptions::with_receipt())
+        .unwrap();
+    sim.run();
+    sim.advance(ms(250));
+    let mut seen = Vec::new();
+    while let Some(tapped) = sim.client.poll_tap() {
+        seen.push((tapped.direction, tapped.frame.map(|f| f.command)));
+    }
+    let frames: Vec<_> = seen.iter().filter(|(_, f)| f.is_some()).cloned().collect();
+    assert_eq!(
+        frames,
+        vec![
+            (Direction::Out, Some(Command::Subscribe)),
+            (Direction::Out, Some(Command::Send)),
+            // The echo broker confirms before it delivers.
+            (Direction::In, Some(Command::Receipt)),
+            (Direction::In, Some(Command::Message)),
+        ],
+        "{seen:?}"
+    );
+    let beats = |d: Direction| seen.iter().filter(|s| **s == (d, None)).count();
+    assert!(beats(Direction::Out) >= 1, "{seen:?}");
+    assert!(beats(Direction::In) >= 1, "{seen:?}");
+    assert_eq!(sim.client.tap_dropped(), 0);
+    // Bounded: the oldest go.
+    sim.client.set_tap(2);
+    for n in 0..5 {
+        sim.client
+            .send("/queue/other", format!("{n}"), SendOptions::default())
+            .unwrap();
+    }
+    let kept: Vec<_> = std::iter::from_fn(|| sim.client.poll_tap()).collect();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(
+        kept[1].frame.as_ref().map(|f| f.body.clone()),
+        Some("4".into())
+    );
+    assert_eq!(sim.client.tap_dropped(), 3);
+    // Off again: nothing more.
+    sim.client.set_tap(0);
+    sim.client
+        .send("/queue/other", "x", SendOptions::default())
+        .unwrap();
+    assert!(sim.client.poll_tap().is_none());
+}

@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use stomp_driver::delivery::Delivery;
 use stomp_driver::{Config, Empty, Error, Events};
-use stomp_proto::client::{CloseReason, SendOptions, SessionInfo, Stats, SubscribeOptions};
+use stomp_proto::client::{CloseReason, SendOptions, SessionInfo, Stats, SubscribeOptions, Tapped};
 
-use crate::{Adapter, SuiteClient, SuiteInbox, SuiteMsg, SuiteSub, SuiteTx};
+use crate::{Adapter, SuiteClient, SuiteInbox, SuiteMsg, SuiteSub, SuiteTap, SuiteTx};
 
 /// `stomp-blocking`.
 #[derive(Debug)]
@@ -28,6 +28,7 @@ impl SuiteClient for stomp_blocking::Client {
     type Sub = stomp_blocking::Subscription;
     type Msg = stomp_blocking::Message;
     type Unhandled = stomp_blocking::Unhandled;
+    type Tap = stomp_blocking::Tap;
     type Tx<'a> = stomp_blocking::Transaction<'a>;
 
     fn info(&self) -> SessionInfo {
@@ -107,8 +108,18 @@ impl SuiteClient for stomp_blocking::Client {
         self.unhandled()
     }
 
+    fn tap(&self) -> Self::Tap {
+        self.tap()
+    }
+
     fn disconnect(self) -> Result<(), Error> {
         self.disconnect()
+    }
+}
+
+impl SuiteTap for stomp_blocking::Tap {
+    fn recv_timeout(&self, timeout: Duration) -> Result<Tapped, Empty> {
+        self.recv_timeout(timeout)
     }
 }
 
@@ -314,6 +325,12 @@ pub struct AsyncUnhandled<R> {
     _runtime: std::marker::PhantomData<fn() -> R>,
 }
 
+/// An async tap, blocked on.
+pub struct AsyncTap<R> {
+    inner: stomp_driver::aio::Tap,
+    _runtime: std::marker::PhantomData<fn() -> R>,
+}
+
 /// An async message, blocked on.
 pub struct AsyncMsg<R> {
     message: stomp_driver::aio::Message,
@@ -371,6 +388,7 @@ impl<R: BlockOn + 'static> SuiteClient for AsyncClient<R> {
     type Sub = AsyncSub<R>;
     type Msg = AsyncMsg<R>;
     type Unhandled = AsyncUnhandled<R>;
+    type Tap = AsyncTap<R>;
     type Tx<'a> = AsyncTx<R>;
 
     fn info(&self) -> SessionInfo {
@@ -465,6 +483,13 @@ impl<R: BlockOn + 'static> SuiteClient for AsyncClient<R> {
         R::block_on(self.client.reply(&request.message, body))
     }
 
+    fn tap(&self) -> Self::Tap {
+        AsyncTap {
+            inner: self.client.tap(),
+            _runtime: std::marker::PhantomData,
+        }
+    }
+
     fn unhandled(&self) -> Self::Unhandled {
         AsyncUnhandled {
             inner: self.client.unhandled(),
@@ -474,6 +499,12 @@ impl<R: BlockOn + 'static> SuiteClient for AsyncClient<R> {
 
     fn disconnect(self) -> Result<(), Error> {
         R::block_on(self.client.disconnect())
+    }
+}
+
+impl<R: BlockOn + 'static> SuiteTap for AsyncTap<R> {
+    fn recv_timeout(&self, timeout: Duration) -> Result<Tapped, Empty> {
+        R::timeout(self.inner.recv(), timeout)?.ok_or(Empty::Closed)
     }
 }
 

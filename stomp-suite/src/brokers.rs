@@ -16,13 +16,13 @@ use stomp_proto::reconnect::ReconnectPolicy;
 use stomp_proto::{AckMode, ContentLengthPolicy, HeartBeat, Version, VersionSet};
 
 use crate::support::{self, brokers, one, queue, recv_text, Broker, TLS_DIR, WAIT};
-use crate::{Adapter, SuiteClient, SuiteInbox, SuiteMsg, SuiteSub, SuiteTx};
+use crate::{Adapter, SuiteClient, SuiteInbox, SuiteMsg, SuiteSub, SuiteTap, SuiteTx};
 
 /// Instantiates every scenario of this module for `$adapter`.
 #[macro_export]
 macro_rules! broker_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, acks_by_handle_or_by_id_and_unsubscribes_wait_for_their_receipts, caller_chosen_transaction_ids_are_used_and_a_duplicate_refused, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat, requests_get_their_own_replies_and_an_unanswered_one_times_out, replies_to_a_temp_queue_reach_the_unhandled_stream);
+        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, acks_by_handle_or_by_id_and_unsubscribes_wait_for_their_receipts, caller_chosen_transaction_ids_are_used_and_a_duplicate_refused, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat, requests_get_their_own_replies_and_an_unanswered_one_times_out, replies_to_a_temp_queue_reach_the_unhandled_stream, the_tap_sees_every_frame_both_ways_and_ends_with_the_client);
     };
 }
 
@@ -461,6 +461,70 @@ pub fn replies_to_a_temp_queue_reach_the_unhandled_stream<A: Adapter>() {
         assert!(client.is_connected(), "{broker}");
         client.disconnect().unwrap();
         server.disconnect().unwrap();
+    }
+}
+
+pub fn the_tap_sees_every_frame_both_ways_and_ends_with_the_client<A: Adapter>() {
+    use stomp_proto::client::Direction;
+    use stomp_proto::Command;
+    for broker in brokers() {
+        let q = queue("tap");
+        let client = broker.connect::<A>();
+        let tap = client.tap();
+        let receipted = SubscribeOptions {
+            receipt: true,
+            ack: AckMode::ClientIndividual,
+            ..SubscribeOptions::default()
+        };
+        let sub = client.subscribe_with(&q, receipted).unwrap();
+        client.send_with_receipt(&q, "tapped").unwrap();
+        let message = sub.recv_timeout(WAIT).unwrap();
+        message.ack_with_receipt(false).unwrap();
+        client.disconnect().unwrap();
+        let mut seen = Vec::new();
+        loop {
+            match tap.recv_timeout(WAIT) {
+                Ok(tapped) => seen.push(tapped),
+                Err(crate::Empty::Closed) => break,
+                Err(crate::Empty::Timeout) => panic!("{broker}: the tap did not end"),
+            }
+        }
+        let frames = |direction: Direction| -> Vec<Command> {
+            seen.iter()
+                .filter(|t| t.direction == direction)
+                .filter_map(|t| t.frame.as_ref().map(|f| f.command))
+                .collect()
+        };
+        assert_eq!(
+            frames(Direction::Out),
+            [
+                Command::Subscribe,
+                Command::Send,
+                Command::Ack,
+                Command::Disconnect
+            ],
+            "{broker}"
+        );
+        let inbound = frames(Direction::In);
+        // RabbitMQ over WebSocket answers DISCONNECT with a close instead.
+        let receipts = match (broker.kind, broker.transport) {
+            ("rabbitmq", "ws" | "wss") => 3,
+            _ => 4,
+        };
+        let count = inbound.iter().filter(|c| **c == Command::Receipt).count();
+        assert_eq!(count, receipts, "{broker}: {inbound:?}");
+        assert_eq!(
+            inbound.iter().filter(|c| **c == Command::Message).count(),
+            1,
+            "{broker}: {inbound:?}"
+        );
+        let delivered = seen
+            .iter()
+            .find_map(|t| t.frame.as_ref().filter(|f| f.command == Command::Message))
+            .unwrap();
+        assert_eq!(&delivered.body[..], b"tapped", "{broker}");
+        // In the order they crossed.
+        assert!(seen.windows(2).all(|w| w[0].at <= w[1].at), "{broker}");
     }
 }
 

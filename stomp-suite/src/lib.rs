@@ -43,6 +43,8 @@ pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
     type Msg: SuiteMsg;
     /// Its stream of MESSAGEs for no subscription.
     type Unhandled: SuiteInbox<Msg = Self::Msg>;
+    /// Its tap of frames in and out.
+    type Tap: SuiteTap;
     /// Its transactions.
     type Tx<'a>: SuiteTx
     where
@@ -91,6 +93,8 @@ pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
     fn reply(&self, request: &Self::Msg, body: Bytes) -> Result<(), Error>;
     /// The MESSAGEs for no subscription, from now on.
     fn unhandled(&self) -> Self::Unhandled;
+    /// Every frame in and out, from now on.
+    fn tap(&self) -> Self::Tap;
     /// DISCONNECT and its receipt.
     fn disconnect(self) -> Result<(), Error>;
 
@@ -137,6 +141,12 @@ pub trait SuiteInbox: Send + Sync {
     type Msg: SuiteMsg;
     /// The next message within `timeout`.
     fn recv_timeout(&self, timeout: Duration) -> Result<Self::Msg, Empty>;
+}
+
+/// Where tapped frames wait.
+pub trait SuiteTap: Send + Sync {
+    /// The next tapped frame within `timeout`.
+    fn recv_timeout(&self, timeout: Duration) -> Result<stomp_proto::client::Tapped, Empty>;
 }
 
 /// What the scenarios do with a message.

@@ -40,9 +40,9 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 #[cfg(feature = "codec")]
 pub mod codec;
 
-pub use stomp_driver::aio::{Message, Subscription, Transaction, Unhandled};
+pub use stomp_driver::aio::{Message, Subscription, Tap, Transaction, Unhandled};
 pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
-pub use stomp_proto::client::{SendOptions, SubscribeOptions};
+pub use stomp_proto::client::{Direction, SendOptions, SubscribeOptions, Tapped};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
 

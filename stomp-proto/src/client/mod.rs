@@ -82,8 +82,11 @@ use crate::uri::{Endpoint, Failover, UriError};
 use crate::version::{Version, VersionSet};
 
 mod errors;
+mod tap;
 
 pub use errors::{CloseReason, CommandError, RequestError, ServerError, TransportFailure};
+use tap::Tap;
+pub use tap::{Direction, Tapped};
 
 /// A login and passcode.
 #[derive(Clone, PartialEq, Eq)]
@@ -641,6 +644,8 @@ pub struct ClientSession {
     /// it trails the frame (RabbitMQ writes one after every frame) and is
     /// no heart-beat.
     eol_trails_frame: bool,
+    /// Every frame in and out, while asked for.
+    tap: Tap,
     outbox: Outbox,
     timers: Option<Timers>,
     events: VecDeque<Event>,
@@ -681,6 +686,7 @@ impl ClientSession {
             decoder: Decoder::new(version, config.limits),
             inbound: BytesMut::new(),
             eol_trails_frame: false,
+            tap: Tap::default(),
             outbox: Outbox::new(version, config.max_outgoing),
             timers: None,
             events: VecDeque::new(),
@@ -761,7 +767,7 @@ impl ClientSession {
         // CONNECT headers are never escaped: a value with a LF cannot be sent.
         match self.outbox.push(&frame) {
             Ok(_) => {
-                self.stats.frames_out[command_index(command)] += 1;
+                self.sent(&frame);
                 self.state = State::Connecting {
                     deadline: now + self.config.connect_timeout,
                 };
@@ -881,6 +887,7 @@ impl ClientSession {
             if timers.heartbeat_due(now) && self.outbox.len() == 0 {
                 self.outbox.push_heartbeat();
                 self.stats.heartbeats_out += 1;
+                self.tap.record(Direction::Out, None, now);
             }
         }
         while let Some(entry) = self.deadlines.first_entry() {
@@ -1062,6 +1069,41 @@ impl ClientSession {
                 headers: entry.headers.clone(),
             })
             .collect()
+    }
+
+    /// Taps every frame and heart-beat in and out from now on, keeping the
+    /// last `capacity` of them for [`poll_tap`](ClientSession::poll_tap)
+    /// (older ones are dropped and counted by
+    /// [`tap_dropped`](ClientSession::tap_dropped)); 0 turns it off. Off,
+    /// it costs nothing; on, a copy of each frame's headers.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use stomp_proto::client::{ClientConfig, ClientSession, Direction};
+    ///
+    /// let now = Instant::now();
+    /// let mut session = ClientSession::new(ClientConfig::default(), now);
+    /// session.set_tap(64);
+    /// let _dial = session.poll_dial(now).unwrap();
+    /// session.handle_connected(now); // CONNECT is queued
+    /// let tapped = session.poll_tap().unwrap();
+    /// assert_eq!(tapped.direction, Direction::Out);
+    /// assert_eq!(tapped.frame.unwrap().command, stomp_proto::Command::Connect);
+    /// ```
+    pub fn set_tap(&mut self, capacity: usize) {
+        self.tap.set_capacity(capacity);
+    }
+
+    /// The oldest tapped frame not yet taken (see
+    /// [`set_tap`](ClientSession::set_tap)).
+    pub fn poll_tap(&mut self) -> Option<Tapped> {
+        self.tap.pop()
+    }
+
+    /// How many tapped frames were dropped because nobody took them in
+    /// time.
+    pub fn tap_dropped(&self) -> u64 {
+        self.tap.dropped()
     }
 
     /// The counters.
@@ -1371,8 +1413,14 @@ impl ClientSession {
         self.outbox
             .push_with(frame, length)
             .map_err(CommandError::Encode)?;
-        self.stats.frames_out[command_index(frame.command)] += 1;
+        self.sent(frame);
         Ok(())
+    }
+
+    /// Counts (and taps) a frame queued for the server.
+    fn sent(&mut self, frame: &Frame) {
+        self.stats.frames_out[command_index(frame.command)] += 1;
+        self.tap.record(Direction::Out, Some(frame), self.now);
     }
 
     fn process_inbound(&mut self) {
@@ -1381,6 +1429,7 @@ impl ClientSession {
                 Ok(Some(Item::Frame(frame))) => {
                     tracing::debug!(target: "stomp::frames", "< {}", frame.summary());
                     self.stats.frames_in[command_index(frame.command)] += 1;
+                    self.tap.record(Direction::In, Some(&frame), self.now);
                     self.eol_trails_frame = true;
                     self.handle_frame(frame);
                 }
@@ -1388,6 +1437,7 @@ impl ClientSession {
                 Ok(Some(Item::Heartbeat)) => {
                     tracing::trace!(target: "stomp::frames", "< heart-beat");
                     self.stats.heartbeats_in += 1;
+                    self.tap.record(Direction::In, None, self.now);
                 }
                 Ok(None) => break,
                 Err(e) => self.fail(CloseReason::Protocol(e)),
@@ -1478,7 +1528,7 @@ impl ClientSession {
             if let Err(e) = self.outbox.push(&frame) {
                 return self.fail(CloseReason::Unencodable(e));
             }
-            self.stats.frames_out[command_index(Command::Subscribe)] += 1;
+            self.sent(&frame);
         }
     }
 
@@ -1492,7 +1542,7 @@ impl ClientSession {
                 });
                 continue;
             }
-            self.stats.frames_out[command_index(Command::Send)] += 1;
+            self.sent(&frame);
             self.pend(receipt, Some((frame, length)));
         }
     }
