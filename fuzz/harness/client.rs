@@ -277,6 +277,7 @@ pub fn run(data: &[u8]) {
                         None
                     },
                     receipt: choice & 1 != 0,
+                    receipt_id: (choice & 16 != 0).then(|| format!("mine-{}", choice % 4)),
                     content_length: (choice & 8 != 0)
                         .then_some(stomp_proto::ContentLengthPolicy::WhenRequired),
                 };

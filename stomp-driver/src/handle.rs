@@ -379,6 +379,7 @@ impl Handle {
     /// (so that refusal comes from the call itself).
     fn waits(&self, credit: usize, options: &SendOptions) -> bool {
         options.receipt
+            || options.receipt_id.is_some()
             || self
                 .max_frame
                 .is_some_and(|limit| credit + NEAR_LIMIT > limit)

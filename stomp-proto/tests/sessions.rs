@@ -968,3 +968,42 @@ fn the_tap_sees_every_frame_and_heartbeat_in_order_and_stays_bounded() {
         .unwrap();
     assert!(sim.client.poll_tap().is_none());
 }
+
+/// A receipt id the caller chose goes on the wire as it is and comes back
+/// in the RECEIPT; while it is pending the same id is refused, and the
+/// session's own numbering never takes it.
+#[test]
+fn a_caller_chosen_receipt_id_is_used_and_a_pending_one_refused() {
+    let mut sim = Sim::connected();
+    let mine = |id: &str| SendOptions {
+        receipt_id: Some(id.into()),
+        ..SendOptions::default()
+    };
+    let receipt = sim.client.send("/queue/r", "a", mine("order-7")).unwrap();
+    assert_eq!(receipt.as_ref().map(|r| r.as_str()), Some("order-7"));
+    assert_eq!(
+        sim.client.send("/queue/r", "b", mine("order-7")),
+        Err(CommandError::DuplicateReceipt("order-7".into()))
+    );
+    // One that looks like the session's own next number.
+    let taken = sim.client.send("/queue/r", "c", mine("r-0")).unwrap();
+    let own = sim
+        .client
+        .send("/queue/r", "d", SendOptions::with_receipt())
+        .unwrap();
+    assert_ne!(own, taken);
+    sim.run();
+    let confirmed: Vec<String> = sim
+        .take_client_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Receipt(id) => Some(id.as_str().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(confirmed.contains(&"order-7".to_string()), "{confirmed:?}");
+    assert!(confirmed.contains(&"r-0".to_string()), "{confirmed:?}");
+    assert_eq!(confirmed.len(), 3, "{confirmed:?}");
+    // Confirmed, the id may be used again.
+    assert!(sim.client.send("/queue/r", "e", mine("order-7")).is_ok());
+}

@@ -339,6 +339,8 @@ pub enum CommandError {
     Backpressure,
     /// Too many receipts are pending.
     TooManyPendingReceipts,
+    /// A receipt with this id is pending already.
+    DuplicateReceipt(String),
     /// No such subscription.
     UnknownSubscription(String),
     /// A subscription with this id exists already.
@@ -375,6 +377,7 @@ impl fmt::Display for CommandError {
             CommandError::NotConnected => f.write_str("not connected"),
             CommandError::Backpressure => f.write_str("the outgoing queue is full"),
             CommandError::TooManyPendingReceipts => f.write_str("too many receipts pending"),
+            CommandError::DuplicateReceipt(id) => write!(f, "receipt {id:?} is pending"),
             CommandError::UnknownSubscription(id) => write!(f, "no subscription {id:?}"),
             CommandError::DuplicateSubscription(id) => write!(f, "subscription {id:?} exists"),
             CommandError::UnknownTransaction(id) => write!(f, "no open transaction {id:?}"),

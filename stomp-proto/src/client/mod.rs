@@ -295,6 +295,11 @@ pub struct SendOptions {
     pub transaction: Option<TxId>,
     /// Ask for a receipt.
     pub receipt: bool,
+    /// The receipt's id, chosen by the caller (to find it in the broker's
+    /// logs, or to tie it to a record of one's own); it asks for a receipt
+    /// whatever `receipt` says. One still pending is refused with
+    /// [`CommandError::DuplicateReceipt`]. `None`: the session numbers it.
+    pub receipt_id: Option<String>,
     /// When to write `content-length`, if not as the client's
     /// [`ClientConfig::content_length`] says:
     /// [`ContentLengthPolicy::WhenRequired`] leaves it out unless the body
@@ -1179,7 +1184,10 @@ impl ClientSession {
             .headers(options.headers.iter().map(|(k, v)| (k, v)))
             .body(body);
         let length = options.content_length.unwrap_or(self.config.content_length);
-        self.request_with(frame, options.receipt, length)
+        match options.receipt_id {
+            Some(id) => self.request_as(frame, id.as_str().into(), length),
+            None => self.request_with(frame, options.receipt, length),
+        }
     }
 
     /// Acknowledges a message (for `client` subscriptions, it and every earlier
@@ -1284,9 +1292,14 @@ impl ClientSession {
     }
 
     fn allocate(&mut self, prefix: &str) -> ReceiptId {
-        let id = format!("{prefix}{}", self.next_id);
-        self.next_id += 1;
-        id.as_str().into()
+        loop {
+            let id: ReceiptId = format!("{prefix}{}", self.next_id).as_str().into();
+            self.next_id += 1;
+            // Never one a caller chose and still waits for.
+            if !self.pending.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     fn check_connected(&self) -> Result<(), CommandError> {
@@ -1367,10 +1380,23 @@ impl ClientSession {
             self.queue(&frame.build(), length)?;
             return Ok(None);
         }
+        let id = self.allocate("r-");
+        self.request_as(frame, id, length)
+    }
+
+    /// [`request_with`](Self::request_with) with a receipt of id `id`.
+    fn request_as(
+        &mut self,
+        frame: FrameBuilder,
+        id: ReceiptId,
+        length: ContentLengthPolicy,
+    ) -> Result<Option<ReceiptId>, CommandError> {
         if self.pending.len() >= self.config.max_pending_receipts {
             return Err(CommandError::TooManyPendingReceipts);
         }
-        let id = self.allocate("r-");
+        if self.pending.contains_key(&id) || self.disconnect_receipt.as_ref() == Some(&id) {
+            return Err(CommandError::DuplicateReceipt(id.as_str().to_string()));
+        }
         let frame = frame.header("receipt", id.as_str()).build();
         self.queue(&frame, length)?;
         let resend = (self.config.reconnect.unconfirmed_sends == UnconfirmedSends::Resend
