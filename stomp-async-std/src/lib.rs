@@ -48,7 +48,7 @@ use stomp_driver::aio::{self, AsyncDatagram, AsyncStream, BoxFuture};
 pub mod codec;
 
 pub use stomp_driver::aio::{Message, Runtime, Subscription, Tap, Transaction, Unhandled};
-pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
+pub use stomp_driver::{Config, Empty, Error, Events, Keepalive, Lifecycle, TcpOptions, Tls};
 pub use stomp_proto::client::{Direction, SendOptions, SubscribeOptions, Tapped};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
@@ -119,17 +119,39 @@ impl Runtime for AsyncStd {
         sleep_until(deadline)
     }
 
-    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+    fn connect(
+        &self,
+        host: String,
+        port: u16,
+        options: TcpOptions,
+    ) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
         Box::pin(async move {
-            let stream = async_std::net::TcpStream::connect((host.as_str(), port)).await?;
-            stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as Box<dyn AsyncStream>)
+            use async_std::net::ToSocketAddrs;
+            let addrs = (host.as_str(), port).to_socket_addrs().await?;
+            connect_async_io(addrs, options).await
         })
     }
 
     fn udp(&self, socket: UdpSocket) -> io::Result<Box<dyn AsyncDatagram>> {
         Udp::boxed(socket)
     }
+}
+
+/// A TCP connection through async-io's reactor (which async-std and smol
+/// share), the socket set up as `options` say.
+#[cfg(any(feature = "async-std", feature = "smol"))]
+async fn connect_async_io(
+    addrs: impl IntoIterator<Item = SocketAddr>,
+    options: TcpOptions,
+) -> io::Result<Box<dyn AsyncStream>> {
+    let stream = stomp_driver::tcp::connect_each(addrs, &options, |stream| async move {
+        let stream = async_io::Async::new(stream)?;
+        stream.writable().await?;
+        stomp_driver::tcp::finish_connect(stream.get_ref())?;
+        Ok(stream)
+    })
+    .await?;
+    Ok(Box::new(stream) as Box<dyn AsyncStream>)
 }
 
 /// smol as the client's runtime (its global executor).
@@ -147,11 +169,15 @@ impl Runtime for Smol {
         sleep_until(deadline)
     }
 
-    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+    fn connect(
+        &self,
+        host: String,
+        port: u16,
+        options: TcpOptions,
+    ) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
         Box::pin(async move {
-            let stream = smol::net::TcpStream::connect((host.as_str(), port)).await?;
-            stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as Box<dyn AsyncStream>)
+            let addrs = smol::net::resolve((host.as_str(), port)).await?;
+            connect_async_io(addrs, options).await
         })
     }
 

@@ -138,7 +138,7 @@ mod pump;
 mod transport;
 
 pub use stomp_driver::delivery::Delivery;
-pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
+pub use stomp_driver::{Config, Empty, Error, Events, Keepalive, Lifecycle, TcpOptions, Tls};
 pub use stomp_proto::client::{CloseReason, CommandError, RequestError};
 pub use stomp_proto::client::{Direction, SendOptions, SubscribeOptions, Tapped};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};

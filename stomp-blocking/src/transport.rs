@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -57,9 +57,12 @@ impl Link {
         let gate = Arc::new(Gate::default());
         let out = Arc::new(Queue::unbounded());
         let socket = match target {
-            Target::Tcp { host, port } => {
-                let stream = connect(host, *port, timeout)?;
-                stream.set_nodelay(true)?;
+            Target::Tcp {
+                host,
+                port,
+                options,
+            } => {
+                let stream = stomp_driver::tcp::connect_blocking(host, *port, options, timeout)?;
                 let reader = stream.try_clone()?;
                 let writer = stream.try_clone()?;
                 spawn("stomp-reader", {
@@ -118,17 +121,6 @@ impl Drop for Link {
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
     thread::Builder::new().name(name.into()).spawn(f).map(drop)
-}
-
-fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-    for addr in (host, port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
 }
 
 /// Reads while the gate lets it into a zeroed buffer, handing each read's

@@ -105,8 +105,16 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
         Instant::now()
     }
 
-    /// Opens a TCP connection to `host:port` (any of its addresses).
-    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>>;
+    /// Opens a TCP connection to `host:port` (any of its addresses), the
+    /// socket set up as `options` say: resolve the host, then hand
+    /// [`tcp::connect_each`](crate::tcp::connect_each) a wait for a socket
+    /// to become writable on this runtime.
+    fn connect(
+        &self,
+        host: String,
+        port: u16,
+        options: crate::TcpOptions,
+    ) -> BoxFuture<io::Result<Box<dyn AsyncStream>>>;
 
     /// Makes a bound, configured UDP socket (non-blocking already) one the
     /// runtime polls. Runtimes without UDP leave it unsupported.
@@ -1006,8 +1014,12 @@ impl Task {
     /// A connect under way (the driver bounds it by the dial's timeout).
     fn open(&self, target: Target) -> BoxFuture<io::Result<LinkIo>> {
         match target {
-            Target::Tcp { host, port } => {
-                let connect = self.runtime.connect(host, port);
+            Target::Tcp {
+                host,
+                port,
+                options,
+            } => {
+                let connect = self.runtime.connect(host, port, options);
                 Box::pin(async move { connect.await.map(LinkIo::Stream) })
             }
             Target::Udp(options) => {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use stomp_proto::client::ClientConfig;
 
-use crate::{Error, Tls};
+use crate::{Error, TcpOptions, Tls};
 
 /// How a client connects and behaves (the same for every adapter).
 #[derive(Clone, Debug)]
@@ -55,6 +55,8 @@ pub struct Config {
     /// part (a temporary queue of the connection on ActiveMQ, a queue
     /// nobody else uses on a broker without them).
     pub reply_destination: Option<String>,
+    /// TCP settings: keepalive, a local address to bind to, `TCP_NODELAY`.
+    pub tcp: TcpOptions,
 }
 
 /// How a `ws://` or `wss://` connection is made.
@@ -97,6 +99,7 @@ impl Config {
             send_window: 1 << 20,
             websocket: WebSocket::default(),
             reply_destination: None,
+            tcp: TcpOptions::default(),
         }
     }
 

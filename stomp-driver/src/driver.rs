@@ -80,6 +80,8 @@ pub enum Target {
         host: String,
         /// The port.
         port: u16,
+        /// How to set the socket up (see [`crate::tcp`]).
+        options: crate::TcpOptions,
     },
     /// A UDP socket joined to a multicast group (open it with
     /// [`multicast::Options::open`]); each chunk to write is one datagram
@@ -250,6 +252,8 @@ pub struct Driver {
     requests: Requests,
     /// The `server` header of the connection up now.
     server: Option<String>,
+    /// How TCP sockets are set up.
+    tcp: crate::TcpOptions,
     /// The readers of the tap (the session taps while there are any).
     taps: Vec<Arc<Queue<core::Tapped>>>,
     waiting: HashMap<ReceiptId, Waiter>,
@@ -307,6 +311,7 @@ impl Driver {
             ),
             server: None,
             taps: Vec::new(),
+            tcp: config.tcp.clone(),
             waiting: HashMap::new(),
             disconnecting: None,
             held: VecDeque::new(),
@@ -592,6 +597,7 @@ impl Driver {
             None => Target::Tcp {
                 host: dial.endpoint.host.clone(),
                 port: dial.endpoint.port,
+                options: self.tcp.clone(),
             },
         };
         self.link = Some(Link {

@@ -21,6 +21,7 @@ pub mod multicast;
 pub mod queue;
 pub mod reply;
 mod requests;
+pub mod tcp;
 mod tls;
 pub mod window;
 
@@ -29,4 +30,5 @@ pub use driver::Lifecycle;
 pub use error::Error;
 pub use events::{EventLog, Events};
 pub use queue::Empty;
+pub use tcp::{Keepalive, TcpOptions};
 pub use tls::Tls;

@@ -29,7 +29,8 @@ macro_rules! fault_scenarios {
             a_subscription_asked_with_a_receipt_waits_for_it,
             the_websocket_upgrade_carries_the_urls_query_and_the_callers_headers,
             large_frames_are_split_for_a_broker_with_a_small_websocket_limit,
-            a_request_waiting_when_the_connection_is_lost_fails_at_once);
+            a_request_waiting_when_the_connection_is_lost_fails_at_once,
+            tcp_keepalive_and_the_local_address_are_applied_to_the_socket);
     };
 }
 
@@ -497,4 +498,71 @@ pub fn a_request_waiting_when_the_connection_is_lost_fails_at_once<A: Adapter>()
         outcome.map(|m| m.text().map(String::from))
     );
     assert!(took < WAIT, "{}: {took:?}", A::NAME);
+}
+
+/// The client's socket to `server` as the kernel lists it in
+/// `/proc/net/tcp`: its local address, and its timer (`tr`: 0 none,
+/// 2 keepalive) with the ticks until it fires.
+fn kernel_socket(server: std::net::SocketAddr) -> Option<(std::net::SocketAddrV4, u32, u64)> {
+    let hex = |addr: &str| -> Option<std::net::SocketAddrV4> {
+        let (ip, port) = addr.split_once(':')?;
+        let ip = u32::from_str_radix(ip, 16).ok()?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        Some(std::net::SocketAddrV4::new(ip.swap_bytes().into(), port))
+    };
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (local, remote, state, timer) =
+            (hex(fields[1])?, hex(fields[2])?, fields[3], fields[5]);
+        if std::net::SocketAddr::V4(remote) != server || state != "01" {
+            return None;
+        }
+        let (kind, when) = timer.split_once(':')?;
+        Some((
+            local,
+            u32::from_str_radix(kind, 16).ok()?,
+            u64::from_str_radix(when, 16).ok()?,
+        ))
+    })
+}
+
+pub fn tcp_keepalive_and_the_local_address_are_applied_to_the_socket<A: Adapter>() {
+    // Without them: any local address, no keepalive timer.
+    let peer = FaultPeer::start(vec![Behaviour::Serve]).unwrap();
+    let client = A::connect(config(&peer)).unwrap();
+    let (local, timer, _) = kernel_socket(peer.addr()).expect("the socket in /proc/net/tcp");
+    assert_eq!(timer, 0, "{}: {local}", A::NAME);
+    client.disconnect().unwrap();
+    drop(peer);
+    // With them: from 127.0.0.2, the keepalive timer armed for the idle time.
+    let peer = FaultPeer::start(vec![Behaviour::Serve]).unwrap();
+    let mut config = config(&peer);
+    config.tcp.bind = Some("127.0.0.2:0".parse().unwrap());
+    config.tcp.keepalive = Some(stomp_driver::Keepalive {
+        idle: Duration::from_secs(7),
+        interval: Some(Duration::from_secs(2)),
+        retries: Some(3),
+    });
+    let client = A::connect(config.clone()).unwrap();
+    let (local, timer, ticks) = kernel_socket(peer.addr()).expect("the socket in /proc/net/tcp");
+    assert_eq!(
+        *local.ip(),
+        std::net::Ipv4Addr::new(127, 0, 0, 2),
+        "{}",
+        A::NAME
+    );
+    assert_eq!(timer, 2, "{}: keepalive timer", A::NAME);
+    // Clock ticks (USER_HZ, 100 a second) until the first probe.
+    assert!(ticks <= 700, "{}: {ticks} ticks", A::NAME);
+    client.disconnect().unwrap();
+    // A local address of the other family reaches nothing: the dial fails.
+    config.tcp.bind = Some("[::1]:0".parse().unwrap());
+    config.tcp.keepalive = None;
+    let refused = A::connect(config).map(drop);
+    assert!(
+        matches!(refused, Err(Error::Connect(_))),
+        "{}: {refused:?}",
+        A::NAME
+    );
 }

@@ -41,7 +41,8 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 pub mod codec;
 
 pub use stomp_driver::aio::{Message, Subscription, Tap, Transaction, Unhandled};
-pub use stomp_driver::{Config, Empty, Error, Events, Lifecycle, Tls};
+use stomp_driver::tcp;
+pub use stomp_driver::{Config, Empty, Error, Events, Keepalive, Lifecycle, TcpOptions, Tls};
 pub use stomp_proto::client::{Direction, SendOptions, SubscribeOptions, Tapped};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
@@ -59,10 +60,24 @@ impl Runtime for Tokio {
         Box::pin(tokio::time::sleep_until(deadline.into()))
     }
 
-    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
+    fn connect(
+        &self,
+        host: String,
+        port: u16,
+        options: TcpOptions,
+    ) -> BoxFuture<io::Result<Box<dyn AsyncStream>>> {
         Box::pin(async move {
-            let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-            stream.set_nodelay(true)?;
+            let addrs = tokio::net::lookup_host((host.as_str(), port)).await?;
+            let stream = tcp::connect_each(addrs, &options, |stream| async move {
+                let stream = tokio::net::TcpStream::from_std(stream)?;
+                stream.writable().await?;
+                if let Some(error) = stream.take_error()? {
+                    return Err(error);
+                }
+                stream.peer_addr()?;
+                Ok(stream)
+            })
+            .await?;
             Ok(Box::new(stream.compat()) as Box<dyn AsyncStream>)
         })
     }
