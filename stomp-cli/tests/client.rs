@@ -859,3 +859,26 @@ fn serve_closes_a_connection_that_never_sends_connect_after_the_handshake_timeou
     );
     assert!(sent.status.success(), "{}", text(&sent.stderr));
 }
+
+#[test]
+fn bind_and_keepalive_flags_shape_the_socket() {
+    let (_broker, tcp, _ws) = serve();
+    let authed = tcp.replace("stomp://", "stomp://guest:guest@");
+    let send = |extra: &[&str]| {
+        let mut args = vec!["send", "--url", &authed, "--receipt"];
+        args.extend(extra);
+        args.extend(["/queue/cli-bind", "from 127.0.0.2"]);
+        stomp(&args, b"", &[])
+    };
+    let sent = send(&["--bind", "127.0.0.2:0", "--keepalive", "30s"]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    // (That the socket is bound and probes is checked in the kernel's
+    // socket table by the suite.) A local address that cannot reach the broker: a failed connect (5).
+    let unreachable = send(&["--bind", "[::1]:0"]);
+    assert_one_line(&unreachable, 5, "cannot connect");
+    for bad in [["--bind", "nowhere"], ["--keepalive", "soon"]] {
+        let refused = send(&bad);
+        assert_eq!(refused.status.code(), Some(4), "{}", text(&refused.stderr));
+        assert!(text(&refused.stderr).contains(bad[0]));
+    }
+}

@@ -213,6 +213,38 @@ fn client_certificates_required_with_client_ca() {
     assert!(error.contains("CertificateRequired"), "{error}");
     let error = refused(&rt, &pki, &tls, Some("stranger"));
     assert!(error.contains("UnknownCA"), "{error}");
+
+    // The `stomp` tool presents one with --cert and --key.
+    let (ca, cert, key) = (
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client-key.pem"),
+    );
+    let send = |extra: &[&str]| {
+        let mut args = vec!["send", "--url", &tls, "--ca", &ca, "--receipt"];
+        args.extend(extra);
+        args.extend(["/queue/tls-cli-cert", "with a certificate"]);
+        stomp(&args, b"", &[])
+    };
+    let sent = send(&["--cert", &cert, "--key", &key]);
+    let said = String::from_utf8_lossy(&sent.stderr).into_owned();
+    assert!(sent.status.success(), "{said}");
+    // Without one, the broker refuses: a remote failure (5).
+    let bare = send(&[]);
+    let said = String::from_utf8_lossy(&bare.stderr).into_owned();
+    assert_eq!(bare.status.code(), Some(5), "{said}");
+    assert!(said.contains("CertificateRequired"), "{said}");
+    // --cert without --key, and a key that is no PEM, are usage errors (4).
+    let half = send(&["--cert", &cert]);
+    assert_eq!(
+        half.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&half.stderr)
+    );
+    let garbage = send(&["--cert", &cert, "--key", &ca]);
+    let said = String::from_utf8_lossy(&garbage.stderr).into_owned();
+    assert_eq!(garbage.status.code(), Some(4), "{said}");
 }
 
 #[test]

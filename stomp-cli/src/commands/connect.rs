@@ -52,10 +52,24 @@ pub struct ConnectArgs {
     /// How long connecting, and each receipt, may take: 10s, 500ms, 2m.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "TIME")]
     pub timeout: Duration,
-    /// A CA certificate (PEM) to trust for stomp+ssl:// and wss://, besides
-    /// the system's roots.
+    /// The CA certificates (PEM) to trust for stomp+ssl:// and wss://,
+    /// instead of the system's roots (as curl's --cacert does).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
+    /// A client certificate chain (PEM) to present over TLS, for brokers
+    /// that ask for one; with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// TCP keepalive: probe the broker after this long without traffic
+    /// (e.g. 30s), to find a dead connection even with heart-beats off.
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    pub keepalive: Option<Duration>,
+    /// The local address to connect from (ADDR:PORT, port 0 for any).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::SocketAddr>,
     /// Log every frame sent (>) and received (<) on stderr; twice: heart-beats too.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -97,6 +111,20 @@ impl ConnectArgs {
                 .with_ca_file(ca)
                 .map_err(|e| Failure::Usage(format!("--ca: {e}")))?;
         }
+        config.tcp.bind = self.bind;
+        config.tcp.keepalive = self.keepalive.map(|idle| stomp_tokio::Keepalive {
+            idle,
+            interval: None,
+            retries: None,
+        });
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            let read = |flag: &str, path: &PathBuf| {
+                std::fs::read(path)
+                    .map_err(|e| Failure::Usage(format!("--{flag} {}: {e}", path.display())))
+            };
+            let (chain, key) = (read("cert", cert)?, read("key", key)?);
+            config.tls = config.tls.with_client_cert_pem(chain, key);
+        }
         Ok(config)
     }
 
@@ -110,7 +138,11 @@ impl ConnectArgs {
 pub async fn connect(url: &str, config: Config) -> Result<Client, Failure> {
     Client::connect_with(config).await.map_err(|e| {
         let url = redact(url);
-        Failure::Remote(format!("cannot connect to {url}: {}", ended(&e)))
+        match e {
+            // Unusable TLS files (--ca, --cert, --key) are the caller's to fix.
+            Error::Tls(_) => Failure::Usage(format!("cannot connect to {url}: {e}")),
+            e => Failure::Remote(format!("cannot connect to {url}: {}", ended(&e))),
+        }
     })
 }
 
