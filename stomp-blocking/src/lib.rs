@@ -129,6 +129,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stomp_driver::driver::{Command, Driver, Handle};
+pub use stomp_driver::driver::{Health, SubscriptionHealth};
 use stomp_driver::queue::Queue;
 use stomp_driver::reply::reply;
 use stomp_proto::client::{self as core, SessionInfo, Stats, SubscriptionId, TxId};
@@ -299,6 +300,28 @@ impl Client {
     /// never waits for a reader.
     pub fn events(&self) -> Events {
         self.events.reader()
+    }
+
+    /// How the client is doing: connected or not, each subscription's
+    /// deliveries and how long ago the last came, receipts and replies
+    /// waiting, octets not yet written, calls held back. For a readiness
+    /// probe, and to spot a subscription that hears nothing while the
+    /// connection looks fine (see [`Config::resubscribe_idle`]).
+    /// [`Error::Closed`] once the client has ended.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), stomp_blocking::Error> {
+    /// # let client = stomp_blocking::Client::connect("stomp://guest:guest@localhost:61613")?;
+    /// let health = client.health()?;
+    /// for sub in &health.subscriptions {
+    ///     println!("{} {}: {} messages, last {:?} ago", sub.id, sub.destination, sub.delivered, sub.last_delivery);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn health(&self) -> Result<Health, Error> {
+        let (done, answer) = reply();
+        self.handle.send(Command::Health { done })?;
+        answer.wait().ok_or_else(|| self.handle.closed())
     }
 
     /// The session's counters; once the client has ended, as they were at

@@ -63,7 +63,9 @@ use stomp_proto::client::{
 use stomp_proto::{AckMode, Version};
 
 use crate::delivery::Delivery;
-use crate::driver::{consume_written, io_slices, Action, Command, Driver, Handle, Input, Target};
+use crate::driver::{
+    consume_written, io_slices, Action, Command, Driver, Handle, Health, Input, Target,
+};
 use crate::queue::Queue;
 use crate::reply::reply;
 use crate::{Config, Error, Events};
@@ -428,6 +430,18 @@ impl Client {
     /// the client never waits for a reader.
     pub fn events(&self) -> Events {
         self.events.reader()
+    }
+
+    /// How the client is doing: connected or not, each subscription's
+    /// deliveries and how long ago the last came, receipts and replies
+    /// waiting, octets not yet written, calls held back. For a readiness
+    /// probe, and to spot a subscription that hears nothing while the
+    /// connection looks fine (see [`Config::resubscribe_idle`](crate::Config::resubscribe_idle)).
+    /// [`Error::Closed`] once the client has ended.
+    pub async fn health(&self) -> Result<Health, Error> {
+        let (done, answer) = reply();
+        self.handle.send(Command::Health { done })?;
+        answer.await.ok_or_else(|| self.handle.closed())
     }
 
     /// The session's counters; once the client has ended, as they were at

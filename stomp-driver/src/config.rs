@@ -57,6 +57,15 @@ pub struct Config {
     pub reply_destination: Option<String>,
     /// TCP settings: keepalive, a local address to bind to, `TCP_NODELAY`.
     pub tcp: TcpOptions,
+    /// The idle watchdog: a subscription that receives nothing for this
+    /// long while the connection is up is made again (UNSUBSCRIBE, then
+    /// SUBSCRIBE with the same id, destination and headers, told as
+    /// [`Lifecycle::Resubscribed`](crate::Lifecycle::Resubscribed)). It
+    /// catches the "zombie consumer" a broker forgot while heart-beats
+    /// still flow (after a failover inside a cluster, say); on a quiet
+    /// destination it costs two frames per period. `None` (the default):
+    /// off. The replies' subscription of `request` is left alone.
+    pub resubscribe_idle: Option<Duration>,
 }
 
 /// How a `ws://` or `wss://` connection is made.
@@ -100,6 +109,7 @@ impl Config {
             websocket: WebSocket::default(),
             reply_destination: None,
             tcp: TcpOptions::default(),
+            resubscribe_idle: None,
         }
     }
 

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use stomp_proto::client::{
     self as core, AckHandle, ClientSession, CloseReason, CommandError, Dial, Event, LinkId,
-    ReceiptId, RequestError, SessionInfo, SubscriptionId, TxId,
+    ReceiptId, RequestError, SessionInfo, SubscribeOptions, SubscriptionId, TxId,
 };
 use stomp_proto::uri::Endpoint;
 
@@ -57,7 +57,7 @@ use crate::requests::Requests;
 use crate::window::Window;
 use crate::{Config, EventLog, Events};
 
-pub use crate::handle::{Command, Done, Handle, Input, Lifecycle};
+pub use crate::handle::{Command, Done, Handle, Health, Input, Lifecycle, SubscriptionHealth};
 
 /// Raw bytes the driver lets wait for the transport (handed out and not
 /// yet written) before it takes no more from the session, whose outgoing
@@ -145,6 +145,7 @@ impl Command {
         match self {
             Command::Send { body, .. } | Command::Request { body, .. } => Some(body.len()),
             Command::Stats { .. }
+            | Command::Health { .. }
             | Command::Close
             | Command::Unhandled { .. }
             | Command::Tap { .. } => None,
@@ -178,11 +179,39 @@ impl Command {
             | Command::Ack {
                 done: None, credit, ..
             } => window.fail(credit, error),
+            // Dropped unanswered: the caller sees the end.
             Command::Stats { .. }
+            | Command::Health { .. }
             | Command::Close
             | Command::Unhandled { .. }
             | Command::Tap { .. } => {}
         }
+    }
+}
+
+/// What a subscription received, and when.
+#[derive(Debug)]
+struct Activity {
+    /// When it was made, made again, or its connection came up.
+    since: Instant,
+    last: Option<Instant>,
+    delivered: u64,
+    resubscribed: u64,
+}
+
+impl Activity {
+    fn new(now: Instant) -> Activity {
+        Activity {
+            since: now,
+            last: None,
+            delivered: 0,
+            resubscribed: 0,
+        }
+    }
+
+    /// When the watchdog makes it again, if nothing comes first.
+    fn due(&self, idle: Duration) -> Instant {
+        self.last.map_or(self.since, |last| last.max(self.since)) + idle
     }
 }
 
@@ -254,6 +283,10 @@ pub struct Driver {
     server: Option<String>,
     /// How TCP sockets are set up.
     tcp: crate::TcpOptions,
+    /// What each subscription received, and when.
+    activity: HashMap<SubscriptionId, Activity>,
+    /// The idle watchdog's period.
+    resubscribe_idle: Option<Duration>,
     /// The readers of the tap (the session taps while there are any).
     taps: Vec<Arc<Queue<core::Tapped>>>,
     waiting: HashMap<ReceiptId, Waiter>,
@@ -312,6 +345,8 @@ impl Driver {
             server: None,
             taps: Vec::new(),
             tcp: config.tcp.clone(),
+            activity: HashMap::new(),
+            resubscribe_idle: config.resubscribe_idle,
             waiting: HashMap::new(),
             disconnecting: None,
             held: VecDeque::new(),
@@ -479,6 +514,7 @@ impl Driver {
         }
         self.expire_held(now);
         self.requests.expire(now);
+        self.resubscribe_idle_ones(now);
         self.session.handle_timeout(now);
         self.step(now);
     }
@@ -532,6 +568,7 @@ impl Driver {
             self.write_deadline(),
             held,
             self.requests.deadline(),
+            self.watchdog_deadline(),
             self.closing,
         ]
         .into_iter()
@@ -784,6 +821,7 @@ impl Driver {
             } => match session.subscribe(&destination, options) {
                 Ok((id, receipt)) => {
                     self.mailboxes.insert(id.clone(), mailbox);
+                    self.activity.insert(id.clone(), Activity::new(now));
                     match receipt {
                         // Answered once the broker confirms it.
                         Some(receipt) => {
@@ -798,6 +836,7 @@ impl Driver {
                 if let Some(mailbox) = self.mailboxes.remove(&id) {
                     mailbox.close();
                 }
+                self.activity.remove(&id);
                 let result = session.unsubscribe(&id, receipt && done.is_some());
                 self.answer(result, done);
                 self.update_pause(now);
@@ -869,8 +908,95 @@ impl Driver {
                 self.taps.push(queue);
                 self.session.set_tap(TAP_BUFFER);
             }
-            Command::Stats { done } => done.send(session.stats().clone()),
+            Command::Health { done } => done.send(self.health(now)),
+            Command::Stats { done } => done.send(self.session.stats().clone()),
             Command::Close => session.close(),
+        }
+    }
+
+    /// The health check's answer.
+    fn health(&self, now: Instant) -> Health {
+        let ago = |at: Instant| now.saturating_duration_since(at);
+        let subscriptions = self
+            .session
+            .subscriptions()
+            .into_iter()
+            .filter_map(|info| {
+                let activity = self.activity.get(&info.id)?;
+                Some(SubscriptionHealth {
+                    id: info.id,
+                    destination: info.destination,
+                    delivered: activity.delivered,
+                    last_delivery: activity.last.map(ago),
+                    subscribed: ago(activity.since),
+                    resubscribed: activity.resubscribed,
+                })
+            })
+            .collect();
+        Health {
+            connected: self.session.is_connected(),
+            subscriptions,
+            pending_receipts: self.session.pending_receipts(),
+            pending_replies: self.requests.len(),
+            outgoing_bytes: self.session.outgoing_len()
+                + self.link.as_ref().map_or(0, |l| l.unwritten),
+            held_calls: self.held.len(),
+        }
+    }
+
+    /// When the idle watchdog next looks, if it is on and connected.
+    fn watchdog_deadline(&self) -> Option<Instant> {
+        let idle = self.resubscribe_idle?;
+        if !self.session.is_connected() {
+            return None;
+        }
+        self.activity.values().map(|a| a.due(idle)).min()
+    }
+
+    /// The idle watchdog: makes again every subscription that received
+    /// nothing for its period while connected.
+    fn resubscribe_idle_ones(&mut self, now: Instant) {
+        let Some(idle) = self.resubscribe_idle else {
+            return;
+        };
+        if !self.session.is_connected() {
+            return;
+        }
+        let due: Vec<SubscriptionId> = self
+            .activity
+            .iter()
+            .filter(|(_, a)| a.due(idle) <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for info in self.session.subscriptions() {
+            if !due.contains(&info.id) {
+                continue;
+            }
+            let options = SubscribeOptions {
+                id: Some(info.id.as_str().to_string()),
+                ack: info.ack,
+                headers: info.headers,
+                receipt: false,
+            };
+            let renewed = self
+                .session
+                .unsubscribe(&info.id, false)
+                .and_then(|_| self.session.subscribe(&info.destination, options));
+            match renewed {
+                Ok(_) => {
+                    tracing::warn!(subscription = %info.id, destination = %info.destination, "STOMP subscription idle past the watchdog: subscribed again");
+                    if let Some(activity) = self.activity.get_mut(&info.id) {
+                        activity.since = now;
+                        activity.resubscribed += 1;
+                    }
+                    self.tell(Lifecycle::Resubscribed {
+                        id: info.id,
+                        destination: info.destination,
+                    });
+                }
+                // No room now: the next look tries again.
+                Err(e) => tracing::debug!(error = %e, "STOMP watchdog could not resubscribe"),
+            }
         }
     }
 
@@ -926,11 +1052,16 @@ impl Driver {
     /// the unhandled stream.
     fn deliver(&mut self, now: Instant, message: core::Message) {
         let id = message.subscription.clone();
+        if let Some(activity) = self.activity.get_mut(&id) {
+            activity.last = Some(now);
+            activity.delivered += 1;
+        }
         if let Some(mailbox) = self.mailboxes.get(&id) {
             if !mailbox.push(message) {
                 // Its owner is gone (a subscribe call dropped before its
                 // answer): end the subscription.
                 self.mailboxes.remove(&id);
+                self.activity.remove(&id);
                 let _ = self.session.unsubscribe(&id, false);
             } else if mailbox.is_full() {
                 self.update_pause(now);
@@ -1036,6 +1167,10 @@ impl Driver {
                     );
                     self.handle.set_connects(self.session.stats().connects);
                     self.server = info.server.clone();
+                    // The subscriptions are (made again) on this connection.
+                    for activity in self.activity.values_mut() {
+                        activity.since = now;
+                    }
                     if let Some(first) = self.first_connect.take() {
                         first.send(Ok(info.clone()));
                     }

@@ -197,6 +197,11 @@ pub enum Command {
         /// Where they go.
         queue: Arc<Queue<core::Tapped>>,
     },
+    /// How the client is doing, as [`Health`] tells.
+    Health {
+        /// The answer.
+        done: Reply<Health>,
+    },
     /// The session's counters.
     Stats {
         /// The answer.
@@ -243,8 +248,56 @@ pub enum Lifecycle {
         /// How long until then.
         delay: Duration,
     },
+    /// A subscription that received nothing for
+    /// [`Config::resubscribe_idle`](crate::Config::resubscribe_idle) while
+    /// the connection was up was made again (UNSUBSCRIBE, then SUBSCRIBE
+    /// with the same id, destination and headers).
+    Resubscribed {
+        /// Its id.
+        id: SubscriptionId,
+        /// Its destination.
+        destination: String,
+    },
     /// The client has ended.
     Closed(CloseReason),
+}
+
+/// How a client is doing: the health check behind a readiness probe, and
+/// the way to spot a consumer that hears nothing while the connection
+/// looks fine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Health {
+    /// A connection is up.
+    pub connected: bool,
+    /// Every live subscription.
+    pub subscriptions: Vec<SubscriptionHealth>,
+    /// Requests waiting for their receipts.
+    pub pending_receipts: usize,
+    /// Requests (`request`) waiting for their replies.
+    pub pending_replies: usize,
+    /// Octets of frames queued and not yet written.
+    pub outgoing_bytes: usize,
+    /// Calls held back, waiting for room or for the connection.
+    pub held_calls: usize,
+}
+
+/// One subscription's part of [`Health`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionHealth {
+    /// Its id.
+    pub id: SubscriptionId,
+    /// Its destination.
+    pub destination: String,
+    /// Messages it has received.
+    pub delivered: u64,
+    /// How long ago the last one came (`None`: none yet).
+    pub last_delivery: Option<Duration>,
+    /// How long ago it was made (or last made again).
+    pub subscribed: Duration,
+    /// How often the idle watchdog made it again.
+    pub resubscribed: u64,
 }
 
 /// What the handles share with the driver: the way in, and the end.

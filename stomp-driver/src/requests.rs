@@ -110,6 +110,11 @@ impl Requests {
         format!("{}-{}", self.unique, self.next)
     }
 
+    /// How many wait.
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Whether `correlation` is waiting already.
     pub(crate) fn is_pending(&self, correlation: &str) -> bool {
         self.pending.contains_key(correlation)

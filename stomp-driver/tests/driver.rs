@@ -599,3 +599,55 @@ fn a_request_is_answered_by_its_correlation_id_or_fails_at_its_timeout() {
         Some(Ok(_))
     ));
 }
+
+/// The idle watchdog makes a subscription again after exactly its period
+/// without a delivery, each period, and never while messages come; the
+/// health check counts deliveries and renewals.
+#[test]
+fn the_idle_watchdog_resubscribes_a_silent_subscription_and_health_tells() {
+    let mut net = Net::new(&[Host::Up], |config| {
+        config.session.heartbeat = stomp_proto::HeartBeat::OFF;
+        config.resubscribe_idle = Some(ms(1000));
+    });
+    assert!(matches!(net.connect(LIMIT), Some(Ok(_))));
+    let mailbox = net.handle.mailbox(64);
+    let mb = mailbox.clone();
+    let start = net.ms();
+    let subscribed = net.call(LIMIT, |done| Command::Subscribe {
+        destination: "/queue/a".into(),
+        options: SubscribeOptions::default(),
+        mailbox: mb,
+        done,
+    });
+    assert!(matches!(subscribed, Some(Ok(_))));
+    net.run_for(ms(2500));
+    let renewals = |net: &Net| -> Vec<u128> {
+        net.lifecycle
+            .iter()
+            .filter(|(_, e)| matches!(e, Lifecycle::Resubscribed { .. }))
+            .map(|(at, _)| *at)
+            .collect()
+    };
+    assert_eq!(renewals(&net), [start + 1000, start + 2000]);
+    // A message every half period keeps it alive.
+    for _ in 0..6 {
+        assert_eq!(send(&mut net, "tick", false), Some(Ok(())));
+        net.run_for(ms(500));
+    }
+    assert_eq!(renewals(&net).len(), 2, "{:?}", renewals(&net));
+    let mut delivered = 0;
+    while mailbox.try_pop().is_ok() {
+        delivered += 1;
+    }
+    assert_eq!(delivered, 6, "the renewed subscription delivers");
+    let (done, answer) = stomp_driver::reply::reply();
+    net.driver
+        .handle_input(net.now, Input::Command(Command::Health { done }));
+    let health = answer.try_take().flatten().expect("answered at once");
+    assert!(health.connected);
+    assert_eq!(health.subscriptions.len(), 1);
+    let sub = &health.subscriptions[0];
+    assert_eq!((sub.delivered, sub.resubscribed), (6, 2));
+    assert!(sub.last_delivery.is_some_and(|ago| ago <= ms(500)));
+    assert_eq!(health.pending_receipts, 0);
+}

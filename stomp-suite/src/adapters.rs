@@ -112,6 +112,10 @@ impl SuiteClient for stomp_blocking::Client {
         self.tap()
     }
 
+    fn health(&self) -> Result<stomp_driver::driver::Health, Error> {
+        self.health()
+    }
+
     fn disconnect(self) -> Result<(), Error> {
         self.disconnect()
     }
@@ -481,6 +485,10 @@ impl<R: BlockOn + 'static> SuiteClient for AsyncClient<R> {
 
     fn reply(&self, request: &Self::Msg, body: Bytes) -> Result<(), Error> {
         R::block_on(self.client.reply(&request.message, body))
+    }
+
+    fn health(&self) -> Result<stomp_driver::driver::Health, Error> {
+        R::block_on(self.client.health())
     }
 
     fn tap(&self) -> Self::Tap {

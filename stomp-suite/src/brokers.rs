@@ -22,7 +22,7 @@ use crate::{Adapter, SuiteClient, SuiteInbox, SuiteMsg, SuiteSub, SuiteTap, Suit
 #[macro_export]
 macro_rules! broker_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, acks_by_handle_or_by_id_and_unsubscribes_wait_for_their_receipts, caller_chosen_transaction_ids_are_used_and_a_duplicate_refused, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat, requests_get_their_own_replies_and_an_unanswered_one_times_out, replies_to_a_temp_queue_reach_the_unhandled_stream, the_tap_sees_every_frame_both_ways_and_ends_with_the_client, a_caller_chosen_receipt_id_goes_out_and_comes_back);
+        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, acks_by_handle_or_by_id_and_unsubscribes_wait_for_their_receipts, caller_chosen_transaction_ids_are_used_and_a_duplicate_refused, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat, requests_get_their_own_replies_and_an_unanswered_one_times_out, replies_to_a_temp_queue_reach_the_unhandled_stream, the_tap_sees_every_frame_both_ways_and_ends_with_the_client, a_caller_chosen_receipt_id_goes_out_and_comes_back, the_idle_watchdog_renews_a_quiet_subscription_which_still_delivers);
     };
 }
 
@@ -553,6 +553,47 @@ pub fn a_caller_chosen_receipt_id_goes_out_and_comes_back<A: Adapter>() {
         }
         assert_eq!(sent.as_deref(), Some(id.as_str()), "{broker}");
         assert_eq!(confirmed.as_deref(), Some(id.as_str()), "{broker}");
+        client.disconnect().unwrap();
+    }
+}
+
+pub fn the_idle_watchdog_renews_a_quiet_subscription_which_still_delivers<A: Adapter>() {
+    for broker in brokers() {
+        let q = queue("watchdog");
+        let mut config = broker.config();
+        config.resubscribe_idle = Some(Duration::from_millis(300));
+        let client = A::connect(config).unwrap();
+        let events = client.events();
+        let receipted = SubscribeOptions {
+            receipt: true,
+            ack: AckMode::ClientIndividual,
+            ..SubscribeOptions::default()
+        };
+        let sub = client.subscribe_with(&q, receipted).unwrap();
+        let renewed = support::wait_for(&events, WAIT, |e| {
+            matches!(e, Lifecycle::Resubscribed { .. })
+        });
+        let Lifecycle::Resubscribed { destination, .. } = renewed else {
+            unreachable!()
+        };
+        assert_eq!(destination, q, "{broker}");
+        // Made again, it still delivers (and acknowledges).
+        client.send_with_receipt(&q, "after the renewal").unwrap();
+        let message = sub.recv_timeout(WAIT).unwrap();
+        assert_eq!(message.text(), Some("after the renewal"), "{broker}");
+        message.ack_with_receipt(false).unwrap();
+        let health = client.health().unwrap();
+        assert!(health.connected, "{broker}");
+        let mine = health
+            .subscriptions
+            .iter()
+            .find(|s| s.destination == q)
+            .unwrap();
+        assert_eq!(mine.delivered, 1, "{broker}: {health:?}");
+        assert!(mine.resubscribed >= 1, "{broker}: {health:?}");
+        assert!(mine.last_delivery.is_some_and(|ago| ago < WAIT), "{broker}");
+        assert_eq!(health.pending_receipts, 0, "{broker}: {health:?}");
+        assert!(client.is_connected(), "{broker}");
         client.disconnect().unwrap();
     }
 }

@@ -95,6 +95,8 @@ pub trait SuiteClient: Send + Sync + Sized + std::fmt::Debug {
     fn unhandled(&self) -> Self::Unhandled;
     /// Every frame in and out, from now on.
     fn tap(&self) -> Self::Tap;
+    /// The health check.
+    fn health(&self) -> Result<stomp_driver::driver::Health, Error>;
     /// DISCONNECT and its receipt.
     fn disconnect(self) -> Result<(), Error>;
 

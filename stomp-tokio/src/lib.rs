@@ -41,6 +41,7 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 pub mod codec;
 
 pub use stomp_driver::aio::{Message, Subscription, Tap, Transaction, Unhandled};
+pub use stomp_driver::driver::{Health, SubscriptionHealth};
 use stomp_driver::tcp;
 pub use stomp_driver::{Config, Empty, Error, Events, Keepalive, Lifecycle, TcpOptions, Tls};
 pub use stomp_proto::client::{Direction, SendOptions, SubscribeOptions, Tapped};

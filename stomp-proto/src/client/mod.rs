@@ -1009,6 +1009,11 @@ impl ClientSession {
         self.events.len() < self.config.max_events && self.state != State::Closed
     }
 
+    /// Requests waiting for their receipts.
+    pub fn pending_receipts(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Octets queued and not yet taken by [`poll_transmit`](ClientSession::poll_transmit).
     pub fn outgoing_len(&self) -> usize {
         self.outbox.len()
