@@ -639,6 +639,15 @@ fn shell_in_a_terminal_prints_arrivals_above_the_prompt_and_keeps_history() {
     // History: Up brings the last line back.
     tmux.keys(&["Up"]);
     tmux.wait("recalled line", |s| prompt_line(s) == "stomp> ack");
+    // Tab completes commands, then destinations seen.
+    tmux.keys(&["C-u", "unsubs", "Tab"]);
+    tmux.wait("completed command", |s| {
+        prompt_line(s) == "stomp> unsubscribe"
+    });
+    tmux.keys(&[" /queue/t", "Tab"]);
+    tmux.wait("completed destination", |s| {
+        prompt_line(s) == "stomp> unsubscribe /queue/tmux"
+    });
     tmux.keys(&["C-u", "stats", "Enter"]);
     let screen = tmux.wait("stats", |s| s.contains("acks 2, nacks 0"));
     eprintln!("--- the shell in tmux ---\n{}", screen.trim_end());
@@ -881,4 +890,80 @@ fn bind_and_keepalive_flags_shape_the_socket() {
         assert_eq!(refused.status.code(), Some(4), "{}", text(&refused.stderr));
         assert!(text(&refused.stderr).contains(bad[0]));
     }
+}
+
+#[test]
+fn shell_sendrec_run_sendfile_and_save_work_as_stomp_py_users_expect() {
+    let (_broker, tcp, _) = serve();
+    let dir = std::env::temp_dir().join(format!("stomp-shell-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let saved = dir.join("saved");
+    std::fs::create_dir_all(&saved).unwrap();
+    let report = dir.join("report.bin");
+    std::fs::write(&report, b"\x00binary\xffreport").unwrap();
+    let headers = dir.join("headers.txt");
+    std::fs::write(
+        &headers,
+        "# sent with the file\nx-kind:report\n\npriority:4\n",
+    )
+    .unwrap();
+    // Saved once already: the second copy does not overwrite it.
+    std::fs::write(saved.join("report.bin"), b"older").unwrap();
+    let inner = dir.join("inner.stomp");
+    std::fs::write(&inner, "send /queue/files from run\nwait 2\n").unwrap();
+    let script = format!(
+        "subscribe /queue/files\nheaders on\nsave {saved}\nsendrec /queue/files ping\n\
+         run {inner}\nsendfile /queue/files {report} {headers}\nwait 3\nsendrec /queue/nobody lost\n",
+        saved = saved.display(),
+        inner = inner.display(),
+        report = report.display(),
+        headers = headers.display(),
+    );
+    let args = [
+        "shell",
+        "--url",
+        &tcp,
+        "--login",
+        "guest",
+        "--passcode",
+        "guest",
+        "--timeout",
+        "1s",
+    ];
+    let output = stomp(&args, script.as_bytes(), &[]);
+    let out = text(&output.stdout);
+    // The last sendrec has no subscription to come back on: it fails.
+    assert_one_line(&output, 5, "not received back within 1s");
+    assert!(
+        out.contains("sent to /queue/files and received back in "),
+        "{out}"
+    );
+    assert!(out.contains("[/queue/files] from run"), "{out}");
+    assert!(out.contains("    filename:report.bin"), "{out}");
+    assert!(out.contains("    x-kind:report"), "{out}");
+    let copy = saved.join("report.bin.1");
+    assert!(
+        out.contains(&format!("(saved to {})", copy.display())),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), b"\x00binary\xffreport");
+    assert_eq!(std::fs::read(saved.join("report.bin")).unwrap(), b"older");
+
+    // A failing line of a run file is named by its file and line.
+    std::fs::write(&inner, "version\nfrobnicate\n").unwrap();
+    let output = stomp(&args, format!("run {}\n", inner.display()).as_bytes(), &[]);
+    assert_one_line(
+        &output,
+        5,
+        &format!("{}:2: frobnicate: unknown command", inner.display()),
+    );
+    // One that runs itself stops at a depth.
+    std::fs::write(&inner, format!("run {}\n", inner.display())).unwrap();
+    let output = stomp(&args, format!("run {}\n", inner.display()).as_bytes(), &[]);
+    assert!(
+        text(&output.stderr).contains("run nests deeper than 8"),
+        "{}",
+        text(&output.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -3,7 +3,7 @@
 //! corrupting the prompt; or, with `--script` or piped input, the same
 //! commands run from a file.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +30,11 @@ Commands:
   unsubscribe DEST|ID            end a subscription
   send DEST [BODY...]            send the rest of the line (inside the open
                                  transaction, if any)
-  sendfile DEST FILE             send a file's contents
+  sendfile DEST FILE [HEADERS]   send a file's contents with a filename
+                                 header, and headers from the file HEADERS
+                                 (name:value lines)
+  sendrec DEST BODY...           send, and wait (up to --timeout) until it
+                                 comes back on a subscription
   sendreply DEST CORRELATION-ID BODY...
                                  send a reply: the rest of the line, with
                                  that correlation-id header
@@ -42,6 +46,10 @@ Commands:
                                  outside a transaction it waits for the
                                  broker's receipt, so a refusal shows)
   headers on|off                 show each message's headers under it
+  save DIR|off                   save arriving messages that carry a
+                                 filename header into DIR
+  run FILE                       run the commands in FILE; the first
+                                 failing one ends it
   stats                          the session's counters
   version | ver                  the negotiated version and the broker
   sleep SECONDS                  wait (in scripts)
@@ -112,6 +120,165 @@ struct Shell {
     arrived: Arc<AtomicU64>,
     /// Whether arrivals show their headers.
     show_headers: Arc<std::sync::atomic::AtomicBool>,
+    /// Where arrivals with a `filename` header are saved, if anywhere.
+    save_dir: Arc<Mutex<Option<PathBuf>>>,
+    /// The `sendrec` tags that have come back.
+    echoes: Arc<Mutex<HashSet<String>>>,
+    /// `sendrec` tags made so far.
+    sendrecs: u64,
+    /// Destinations seen (subscribed to, sent to), for tab completion.
+    destinations: Arc<Mutex<BTreeSet<String>>>,
+    /// How deep in `run FILE` the shell is.
+    depth: usize,
+}
+
+/// The header a `sendrec` tags its message with.
+const SENDREC: &str = "stomp-sendrec";
+
+/// How deep `run FILE` may nest.
+const MAX_RUN_DEPTH: usize = 8;
+
+/// Every command, for tab completion.
+const COMMANDS: &[&str] = &[
+    "abort",
+    "ack",
+    "begin",
+    "commit",
+    "connect",
+    "disconnect",
+    "exit",
+    "headers",
+    "help",
+    "nack",
+    "quit",
+    "rollback",
+    "run",
+    "save",
+    "send",
+    "sendfile",
+    "sendrec",
+    "sendreply",
+    "sleep",
+    "stats",
+    "subscribe",
+    "unsubscribe",
+    "ver",
+    "version",
+    "wait",
+];
+
+/// The commands whose first argument is a destination.
+const TAKES_DESTINATION: &[&str] = &[
+    "send",
+    "sendfile",
+    "sendrec",
+    "sendreply",
+    "subscribe",
+    "unsubscribe",
+];
+
+/// What tab completes at `pos` of `line`: where the word starts, and its
+/// candidates (commands for the first word, destinations seen for a
+/// command's destination).
+fn complete(line: &str, pos: usize, destinations: &BTreeSet<String>) -> (usize, Vec<String>) {
+    let before = &line[..pos];
+    let start = before.rfind(char::is_whitespace).map_or(0, |at| at + 1);
+    let word = &before[start..];
+    let words_before: Vec<&str> = before[..start].split_whitespace().collect();
+    let candidates: Vec<String> = match words_before.as_slice() {
+        [] => COMMANDS
+            .iter()
+            .filter(|c| c.starts_with(word))
+            .map(|c| c.to_string())
+            .collect(),
+        [command] if TAKES_DESTINATION.contains(command) => destinations
+            .iter()
+            .filter(|d| d.starts_with(word))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    (start, candidates)
+}
+
+/// Tab completion for the interactive shell.
+struct Completion {
+    destinations: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl rustyline::completion::Completer for Completion {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        let destinations = self.destinations.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(complete(line, pos, &destinations))
+    }
+}
+
+impl rustyline::hint::Hinter for Completion {
+    type Hint = String;
+}
+
+impl rustyline::highlight::Highlighter for Completion {}
+
+impl rustyline::validate::Validator for Completion {}
+
+impl rustyline::Helper for Completion {}
+
+/// The headers of a headers file: `name:value` lines; blank lines and
+/// lines starting with `#` are skipped.
+fn headers_file(path: &str) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut headers = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line
+            .split_once(':')
+            .filter(|(name, _)| !name.is_empty())
+            .ok_or_else(|| format!("{path}:{}: not a name:value line", n + 1))?;
+        headers.push((name.to_string(), value.to_string()));
+    }
+    Ok(headers)
+}
+
+/// Saves `body` as `name` (its last path part only) in `dir`, never over
+/// a file already there (`name.1`, `name.2` ... instead): the path.
+fn save_file(dir: &std::path::Path, name: &str, body: &[u8]) -> std::io::Result<PathBuf> {
+    let base = std::path::Path::new(name)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("unnamed");
+    for n in 0..1000 {
+        let candidate = match n {
+            0 => dir.join(base),
+            n => dir.join(format!("{base}.{n}")),
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(mut file) => {
+                file.write_all(body)?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "{base}: too many copies in {}",
+        dir.display()
+    )))
 }
 
 /// What a command asks of the loop.
@@ -164,8 +331,8 @@ pub fn run(args: &ShellArgs) -> Result<(), Failure> {
 }
 
 fn interactive(args: &ShellArgs, runtime: Runtime) -> Result<(), Failure> {
-    let mut editor =
-        rustyline::DefaultEditor::new().map_err(|e| Failure::Io(std::io::Error::other(e)))?;
+    let mut editor: rustyline::Editor<Completion, rustyline::history::DefaultHistory> =
+        rustyline::Editor::new().map_err(|e| Failure::Io(std::io::Error::other(e)))?;
     let history = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".stomp_history"));
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -177,6 +344,9 @@ fn interactive(args: &ShellArgs, runtime: Runtime) -> Result<(), Failure> {
         let _ = external.print(format!("{text}\n"));
     }))));
     let mut shell = Shell::new(args.connect.clone(), runtime, printer);
+    editor.set_helper(Some(Completion {
+        destinations: shell.destinations.clone(),
+    }));
     println!(
         "stomp shell {}: type help for the commands",
         env!("CARGO_PKG_VERSION")
@@ -227,7 +397,45 @@ impl Shell {
             unanswered: Arc::new(Mutex::new(VecDeque::new())),
             arrived: Arc::new(AtomicU64::new(0)),
             show_headers: Arc::default(),
+            save_dir: Arc::default(),
+            echoes: Arc::default(),
+            sendrecs: 0,
+            destinations: Arc::default(),
+            depth: 0,
         }
+    }
+
+    /// Remembers `destination` for tab completion.
+    fn seen(&self, destination: &str) {
+        self.destinations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(destination.to_string());
+    }
+
+    /// `run FILE`: each line as a command, up to the first failure.
+    fn run_file(&mut self, path: &str) -> Result<Next, String> {
+        if self.depth >= MAX_RUN_DEPTH {
+            return Err(format!("run nests deeper than {MAX_RUN_DEPTH}"));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        self.depth += 1;
+        let mut outcome = Ok(Next::Continue);
+        for (n, line) in text.lines().enumerate() {
+            match self.execute(line) {
+                Ok(Next::Continue) => {}
+                Ok(Next::Quit) => {
+                    outcome = Ok(Next::Quit);
+                    break;
+                }
+                Err(why) => {
+                    outcome = Err(format!("{path}:{}: {}: {why}", n + 1, line.trim()));
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        outcome
     }
 
     /// A command's own output: plainly, as the prompt is not showing.
@@ -302,12 +510,77 @@ impl Shell {
                 )?;
                 self.say(format!("replied to {destination} ({correlation})"));
             }
-            ("sendfile", [destination, file]) => {
+            ("sendfile", [destination, file] | [destination, file, _]) => {
                 let body = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+                let mut headers = match words.get(2) {
+                    Some(path) => headers_file(path)?,
+                    None => Vec::new(),
+                };
+                if !headers.iter().any(|(name, _)| name == "filename") {
+                    let name = std::path::Path::new(file)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| file.to_string());
+                    headers.push(("filename".into(), name));
+                }
                 let size = body.len();
-                self.send(destination, Bytes::from(body))?;
+                self.send_with(destination, Bytes::from(body), headers)?;
                 self.say(format!("sent {file} ({size} bytes) to {destination}"));
             }
+            ("sendrec", [destination, ..]) => {
+                if self.transaction.is_some() {
+                    return Err("sendrec inside a transaction would wait for the commit".into());
+                }
+                let body = rest[destination.len()..].trim_start();
+                self.sendrecs += 1;
+                let tag = format!("{}-{}", std::process::id(), self.sendrecs);
+                let headers = vec![(SENDREC.to_string(), tag.clone())];
+                let started = Instant::now();
+                self.send_with(
+                    destination,
+                    Bytes::copy_from_slice(body.as_bytes()),
+                    headers,
+                )?;
+                let deadline = started + self.args.timeout;
+                loop {
+                    if self
+                        .echoes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&tag)
+                    {
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!(
+                            "sent to {destination}, not received back within {:?} \
+                             (subscribe to where it goes first)",
+                            self.args.timeout
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                self.say(format!(
+                    "sent to {destination} and received back in {} ms",
+                    started.elapsed().as_millis()
+                ));
+            }
+            ("save", ["off"]) => {
+                *self.save_dir.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                self.say("not saving files");
+            }
+            ("save", [dir]) => {
+                let dir = PathBuf::from(dir);
+                if !dir.is_dir() {
+                    return Err(format!("{}: not a directory", dir.display()));
+                }
+                self.say(format!(
+                    "saving messages with a filename header into {}",
+                    dir.display()
+                ));
+                *self.save_dir.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir);
+            }
+            ("run", [file]) => return self.run_file(file),
             ("begin", []) => {
                 if self.transaction.is_some() {
                     return Err("a transaction is already open (commit or abort it)".into());
@@ -476,20 +749,30 @@ impl Shell {
             .block_on(client.subscribe_with(destination, options))
             .map_err(|e| ended(&e))?;
         let id = subscription.id().to_string();
+        self.seen(destination);
         let (printer, unanswered, arrived, show_headers) = (
             self.printer.clone(),
             self.unanswered.clone(),
             self.arrived.clone(),
             self.show_headers.clone(),
         );
+        let (save_dir, echoes) = (self.save_dir.clone(), self.echoes.clone());
         let task = self.runtime.spawn(async move {
             while let Some(message) = subscription.recv().await {
                 let destination = message.destination().unwrap_or("?").to_string();
                 let body = shown_body(message.text().as_deref(), message.body());
                 let redelivered = message.header("redelivered") == Some("true");
+                let tag = message.header(SENDREC).map(String::from);
                 let mut line = format!("[{destination}] {body}");
                 if redelivered {
                     line += "  (redelivered)";
+                }
+                let dir = save_dir.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if let (Some(dir), Some(name)) = (dir, message.header("filename")) {
+                    line += &match save_file(&dir, name, message.body()) {
+                        Ok(path) => format!("  (saved to {})", path.display()),
+                        Err(e) => format!("  (not saved: {e})"),
+                    };
                 }
                 let mut shown_headers = String::new();
                 if show_headers.load(Ordering::SeqCst) {
@@ -507,6 +790,14 @@ impl Shell {
                         .push_back((id, message));
                 }
                 printer.print(line + &shown_headers);
+                if let Some(tag) = tag {
+                    let mut echoes = echoes.lock().unwrap_or_else(|e| e.into_inner());
+                    // Bounded: a stranger's tags are forgotten.
+                    if echoes.len() >= 1024 {
+                        echoes.clear();
+                    }
+                    echoes.insert(tag);
+                }
                 arrived.fetch_add(1, Ordering::SeqCst);
             }
         });
@@ -526,6 +817,7 @@ impl Shell {
         body: Bytes,
         headers: Vec<(String, String)>,
     ) -> Result<(), String> {
+        self.seen(destination);
         let client = self.client()?.clone();
         let options = SendOptions {
             headers,
@@ -629,6 +921,50 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         shell.close();
+    }
+
+    #[test]
+    fn tab_completes_commands_then_destinations_seen() {
+        let seen: BTreeSet<String> = ["/queue/a", "/queue/b", "/topic/t"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            complete("sen", 3, &seen),
+            (
+                0,
+                vec![
+                    "send".into(),
+                    "sendfile".into(),
+                    "sendrec".into(),
+                    "sendreply".into()
+                ]
+            )
+        );
+        assert_eq!(
+            complete("send /queue/", 12, &seen),
+            (5, vec!["/queue/a".into(), "/queue/b".into()])
+        );
+        assert_eq!(
+            complete("send /queue/a hel", 17, &seen).1,
+            Vec::<String>::new()
+        );
+        assert_eq!(complete("stats /q", 8, &seen).1, Vec::<String>::new());
+        // Every command the help names completes.
+        for line in HELP.lines().skip(1) {
+            let synopsis = line.trim_start().split("  ").next().unwrap_or("");
+            if line.starts_with("   ") || synopsis.is_empty() {
+                continue;
+            }
+            for name in synopsis
+                .split(" | ")
+                .filter_map(|a| a.split_whitespace().next())
+            {
+                if name != "?" {
+                    assert!(COMMANDS.contains(&name), "{name} is not completed");
+                }
+            }
+        }
     }
 
     #[test]
