@@ -187,14 +187,24 @@ fn ctrl_c_and_sigterm_end_a_subscription_with_a_graceful_disconnect() {
 }
 
 fn graceful_end_on(signal: &str) {
+    graceful_end_of(signal, &["subscribe", "/queue/idle"], "");
+}
+
+/// `stomp ARGS -v`, fed `script` on a standard input left open, ends
+/// gracefully on `signal` once it has subscribed.
+fn graceful_end_of(signal: &str, args: &[&str], script: &str) {
     let (_broker, tcp, _) = serve();
     let mut child = Command::new(STOMP)
-        .args(["subscribe", "/queue/idle", "-v", "--url", &tcp])
+        .args(args)
+        .args(["-v", "--url", &tcp])
         .args(["--login", "guest", "--passcode", "guest"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(script.as_bytes()).unwrap();
     let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
     let pid = child.id().to_string();
     let child = Killed(child);
@@ -217,12 +227,20 @@ fn graceful_end_on(signal: &str) {
     let rest: Vec<String> = log.map_while(Result::ok).collect();
     let mut child = child;
     let status = child.0.wait().unwrap();
+    drop(stdin);
     assert!(status.success(), "{signal}: {rest:?}");
     assert!(
         rest.iter().any(|l| l.starts_with("> DISCONNECT")),
         "{rest:?}"
     );
     assert!(rest.iter().any(|l| l.starts_with("< RECEIPT")), "{rest:?}");
+}
+
+#[test]
+fn the_shell_ends_gracefully_on_sigterm_and_ctrl_c() {
+    for signal in ["-TERM", "-INT"] {
+        graceful_end_of(signal, &["shell"], "subscribe /queue/shell-idle\n");
+    }
 }
 
 #[test]
@@ -966,4 +984,30 @@ fn shell_sendrec_run_sendfile_and_save_work_as_stomp_py_users_expect() {
         text(&output.stderr)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bench_stops_on_sigterm_and_reports_what_it_measured() {
+    let child = Command::new(STOMP)
+        .args(["bench", "--duration", "60s", "--rate", "400", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sent = report["sent"].as_u64().unwrap();
+    // About 1.5 s at 400 a second, and not the minute asked for.
+    assert!((100..4000).contains(&sent), "{report}");
+    assert_eq!(report["received"].as_u64(), Some(sent), "{report}");
 }

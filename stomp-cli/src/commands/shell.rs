@@ -130,6 +130,29 @@ struct Shell {
     destinations: Arc<Mutex<BTreeSet<String>>>,
     /// How deep in `run FILE` the shell is.
     depth: usize,
+    /// The client, for a signal's graceful end.
+    current: Arc<Mutex<Option<Client>>>,
+}
+
+/// On Ctrl-C (outside the line editor, which takes it as a key) or
+/// SIGTERM: the session up then disconnects gracefully (DISCONNECT, its
+/// receipt), and the shell leaves with success, as `subscribe` does.
+fn end_gracefully_on_signal(
+    runtime: &Runtime,
+    current: Arc<Mutex<Option<Client>>>,
+) -> Result<(), Failure> {
+    let interrupted = runtime
+        .block_on(async { super::interrupted() })
+        .map_err(Failure::Io)?;
+    runtime.spawn(async move {
+        interrupted.await;
+        let client = current.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(client) = client {
+            let _ = client.disconnect().await;
+        }
+        std::process::exit(0);
+    });
+    Ok(())
 }
 
 /// The header a `sendrec` tags its message with.
@@ -311,6 +334,7 @@ pub fn run(args: &ShellArgs) -> Result<(), Failure> {
                 let _ = out.flush();
             }))));
             let mut shell = Shell::new(args.connect.clone(), runtime, printer);
+            end_gracefully_on_signal(&shell.runtime, shell.current.clone())?;
             shell.connect(None)?;
             for line in lines.lines() {
                 let line = line.map_err(Failure::Io)?;
@@ -344,6 +368,7 @@ fn interactive(args: &ShellArgs, runtime: Runtime) -> Result<(), Failure> {
         let _ = external.print(format!("{text}\n"));
     }))));
     let mut shell = Shell::new(args.connect.clone(), runtime, printer);
+    end_gracefully_on_signal(&shell.runtime, shell.current.clone())?;
     editor.set_helper(Some(Completion {
         destinations: shell.destinations.clone(),
     }));
@@ -402,6 +427,7 @@ impl Shell {
             sendrecs: 0,
             destinations: Arc::default(),
             depth: 0,
+            current: Arc::default(),
         }
     }
 
@@ -730,6 +756,7 @@ impl Shell {
             info.version,
             info.server.as_deref().unwrap_or("an unnamed broker")
         ));
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
         self.client = Some(client);
         Ok(())
     }
@@ -843,6 +870,10 @@ impl Shell {
         if let Some(tx) = self.transaction.take() {
             let _ = self.runtime.block_on(tx.abort());
         }
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(client) = self.client.take() {
             let _ = self.runtime.block_on(client.disconnect());
         }

@@ -11,7 +11,7 @@
 mod ledger;
 mod report;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -201,6 +201,9 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
 }
 
 async fn bench(args: &BenchArgs) -> Result<Report, Failure> {
+    // Listening from the start: a signal during set-up is not lost.
+    let interrupted = super::interrupted().map_err(Failure::Io)?;
+    tokio::pin!(interrupted);
     let mut _broker = None;
     let (url, broker) = match &args.connect.url {
         Some(url) => (url.clone(), redact(url)),
@@ -283,6 +286,9 @@ async fn bench(args: &BenchArgs) -> Result<Report, Failure> {
 
     let body = Bytes::from(vec![b'x'; args.size]);
     let deadline = args.duration.map(|d| start + d);
+    // Ctrl-C or SIGTERM: the producers stop, what they sent is received,
+    // and the report tells what was measured.
+    let stop = Arc::new(AtomicBool::new(false));
     let mut sending = JoinSet::new();
     let producer_count = args.producers as u64;
     for (n, client) in producers.iter().enumerate() {
@@ -299,6 +305,7 @@ async fn bench(args: &BenchArgs) -> Result<Report, Failure> {
             persistent: args.persistent,
             receipts: args.receipts,
             headers: extra.clone(),
+            stop: stop.clone(),
         };
         let (client, body, destination) = (client.clone(), body.clone(), args.destination.clone());
         let progress = progress.clone();
@@ -334,6 +341,9 @@ async fn bench(args: &BenchArgs) -> Result<Report, Failure> {
                     _ => "a consumer's subscription ended".to_string(),
                 };
                 return Err(Failure::Remote(why));
+            }
+            () = &mut interrupted, if !stop.load(Ordering::Relaxed) => {
+                stop.store(true, Ordering::Relaxed);
             }
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
@@ -597,6 +607,8 @@ struct Plan {
     receipts: bool,
     /// `-H` headers.
     headers: Vec<(String, String)>,
+    /// Set on Ctrl-C or SIGTERM: send no more.
+    stop: Arc<AtomicBool>,
 }
 
 /// One producer: `limit` messages, or until `deadline`; the numbers of the
@@ -623,9 +635,13 @@ async fn send_loop(
     let issued = &progress.issued[plan.producer];
     let mut in_flight = FuturesUnordered::new();
     let mut n = 0;
-    while n < plan.limit && plan.deadline.is_none_or(|at| Instant::now() < at) {
+    let stopped = || plan.stop.load(Ordering::Relaxed);
+    while n < plan.limit && plan.deadline.is_none_or(|at| Instant::now() < at) && !stopped() {
         if let Some(pace) = plan.pace {
             tokio::time::sleep_until((plan.start + pace.mul_f64(n as f64)).into()).await;
+            if stopped() {
+                break;
+            }
         }
         n = issued.fetch_add(1, Ordering::Relaxed);
         let seq = Seq {
