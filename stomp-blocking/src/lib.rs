@@ -139,7 +139,9 @@ mod pump;
 mod transport;
 
 pub use stomp_driver::delivery::Delivery;
-pub use stomp_driver::{Config, Empty, Error, Events, Keepalive, Lifecycle, TcpOptions, Tls};
+pub use stomp_driver::{
+    Config, Empty, Error, Events, Keepalive, Lifecycle, Outcome, TcpOptions, Tls,
+};
 pub use stomp_proto::client::{CloseReason, CommandError, RequestError};
 pub use stomp_proto::client::{Direction, SendOptions, SubscribeOptions, Tapped};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
@@ -771,19 +773,19 @@ impl Message {
 
     /// Acknowledges it and returns on the broker's receipt for the ACK.
     pub fn ack_with_receipt(&self) -> Result<(), Error> {
-        self.acknowledge_with_receipt(false)
+        self.acknowledge_with_receipt(false, None)
     }
 
     /// Rejects it (1.1+) and returns on the broker's receipt for the NACK.
     pub fn nack_with_receipt(&self) -> Result<(), Error> {
-        self.acknowledge_with_receipt(true)
+        self.acknowledge_with_receipt(true, None)
     }
 
-    fn acknowledge_with_receipt(&self, nack: bool) -> Result<(), Error> {
+    fn acknowledge_with_receipt(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
         match self.0.current_ack_handle() {
             Some(handle) => {
                 let handle = handle?;
-                let call = |done| Delivery::receipted_ack(handle, nack, done);
+                let call = |done| Delivery::receipted_ack(handle, nack, transaction, done);
                 self.0.handle().call(call)
             }
             None => Ok(()), // auto mode: nothing to acknowledge
@@ -791,6 +793,10 @@ impl Message {
     }
 
     fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
+        // Inside a transaction, the COMMIT's receipt confirms it.
+        if self.0.handle().confirms() && transaction.is_none() {
+            return self.acknowledge_with_receipt(nack, transaction);
+        }
         match self.0.acknowledgement(nack, transaction) {
             Some(ack) => {
                 let (command, credit) = ack?;

@@ -677,19 +677,23 @@ impl Message {
 
     /// Acknowledges it and resolves on the broker's receipt for the ACK.
     pub async fn ack_with_receipt(&self) -> Result<(), Error> {
-        self.acknowledge_with_receipt(false).await
+        self.acknowledge_with_receipt(false, None).await
     }
 
     /// Rejects it (1.1+) and resolves on the broker's receipt for the NACK.
     pub async fn nack_with_receipt(&self) -> Result<(), Error> {
-        self.acknowledge_with_receipt(true).await
+        self.acknowledge_with_receipt(true, None).await
     }
 
-    async fn acknowledge_with_receipt(&self, nack: bool) -> Result<(), Error> {
+    async fn acknowledge_with_receipt(
+        &self,
+        nack: bool,
+        transaction: Option<TxId>,
+    ) -> Result<(), Error> {
         match self.0.current_ack_handle() {
             Some(handle) => {
                 let handle = handle?;
-                let ask = |done| Delivery::receipted_ack(handle, nack, done);
+                let ask = |done| Delivery::receipted_ack(handle, nack, transaction, done);
                 self.0.handle().ask(ask).await
             }
             None => Ok(()), // auto mode: nothing to acknowledge
@@ -697,6 +701,10 @@ impl Message {
     }
 
     async fn acknowledge(&self, nack: bool, transaction: Option<TxId>) -> Result<(), Error> {
+        // Inside a transaction, the COMMIT's receipt confirms it.
+        if self.0.handle().confirms() && transaction.is_none() {
+            return self.acknowledge_with_receipt(nack, transaction).await;
+        }
         match self.0.acknowledgement(nack, transaction) {
             Some(ack) => {
                 let (command, credit) = ack?;

@@ -66,6 +66,21 @@ pub struct Config {
     /// destination it costs two frames per period. `None` (the default):
     /// off. The replies' subscription of `request` is left alone.
     pub resubscribe_idle: Option<Duration>,
+    /// Confirmed mode: every SEND, SUBSCRIBE, UNSUBSCRIBE, ACK, NACK,
+    /// BEGIN, COMMIT and ABORT asks for a receipt, and its call returns
+    /// only once the broker has answered or the session's
+    /// `receipt_timeout` has passed. Inside a transaction, SENDs, ACKs and
+    /// NACKs take effect at the COMMIT, whose receipt confirms them all
+    /// (RabbitMQ holds back the receipts of transactional frames until the
+    /// COMMIT, so they could not be awaited one by one). Each failure then says what became
+    /// of the request through [`Error::outcome`]: rejected (the broker's
+    /// ERROR named it: it did not happen), ambiguous (no receipt in time,
+    /// or the connection lost first: it may or may not have happened), or
+    /// not sent. A COMMIT, ABORT or transactional request whose outcome is
+    /// ambiguous is never sent again by the client (only plain SENDs are,
+    /// and only under [`UnconfirmedSends::Resend`](stomp_proto::reconnect::UnconfirmedSends)).
+    /// Slower (a round trip per call) and exact. Off by default.
+    pub confirm: bool,
 }
 
 /// How a `ws://` or `wss://` connection is made.
@@ -110,6 +125,7 @@ impl Config {
             reply_destination: None,
             tcp: TcpOptions::default(),
             resubscribe_idle: None,
+            confirm: false,
         }
     }
 

@@ -118,11 +118,16 @@ impl Delivery {
 
     /// The ACK or NACK with a receipt, answered through `done` when it
     /// comes; see [`current_ack_handle`](Delivery::current_ack_handle).
-    pub fn receipted_ack(handle: AckHandle, nack: bool, done: crate::handle::Done<()>) -> Command {
+    pub fn receipted_ack(
+        handle: AckHandle,
+        nack: bool,
+        transaction: Option<TxId>,
+        done: crate::handle::Done<()>,
+    ) -> Command {
         Command::Ack {
             handle,
             nack,
-            transaction: None,
+            transaction,
             receipt: true,
             done: Some(done),
             credit: 0,

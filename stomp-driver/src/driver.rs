@@ -121,6 +121,8 @@ enum Waiter {
     Done(Done<()>),
     /// A subscription asked with a receipt.
     Subscribed(SubscriptionId, Done<SubscriptionId>),
+    /// A BEGIN asked with a receipt.
+    Begun(TxId, Done<TxId>),
     /// A request's SEND, asked with a receipt: a failure fails the
     /// request (named by its `correlation-id`); a receipt changes nothing,
     /// the request waits for its reply.
@@ -132,6 +134,7 @@ impl Waiter {
         match self {
             Waiter::Done(done) => done.send(result),
             Waiter::Subscribed(id, done) => done.send(result.map(|()| id)),
+            Waiter::Begun(tx, done) => done.send(result.map(|()| tx)),
             // Answered through the requests.
             Waiter::Request(_) => {}
         }
@@ -323,7 +326,8 @@ impl Driver {
         first_connect: Done<SessionInfo>,
     ) -> Result<Driver, Error> {
         let session_config = config.session_config();
-        let handle = Handle::new(config.send_window, session_config.max_frame);
+        let handle =
+            Handle::new(config.send_window, session_config.max_frame).confirming(config.confirm);
         let connector = Connector::for_hosts(
             config.tls.clone(),
             config.websocket.clone(),
@@ -815,10 +819,13 @@ impl Driver {
             }
             Command::Subscribe {
                 destination,
-                options,
+                mut options,
                 mailbox,
                 done,
-            } => match session.subscribe(&destination, options) {
+            } => match session.subscribe(&destination, {
+                options.receipt |= self.handle.confirms();
+                options
+            }) {
                 Ok((id, receipt)) => {
                     self.mailboxes.insert(id.clone(), mailbox);
                     self.activity.insert(id.clone(), Activity::new(now));
@@ -837,7 +844,8 @@ impl Driver {
                     mailbox.close();
                 }
                 self.activity.remove(&id);
-                let result = session.unsubscribe(&id, receipt && done.is_some());
+                let receipt = (receipt || self.handle.confirms()) && done.is_some();
+                let result = session.unsubscribe(&id, receipt);
                 self.answer(result, done);
                 self.update_pause(now);
             }
@@ -871,8 +879,13 @@ impl Driver {
                 self.answer(result, Some(done));
             }
             Command::Begin { id, done } => {
-                let result = session.begin(id.as_deref(), false).map(|(tx, _)| tx);
-                done.send(result.map_err(Error::from));
+                match session.begin(id.as_deref(), self.handle.confirms()) {
+                    Ok((tx, Some(receipt))) => {
+                        self.waiting.insert(receipt, Waiter::Begun(tx, done));
+                    }
+                    Ok((tx, None)) => done.send(Ok(tx)),
+                    Err(e) => done.send(Err(e.into())),
+                }
             }
             Command::End { tx, commit, done } => {
                 let wants_receipt = done.is_some();

@@ -40,6 +40,45 @@ pub enum Error {
     DuplicateCorrelation(String),
 }
 
+/// What became of a request that failed (see
+/// [`Config::confirm`](crate::Config::confirm)); a call that returned `Ok`
+/// in confirmed mode was confirmed by the broker's receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The broker refused it with an ERROR: it did not take effect.
+    Rejected,
+    /// No answer in time, or the connection was lost first: it may or may
+    /// not have taken effect. Check before doing it again (a COMMIT
+    /// above all).
+    Ambiguous,
+    /// It never left the client (refused locally, not connected, closed).
+    NotSent,
+}
+
+impl Error {
+    /// What became of the request this error answers.
+    ///
+    /// ```
+    /// use stomp_driver::{Error, Outcome};
+    /// use stomp_proto::client::RequestError;
+    ///
+    /// let lost = Error::Request(RequestError::ConnectionLost);
+    /// assert_eq!(lost.outcome(), Outcome::Ambiguous);
+    /// assert_eq!(Error::Closed(None).outcome(), Outcome::NotSent);
+    /// ```
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Error::Request(RequestError::Server(_)) => Outcome::Rejected,
+            Error::Request(RequestError::Timeout | RequestError::ConnectionLost) => {
+                Outcome::Ambiguous
+            }
+            // A request's reply that did not come: the request went out.
+            Error::Timeout => Outcome::Ambiguous,
+            _ => Outcome::NotSent,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -314,6 +314,8 @@ pub struct Handle {
     /// waits for the driver's verdict.
     max_frame: Option<usize>,
     closed: Arc<Mutex<Option<CloseReason>>>,
+    /// Confirmed mode: every request waits for its receipt.
+    confirm: bool,
     /// The session's counters as they were at the end.
     final_stats: Arc<Mutex<Option<Stats>>>,
 }
@@ -330,8 +332,21 @@ impl Handle {
             connected: Arc::default(),
             max_frame,
             closed: Arc::default(),
+            confirm: false,
             final_stats: Arc::default(),
         }
+    }
+
+    /// In confirmed mode (see [`Config::confirm`](crate::Config::confirm)).
+    pub(crate) fn confirming(mut self, confirm: bool) -> Handle {
+        self.confirm = confirm;
+        self
+    }
+
+    /// Whether every request waits for its receipt
+    /// ([`Config::confirm`](crate::Config::confirm)).
+    pub fn confirms(&self) -> bool {
+        self.confirm
     }
 
     /// The driver's input queue.
@@ -438,6 +453,13 @@ impl Handle {
                 .is_some_and(|limit| credit + NEAR_LIMIT > limit)
     }
 
+    /// `options` as this mode sends them: with a receipt when confirming,
+    /// outside a transaction (inside one the COMMIT's receipt confirms it).
+    fn confirmed(&self, mut options: SendOptions) -> SendOptions {
+        options.receipt |= self.confirm && options.transaction.is_none();
+        options
+    }
+
     /// A SEND as the blocking clients make it: with a receipt it waits for
     /// the broker, without one it waits only for room in the window.
     pub fn send_blocking(
@@ -447,6 +469,7 @@ impl Handle {
         options: SendOptions,
     ) -> Result<(), Error> {
         let credit = weight(destination, body.len(), &options.headers);
+        let options = self.confirmed(options);
         if self.waits(credit, &options) {
             return self.call(|done| send_command(destination, body, options, Some(done), 0));
         }
@@ -465,6 +488,7 @@ impl Handle {
         options: SendOptions,
     ) -> Result<(), Error> {
         let credit = weight(destination, body.len(), &options.headers);
+        let options = self.confirmed(options);
         if self.waits(credit, &options) {
             return self
                 .ask(|done| send_command(destination, body, options, Some(done), 0))

@@ -27,7 +27,7 @@ pub mod window;
 
 pub use config::{Config, WebSocket};
 pub use driver::Lifecycle;
-pub use error::Error;
+pub use error::{Error, Outcome};
 pub use events::{EventLog, Events};
 pub use queue::Empty;
 pub use tcp::{Keepalive, TcpOptions};

@@ -651,3 +651,61 @@ fn the_idle_watchdog_resubscribes_a_silent_subscription_and_health_tells() {
     assert!(sub.last_delivery.is_some_and(|ago| ago <= ms(500)));
     assert_eq!(health.pending_receipts, 0);
 }
+
+/// Confirmed mode: BEGIN waits for its receipt; a COMMIT whose connection
+/// is lost before its receipt fails as ambiguous, and the reconnected
+/// client never sends it again.
+#[test]
+fn confirmed_mode_never_sends_an_ambiguous_commit_again() {
+    use stomp_driver::Outcome;
+    let url = "failover:(stomp://127.0.0.1:1)?initialReconnectDelay=500";
+    let mut net = Net::new(&[Host::Up], |config| {
+        *config = Config::from_url(url).unwrap();
+        config.session.heartbeat = stomp_proto::HeartBeat::OFF;
+        config.session.reconnect.unconfirmed_sends =
+            stomp_proto::reconnect::UnconfirmedSends::Resend;
+        config.confirm = true;
+    });
+    assert!(matches!(net.connect(LIMIT), Some(Ok(_))));
+    let tap = std::sync::Arc::new(stomp_driver::queue::Queue::bounded(1024, None));
+    net.driver
+        .handle_input(net.now, Input::Command(Command::Tap { queue: tap.clone() }));
+    let Some(Ok(tx)) = net.call(LIMIT, |done| Command::Begin { id: None, done }) else {
+        panic!("no transaction")
+    };
+    // Nothing more gets written: the COMMIT waits in the client.
+    net.write_limit = 0;
+    let (done, answer) = stomp_driver::reply::reply();
+    let commit = Command::End {
+        tx,
+        commit: true,
+        done: Some(done),
+    };
+    net.driver.handle_input(net.now, Input::Command(commit));
+    net.run_for(ms(20));
+    net.cut();
+    net.write_limit = usize::MAX;
+    net.run_for(ms(10));
+    let outcome = answer.try_take().flatten();
+    let Some(Err(error)) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(error.outcome(), Outcome::Ambiguous, "{error}");
+    net.run_for(ms(1500));
+    assert!(net.connected_host().is_some(), "reconnected");
+    let mut commands = Vec::new();
+    while let Ok(tapped) = tap.try_pop() {
+        if let Some(frame) = tapped.frame {
+            // Every request of ours asked for a receipt.
+            if matches!(frame.command, stomp_proto::Command::Begin) {
+                assert!(frame.header("receipt").is_some(), "{frame:?}");
+            }
+            commands.push(frame.command);
+        }
+    }
+    let commits = commands
+        .iter()
+        .filter(|c| **c == stomp_proto::Command::Commit)
+        .count();
+    assert_eq!(commits, 1, "{commands:?}");
+}

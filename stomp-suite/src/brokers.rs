@@ -22,7 +22,7 @@ use crate::{Adapter, SuiteClient, SuiteInbox, SuiteMsg, SuiteSub, SuiteTap, Suit
 #[macro_export]
 macro_rules! broker_scenarios {
     ($adapter:ty) => {
-        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, acks_by_handle_or_by_id_and_unsubscribes_wait_for_their_receipts, caller_chosen_transaction_ids_are_used_and_a_duplicate_refused, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat, requests_get_their_own_replies_and_an_unanswered_one_times_out, replies_to_a_temp_queue_reach_the_unhandled_stream, the_tap_sees_every_frame_both_ways_and_ends_with_the_client, a_caller_chosen_receipt_id_goes_out_and_comes_back, the_idle_watchdog_renews_a_quiet_subscription_which_still_delivers);
+        $crate::suite!($adapter, brokers: every_version_negotiates_and_round_trips, binary_bodies_with_nuls_and_escaped_headers_arrive_intact, text_is_decoded_in_the_charset_its_content_type_names, client_individual_acks_and_unacked_messages_come_back, nack_takes_the_message_away_from_the_subscription, a_nack_in_a_transaction_takes_effect_on_commit_only, transactions_deliver_on_commit_and_never_after_abort, unsubscribe_stops_delivery, acks_by_handle_or_by_id_and_unsubscribes_wait_for_their_receipts, caller_chosen_transaction_ids_are_used_and_a_duplicate_refused, a_broker_error_surfaces_on_the_request_that_caused_it, large_bodies_round_trip, ten_thousand_messages_arrive_in_order_exactly_once, a_bad_login_is_refused_with_the_brokers_words, tls_client_certificates_from_the_brokers_ca_are_accepted_and_others_refused, tls_refuses_a_broker_the_roots_do_not_vouch_for, tls_checks_the_server_name_given_instead_of_the_host, bad_tls_settings_fail_before_dialing, activemq_stack_traces_stay_in_the_error_body, activemq_closing_after_a_protocol_error_is_survived_by_reconnecting, rabbitmq_whole_second_heartbeats_keep_the_connection_alive, rabbitmq_websocket_answers_disconnect_with_a_close_which_is_success, a_topic_reaches_every_subscription_confirmed_by_its_receipt, a_full_subscription_stops_reading_after_the_read_ahead_and_loses_nothing, activemq_makes_a_text_message_of_a_send_without_content_length, the_end_of_line_brokers_write_after_frames_is_no_heartbeat, requests_get_their_own_replies_and_an_unanswered_one_times_out, replies_to_a_temp_queue_reach_the_unhandled_stream, the_tap_sees_every_frame_both_ways_and_ends_with_the_client, a_caller_chosen_receipt_id_goes_out_and_comes_back, the_idle_watchdog_renews_a_quiet_subscription_which_still_delivers, confirmed_mode_asks_a_receipt_for_every_request_and_types_a_refusal);
     };
 }
 
@@ -595,6 +595,79 @@ pub fn the_idle_watchdog_renews_a_quiet_subscription_which_still_delivers<A: Ada
         assert_eq!(health.pending_receipts, 0, "{broker}: {health:?}");
         assert!(client.is_connected(), "{broker}");
         client.disconnect().unwrap();
+    }
+}
+
+pub fn confirmed_mode_asks_a_receipt_for_every_request_and_types_a_refusal<A: Adapter>() {
+    use stomp_driver::Outcome;
+    use stomp_proto::Command;
+    for broker in brokers() {
+        let q = queue("confirmed");
+        let mut config = broker.config();
+        config.confirm = true;
+        let client = A::connect(config.clone()).unwrap();
+        let tap = client.tap();
+        let sub = client.subscribe(&q, AckMode::ClientIndividual).unwrap();
+        client.send(&q, "confirmed").unwrap();
+        let message = sub.recv_timeout(WAIT).unwrap();
+        message.ack().unwrap();
+        let tx = client.transaction().unwrap();
+        tx.send(&q, "in a transaction").unwrap();
+        tx.commit().unwrap();
+        let again = sub.recv_timeout(WAIT).unwrap();
+        assert_eq!(again.text(), Some("in a transaction"), "{broker}");
+        again.nack().unwrap_or_else(|e| panic!("{broker}: {e}"));
+        // Taken back, it comes again (and is settled before UNSUBSCRIBE:
+        // RabbitMQ may otherwise answer a redelivery racing the cancel with
+        // an ERROR "Subscription not found").
+        // (ActiveMQ sends a NACKed message to its dead-letter queue.)
+        let redelivers = broker.kind != "activemq";
+        if redelivers {
+            let third = sub.recv_timeout(WAIT).unwrap();
+            assert_eq!(third.text(), Some("in a transaction"), "{broker}");
+            third.ack().unwrap();
+        }
+        sub.unsubscribe().unwrap();
+        // Every request went out with a receipt, and every receipt came
+        // (each call above returned only then).
+        let mut requests = 0;
+        let mut receipts = 0;
+        while let Ok(tapped) = tap.recv_timeout(Duration::from_millis(200)) {
+            let Some(frame) = tapped.frame else { continue };
+            match frame.command {
+                Command::Receipt => receipts += 1,
+                Command::Message => {}
+                // Confirmed by the COMMIT's receipt.
+                Command::Send if frame.header("transaction").is_some() => {
+                    assert!(frame.header("receipt").is_none(), "{broker}");
+                }
+                command => {
+                    assert!(
+                        frame.header("receipt").is_some(),
+                        "{broker}: {command} without a receipt: {frame:?}"
+                    );
+                    requests += 1;
+                }
+            }
+        }
+        // SUBSCRIBE, SEND, ACK, BEGIN, COMMIT, NACK, (ACK,) UNSUBSCRIBE.
+        let asked = 7 + usize::from(redelivers);
+        assert_eq!((requests, receipts), (asked, asked), "{broker}");
+        client.disconnect().unwrap();
+        // A refusal is typed as such: it did not happen.
+        let refused = match broker.kind {
+            // Outside its destination prefixes.
+            "rabbitmq" => A::connect(config.clone())
+                .unwrap()
+                .send("/nowhere/at-all", "x"),
+            // A message it never delivered.
+            "embedded" => A::connect(config.clone())
+                .unwrap()
+                .ack_id("0", "no-such-message", false),
+            _ => continue,
+        };
+        let error = refused.unwrap_err();
+        assert_eq!(error.outcome(), Outcome::Rejected, "{broker}: {error}");
     }
 }
 

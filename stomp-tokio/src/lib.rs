@@ -43,7 +43,9 @@ pub mod codec;
 pub use stomp_driver::aio::{Message, Subscription, Tap, Transaction, Unhandled};
 pub use stomp_driver::driver::{Health, SubscriptionHealth};
 use stomp_driver::tcp;
-pub use stomp_driver::{Config, Empty, Error, Events, Keepalive, Lifecycle, TcpOptions, Tls};
+pub use stomp_driver::{
+    Config, Empty, Error, Events, Keepalive, Lifecycle, Outcome, TcpOptions, Tls,
+};
 pub use stomp_proto::client::{Direction, SendOptions, SubscribeOptions, Tapped};
 pub use stomp_proto::reconnect::{ReconnectPolicy, UnconfirmedSends};
 pub use stomp_proto::{AckMode, HeartBeat, Version, VersionSet};
