@@ -581,6 +581,72 @@ fn ack_in_transaction(commit: bool) -> fn(Target) -> String {
     }
 }
 
+/// The receipts that come within a short wait.
+fn receipts_within(raw: &mut Raw, wait: Duration) -> String {
+    let mut ids = Vec::new();
+    while let Next::Frame(frame) = raw.next(wait) {
+        if frame.command == "RECEIPT" {
+            ids.push(frame.header("receipt-id").unwrap_or("?").to_string());
+        }
+    }
+    match ids.is_empty() {
+        true => "none".to_string(),
+        false => ids.join(", "),
+    }
+}
+
+fn receipt_inside_a_transaction(target: Target) -> String {
+    let dest = queue("conformance-tx-receipt");
+    let mut raw = Raw::session(target, "1.2");
+    raw.frame("BEGIN", &["transaction:t1", "receipt:begin"], b"");
+    raw.expect("RECEIPT");
+    let destination = format!("destination:{dest}");
+    raw.frame(
+        "SEND",
+        &[&destination, "transaction:t1", "receipt:send"],
+        b"x",
+    );
+    let before = receipts_within(&mut raw, Duration::from_millis(500));
+    raw.frame("COMMIT", &["transaction:t1", "receipt:commit"], b"");
+    let after = receipts_within(&mut raw, Duration::from_millis(500));
+    format!("before COMMIT: {before}; after: {after}")
+}
+
+fn temp_queue_reply(target: Target) -> String {
+    let dest = queue("conformance-temp");
+    let mut server = Raw::session(target, "1.2");
+    subscribe(&mut server, &dest, "s1", "auto");
+    let mut asker = Raw::session(target, "1.2");
+    let destination = format!("destination:{dest}");
+    asker.frame(
+        "SEND",
+        &[&destination, "reply-to:/temp-queue/r", "receipt:ask"],
+        b"q",
+    );
+    asker.expect("RECEIPT");
+    let request = take(&mut server, 1);
+    let Some(to) = request.first().and_then(|f| f.header("reply-to")) else {
+        return "no request".into();
+    };
+    let to = to.to_string();
+    // The queue's name is the broker's own.
+    let passed = ["/reply-queue/", "/remote-temp-queue/"]
+        .into_iter()
+        .find(|prefix| to.starts_with(prefix))
+        .map_or_else(|| to.clone(), |prefix| format!("{prefix}…"));
+    server.frame("SEND", &[&format!("destination:{to}")], b"a");
+    let answer = match asker.next(Duration::from_millis(1000)) {
+        Next::Frame(f) if f.command == "MESSAGE" => {
+            format!(
+                "answer for subscription {}",
+                f.header("subscription").unwrap_or("?")
+            )
+        }
+        _ => "no answer".to_string(),
+    };
+    format!("reply-to passed on as {passed}; {answer}")
+}
+
 fn topic_reaches_two_subscribers(target: Target) -> String {
     let topic = queue("conformance-topic").replace("/queue/", "/topic/");
     let mut a = Raw::session(target, "1.2");
@@ -902,6 +968,32 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "client-individual 1.1: every second of 10 acked by message-id + subscription",
             run: individual_acks("1.1"),
             expect: All("back: 2,4,6,8,10 (redelivered:true)"),
+        },
+        Scenario {
+            name: "receipt of a SEND inside a transaction",
+            run: receipt_inside_a_transaction,
+            expect: Differ {
+                rabbitmq: "before COMMIT: none; after: commit, send",
+                activemq: "before COMMIT: send; after: commit",
+                embedded: "before COMMIT: send; after: commit",
+                why: "ActiveMQ's: the frame was applied (held in the transaction), \
+                      so its receipt is due; a client cannot wait for RabbitMQ's \
+                      before committing (the client's confirmed mode lets the COMMIT's \
+                      receipt confirm a transaction's frames on every broker)",
+            },
+        },
+        Scenario {
+            name: "reply-to:/temp-queue/r, answered",
+            run: temp_queue_reply,
+            expect: Differ {
+                rabbitmq:
+                    "reply-to passed on as /reply-queue/…; answer for subscription /temp-queue/r",
+                activemq: "reply-to passed on as /remote-temp-queue/…; no answer",
+                embedded:
+                    "reply-to passed on as /reply-queue/…; answer for subscription /temp-queue/r",
+                why: "RabbitMQ's: the asker needs no SUBSCRIBE of its own (ActiveMQ \
+                      delivers its temporary queue only to a subscription to it)",
+            },
         },
         Scenario {
             name: "NACK (1.2)",
