@@ -511,11 +511,7 @@ impl Subscription {
     /// The next message; `None` once the subscription or the client has
     /// ended. Cancel-safe: a message is taken only when it is returned.
     pub async fn recv(&self) -> Option<Message> {
-        let handle = self.handle.clone();
-        self.mailbox
-            .recv()
-            .await
-            .map(|inner| Message::new(inner, handle))
+        next_message(&self.mailbox, &self.handle).await
     }
 
     /// Ends the subscription; resolves once UNSUBSCRIBE is queued.
@@ -542,14 +538,31 @@ impl Subscription {
     }
 }
 
+/// The next message of `mailbox`, as a client of `handle` hands it out.
+async fn next_message(mailbox: &Queue<core::Message>, handle: &Handle) -> Option<Message> {
+    let handle = handle.clone();
+    mailbox
+        .recv()
+        .await
+        .map(|inner| Message::new(inner, handle))
+}
+
+/// [`next_message`] as a `Stream` polls it.
+fn poll_message(
+    mailbox: &Queue<core::Message>,
+    handle: &Handle,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Message>> {
+    mailbox
+        .poll_pop(cx)
+        .map(|m| m.map(|inner| Message::new(inner, handle.clone())))
+}
+
 impl Stream for Subscription {
     type Item = Message;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        let handle = &self.handle;
-        self.mailbox
-            .poll_pop(cx)
-            .map(|m| m.map(|inner| Message::new(inner, handle.clone())))
+        poll_message(&self.mailbox, &self.handle, cx)
     }
 }
 
@@ -605,11 +618,7 @@ impl Unhandled {
     /// The next one; `None` once the client has ended (or a later
     /// [`Client::unhandled`] took them over). Cancel-safe.
     pub async fn recv(&self) -> Option<Message> {
-        let handle = self.handle.clone();
-        self.mailbox
-            .recv()
-            .await
-            .map(|inner| Message::new(inner, handle))
+        next_message(&self.mailbox, &self.handle).await
     }
 }
 
@@ -617,10 +626,7 @@ impl Stream for Unhandled {
     type Item = Message;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        let handle = &self.handle;
-        self.mailbox
-            .poll_pop(cx)
-            .map(|m| m.map(|inner| Message::new(inner, handle.clone())))
+        poll_message(&self.mailbox, &self.handle, cx)
     }
 }
 
