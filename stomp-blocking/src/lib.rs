@@ -64,6 +64,35 @@
 //! # }
 //! ```
 //!
+//! # Requests, the tap, health and confirmed mode
+//!
+//! [`Client::request`] sends with `reply-to` and a `correlation-id` and
+//! returns the reply ([`Client::reply`] answers one); [`Client::unhandled`]
+//! takes the MESSAGEs for no subscription of ours; [`Client::tap`] shows
+//! every frame and heart-beat both ways; [`Client::health`] tells each
+//! subscription's last delivery, the receipts waiting and the octets not
+//! yet written. [`Config::confirm`] makes every request wait for its
+//! receipt, and [`Error::outcome`] says of a failure whether it was
+//! rejected, is ambiguous or was never sent; [`Config::resubscribe_idle`]
+//! renews a subscription that hears nothing; [`Config::tcp`] sets TCP
+//! keepalive and a local address.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use stomp_blocking::{Client, Config, Outcome};
+//!
+//! # fn main() -> Result<(), stomp_blocking::Error> {
+//! let mut config = Config::from_url("stomp://guest:guest@localhost:61613")?;
+//! config.confirm = true;
+//! let client = Client::connect_with(config)?;
+//! let price = client.request("/queue/prices", "ACME", Duration::from_secs(5))?;
+//! println!("{}", price.text().unwrap_or_default());
+//! if let Err(e) = client.send("/queue/orders", "one pizza") {
+//!     assert_ne!(e.outcome(), Outcome::Rejected, "{e}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # Failover and reconnecting
 //!
 //! A URL may list hosts (`stomp://a:61613,stomp://b:61613`, tried in order,

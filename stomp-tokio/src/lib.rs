@@ -23,6 +23,40 @@
 //! WebSocket, and `udp://` multicast without a broker), back-pressure and
 //! cancellation are as described in [`stomp_driver::aio`]: every call is
 //! cancel-safe (dropping its future never leaves the connection half-done).
+//!
+//! # Requests, the tap, health and confirmed mode
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use stomp_tokio::{Client, Config, Outcome};
+//!
+//! # async fn demo() -> Result<(), stomp_tokio::Error> {
+//! let mut config = Config::from_url("stomp://guest:guest@localhost:61613")?;
+//! config.confirm = true; // every request waits for its receipt
+//! config.resubscribe_idle = Some(Duration::from_secs(300)); // the zombie-consumer watchdog
+//! let client = Client::connect_with(config).await?;
+//! let tap = client.tap(); // every frame and heart-beat, both ways
+//! tokio::spawn(async move {
+//!     while let Some(tapped) = tap.recv().await {
+//!         eprintln!("{:?} {:?}", tapped.direction, tapped.frame.map(|f| f.command));
+//!     }
+//! });
+//! // reply-to and correlation-id, over RabbitMQ's /temp-queue/ or a reply subscription
+//! let price = client.request("/queue/prices", "ACME", Duration::from_secs(5)).await?;
+//! println!("{}", price.text().unwrap_or_default());
+//! if let Err(e) = client.send("/queue/orders", "one pizza").await {
+//!     if e.outcome() == Outcome::Ambiguous {
+//!         // it may be on the broker: check before sending it again
+//!     }
+//! }
+//! println!("{:?}", client.health().await?);
+//! # Ok(()) }
+//! ```
+//!
+//! Also on every client: `unhandled()` (MESSAGEs for no subscription of
+//! ours), `reply()`, `ack_id`/`nack_id`, `transaction_with_id`,
+//! `SendOptions::receipt_id`, and [`Config::tcp`] (keepalive, a local
+//! address to bind to).
 
 #![forbid(unsafe_code)]
 
