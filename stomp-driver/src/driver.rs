@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use stomp_proto::client::{
     self as core, AckHandle, ClientSession, CloseReason, CommandError, Dial, Event, LinkId,
-    ReceiptId, RequestError, SessionInfo, SubscribeOptions, SubscriptionId, TxId,
+    ReceiptId, RequestError, SessionInfo, SubscriptionId, TxId,
 };
 use stomp_proto::uri::Endpoint;
 
@@ -192,9 +192,10 @@ impl Command {
     }
 }
 
-/// What a subscription received, and when.
+/// A live subscription's mailbox, and what it received when.
 #[derive(Debug)]
-struct Activity {
+struct Mailbox {
+    queue: Arc<Queue<core::Message>>,
     /// When it was made, made again, or its connection came up.
     since: Instant,
     last: Option<Instant>,
@@ -202,9 +203,10 @@ struct Activity {
     resubscribed: u64,
 }
 
-impl Activity {
-    fn new(now: Instant) -> Activity {
-        Activity {
+impl Mailbox {
+    fn new(queue: Arc<Queue<core::Message>>, now: Instant) -> Mailbox {
+        Mailbox {
+            queue,
             since: now,
             last: None,
             delivered: 0,
@@ -277,7 +279,7 @@ pub struct Driver {
     handle: Handle,
     lifecycle: Arc<EventLog>,
     first_connect: Option<Done<SessionInfo>>,
-    mailboxes: HashMap<SubscriptionId, Arc<Queue<core::Message>>>,
+    mailboxes: HashMap<SubscriptionId, Mailbox>,
     /// Where MESSAGEs for no subscription of ours go, if anywhere.
     unhandled: Option<Arc<Queue<core::Message>>>,
     /// Requests waiting for replies.
@@ -286,8 +288,6 @@ pub struct Driver {
     server: Option<String>,
     /// How TCP sockets are set up.
     tcp: crate::TcpOptions,
-    /// What each subscription received, and when.
-    activity: HashMap<SubscriptionId, Activity>,
     /// The idle watchdog's period.
     resubscribe_idle: Option<Duration>,
     /// The readers of the tap (the session taps while there are any).
@@ -349,7 +349,6 @@ impl Driver {
             server: None,
             taps: Vec::new(),
             tcp: config.tcp.clone(),
-            activity: HashMap::new(),
             resubscribe_idle: config.resubscribe_idle,
             waiting: HashMap::new(),
             disconnecting: None,
@@ -699,7 +698,7 @@ impl Driver {
             // Its messages stop at once, even if the frame has to wait: a
             // mailbox nobody empties must not pause reading.
             if let Some(mailbox) = self.mailboxes.remove(id) {
-                mailbox.close();
+                mailbox.queue.close();
                 self.update_pause(now);
             }
         }
@@ -827,8 +826,8 @@ impl Driver {
                 options
             }) {
                 Ok((id, receipt)) => {
-                    self.mailboxes.insert(id.clone(), mailbox);
-                    self.activity.insert(id.clone(), Activity::new(now));
+                    self.mailboxes
+                        .insert(id.clone(), Mailbox::new(mailbox, now));
                     match receipt {
                         // Answered once the broker confirms it.
                         Some(receipt) => {
@@ -841,9 +840,8 @@ impl Driver {
             },
             Command::Unsubscribe { id, receipt, done } => {
                 if let Some(mailbox) = self.mailboxes.remove(&id) {
-                    mailbox.close();
+                    mailbox.queue.close();
                 }
-                self.activity.remove(&id);
                 let receipt = (receipt || self.handle.confirms()) && done.is_some();
                 let result = session.unsubscribe(&id, receipt);
                 self.answer(result, done);
@@ -935,7 +933,7 @@ impl Driver {
             .subscriptions()
             .into_iter()
             .filter_map(|info| {
-                let activity = self.activity.get(&info.id)?;
+                let activity = self.mailboxes.get(&info.id)?;
                 Some(SubscriptionHealth {
                     id: info.id,
                     destination: info.destination,
@@ -963,7 +961,7 @@ impl Driver {
         if !self.session.is_connected() {
             return None;
         }
-        self.activity.values().map(|a| a.due(idle)).min()
+        self.mailboxes.values().map(|m| m.due(idle)).min()
     }
 
     /// The idle watchdog: makes again every subscription that received
@@ -975,41 +973,29 @@ impl Driver {
         if !self.session.is_connected() {
             return;
         }
-        let due: Vec<SubscriptionId> = self
-            .activity
-            .iter()
-            .filter(|(_, a)| a.due(idle) <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for info in self.session.subscriptions() {
-            if !due.contains(&info.id) {
+        for (id, mailbox) in &mut self.mailboxes {
+            if mailbox.due(idle) > now {
                 continue;
             }
-            let options = SubscribeOptions {
-                id: Some(info.id.as_str().to_string()),
-                ack: info.ack,
-                headers: info.headers,
-                receipt: false,
-            };
-            let renewed = self
-                .session
-                .unsubscribe(&info.id, false)
-                .and_then(|_| self.session.subscribe(&info.destination, options));
-            match renewed {
-                Ok(_) => {
-                    tracing::warn!(subscription = %info.id, destination = %info.destination, "STOMP subscription idle past the watchdog: subscribed again");
-                    if let Some(activity) = self.activity.get_mut(&info.id) {
-                        activity.since = now;
-                        activity.resubscribed += 1;
-                    }
-                    self.tell(Lifecycle::Resubscribed {
-                        id: info.id,
-                        destination: info.destination,
-                    });
-                }
-                // No room now: the next look tries again.
-                Err(e) => tracing::debug!(error = %e, "STOMP watchdog could not resubscribe"),
+            // Refused (no room now), it is tried again a period later.
+            mailbox.since = now;
+            if let Err(e) = self.session.resubscribe(id) {
+                tracing::debug!(error = %e, subscription = %id, "STOMP watchdog could not resubscribe");
+                continue;
             }
+            mailbox.resubscribed += 1;
+            let destination = self
+                .session
+                .subscriptions()
+                .into_iter()
+                .find(|info| info.id == *id)
+                .map(|info| info.destination)
+                .unwrap_or_default();
+            tracing::warn!(subscription = %id, %destination, "STOMP subscription idle past the watchdog: subscribed again");
+            self.lifecycle.offer(Lifecycle::Resubscribed {
+                id: id.clone(),
+                destination,
+            });
         }
     }
 
@@ -1065,18 +1051,15 @@ impl Driver {
     /// the unhandled stream.
     fn deliver(&mut self, now: Instant, message: core::Message) {
         let id = message.subscription.clone();
-        if let Some(activity) = self.activity.get_mut(&id) {
-            activity.last = Some(now);
-            activity.delivered += 1;
-        }
-        if let Some(mailbox) = self.mailboxes.get(&id) {
-            if !mailbox.push(message) {
+        if let Some(mailbox) = self.mailboxes.get_mut(&id) {
+            mailbox.last = Some(now);
+            mailbox.delivered += 1;
+            if !mailbox.queue.push(message) {
                 // Its owner is gone (a subscribe call dropped before its
                 // answer): end the subscription.
                 self.mailboxes.remove(&id);
-                self.activity.remove(&id);
                 let _ = self.session.unsubscribe(&id, false);
-            } else if mailbox.is_full() {
+            } else if mailbox.queue.is_full() {
                 self.update_pause(now);
             }
             return;
@@ -1124,6 +1107,7 @@ impl Driver {
         let full = self
             .mailboxes
             .values()
+            .map(|m| &m.queue)
             .chain(&self.unhandled)
             .any(|m| m.is_full());
         if full == self.paused {
@@ -1181,8 +1165,8 @@ impl Driver {
                     self.handle.set_connects(self.session.stats().connects);
                     self.server = info.server.clone();
                     // The subscriptions are (made again) on this connection.
-                    for activity in self.activity.values_mut() {
-                        activity.since = now;
+                    for mailbox in self.mailboxes.values_mut() {
+                        mailbox.since = now;
                     }
                     if let Some(first) = self.first_connect.take() {
                         first.send(Ok(info.clone()));
@@ -1281,7 +1265,7 @@ impl Driver {
             waiter.answer(Err(Error::Request(RequestError::ConnectionLost)));
         }
         for (_, mailbox) in self.mailboxes.drain() {
-            mailbox.close();
+            mailbox.queue.close();
         }
         if let Some(mailbox) = self.unhandled.take() {
             mailbox.close();

@@ -1007,3 +1007,49 @@ fn a_caller_chosen_receipt_id_is_used_and_a_pending_one_refused() {
     // Confirmed, the id may be used again.
     assert!(sim.client.send("/queue/r", "e", mine("order-7")).is_ok());
 }
+
+/// `resubscribe` queues UNSUBSCRIBE and SUBSCRIBE together with the same
+/// id, destination and headers, and the subscription keeps its place in
+/// the replay order; an unknown id is refused and nothing is sent.
+#[test]
+fn resubscribe_makes_a_subscription_again_in_place() {
+    let mut sim = Sim::connected();
+    let headers = vec![("selector".to_string(), "x = 1".to_string())];
+    for (id, destination) in [("a", "/queue/a"), ("b", "/queue/b")] {
+        let options = SubscribeOptions {
+            id: Some(id.into()),
+            headers: headers.clone(),
+            ..SubscribeOptions::default()
+        };
+        sim.client.subscribe(destination, options).unwrap();
+    }
+    sim.run();
+    let before = sim.server_requests().len();
+    sim.client.resubscribe(&"a".into()).unwrap();
+    assert_eq!(
+        sim.client.resubscribe(&"nope".into()),
+        Err(CommandError::UnknownSubscription("nope".into()))
+    );
+    sim.run();
+    let requests = sim.server_requests();
+    let renewed: Vec<String> = requests[before..]
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
+    assert_eq!(renewed.len(), 2, "{renewed:?}");
+    assert!(renewed[0].starts_with("Unsubscribe"), "{renewed:?}");
+    assert!(
+        renewed[1].starts_with("Subscribe") && renewed[1].contains("/queue/a"),
+        "{renewed:?}"
+    );
+    let order: Vec<String> = sim
+        .client
+        .subscriptions()
+        .into_iter()
+        .map(|s| {
+            assert_eq!(s.headers, headers);
+            s.id.as_str().to_string()
+        })
+        .collect();
+    assert_eq!(order, ["a", "b"]);
+}

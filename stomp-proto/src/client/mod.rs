@@ -1153,6 +1153,33 @@ impl ClientSession {
         Ok((id, receipt))
     }
 
+    /// Makes a subscription again: UNSUBSCRIBE, then SUBSCRIBE with the
+    /// same id, destination, ack mode and headers, queued together (both
+    /// or, refused, neither), for a subscription the broker may have
+    /// forgotten while the connection looks fine. It keeps its place in
+    /// the order a reconnect replays.
+    pub fn resubscribe(&mut self, id: &SubscriptionId) -> Result<(), CommandError> {
+        self.check_connected()?;
+        let entry = self
+            .subscriptions
+            .get(id)
+            .ok_or_else(|| CommandError::UnknownSubscription(id.to_string()))?;
+        if self.outbox.would_exceed(0) {
+            return Err(CommandError::Backpressure);
+        }
+        let frames = [
+            Frame::builder(Command::Unsubscribe)
+                .header("id", id.as_str())
+                .build(),
+            subscribe_frame(id, &entry.destination, entry.ack, &entry.headers).build(),
+        ];
+        for frame in frames {
+            self.outbox.push(&frame).map_err(CommandError::Encode)?;
+            self.sent(&frame);
+        }
+        Ok(())
+    }
+
     /// Ends a subscription.
     pub fn unsubscribe(
         &mut self,
