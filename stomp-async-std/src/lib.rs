@@ -182,7 +182,7 @@ async fn connect_async_io(
     let stream = stomp_driver::tcp::connect_each(addrs, &options, |stream| async move {
         let stream = async_io::Async::new(stream)?;
         stream.writable().await?;
-        stomp_driver::tcp::finish_connect(stream.get_ref())?;
+        stomp_driver::tcp::finish_connect(&stream)?;
         Ok(stream)
     })
     .await?;

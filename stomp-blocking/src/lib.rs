@@ -436,14 +436,8 @@ impl Client {
         options: SendOptions,
         timeout: Duration,
     ) -> Result<Message, Error> {
-        let (destination, body) = (destination.to_string(), body.into());
-        let reply = self.handle.call(|done| Command::Request {
-            destination,
-            body,
-            options,
-            timeout,
-            done,
-        })?;
+        let request = Handle::request_command(destination, body.into(), options, timeout);
+        let reply = self.handle.call(request)?;
         Ok(Message(Delivery::new(reply, self.handle.clone())))
     }
 
@@ -462,12 +456,8 @@ impl Client {
     /// dropping it drops them again. Replies to
     /// [`request`](Client::request) go to their request, not here.
     pub fn unhandled(&self) -> Unhandled {
-        let mailbox = self.handle.mailbox(self.subscription_capacity);
-        let _ = self.handle.send(Command::Unhandled {
-            mailbox: mailbox.clone(),
-        });
         Unhandled(Inbox {
-            mailbox,
+            mailbox: self.handle.unhandled(self.subscription_capacity),
             handle: self.handle.clone(),
         })
     }
@@ -494,11 +484,9 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn tap(&self) -> Tap {
-        let queue = Arc::new(Queue::bounded(stomp_driver::driver::TAP_CAPACITY, None));
-        let _ = self.handle.send(Command::Tap {
-            queue: queue.clone(),
-        });
-        Tap { queue }
+        Tap {
+            queue: self.handle.tap(),
+        }
     }
 
     /// Whether a connection is up now (`false` while reconnecting, and
@@ -727,12 +715,7 @@ impl Unhandled {
 
 impl Drop for Unhandled {
     fn drop(&mut self) {
-        self.0.mailbox.close();
-        // The driver drops a closed mailbox when it looks again.
-        self.0
-            .handle
-            .input()
-            .push(stomp_driver::driver::Input::Wake);
+        self.0.handle.end_unhandled(&self.0.mailbox);
     }
 }
 

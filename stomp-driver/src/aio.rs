@@ -310,17 +310,8 @@ impl Client {
         options: SendOptions,
         timeout: Duration,
     ) -> Result<Message, Error> {
-        let (destination, body) = (destination.to_string(), body.into());
-        let reply = self
-            .handle
-            .ask(|done| Command::Request {
-                destination,
-                body,
-                options,
-                timeout,
-                done,
-            })
-            .await?;
+        let request = Handle::request_command(destination, body.into(), options, timeout);
+        let reply = self.handle.ask(request).await?;
         Ok(Message::new(reply, self.handle.clone()))
     }
 
@@ -339,12 +330,8 @@ impl Client {
     /// them over; dropping it drops them again. Replies to
     /// [`request`](Client::request) go to their request, not here.
     pub fn unhandled(&self) -> Unhandled {
-        let mailbox = self.handle.mailbox(self.subscription_capacity);
-        let _ = self.handle.send(Command::Unhandled {
-            mailbox: mailbox.clone(),
-        });
         Unhandled {
-            mailbox,
+            mailbox: self.handle.unhandled(self.subscription_capacity),
             handle: self.handle.clone(),
         }
     }
@@ -369,11 +356,9 @@ impl Client {
     /// # }
     /// ```
     pub fn tap(&self) -> Tap {
-        let queue = Arc::new(Queue::bounded(crate::driver::TAP_CAPACITY, None));
-        let _ = self.handle.send(Command::Tap {
-            queue: queue.clone(),
-        });
-        Tap { queue }
+        Tap {
+            queue: self.handle.tap(),
+        }
     }
 
     /// Acknowledges a message by its id alone, for a message whose id was
@@ -632,9 +617,7 @@ impl Stream for Unhandled {
 
 impl Drop for Unhandled {
     fn drop(&mut self) {
-        self.mailbox.close();
-        // The driver drops a closed mailbox when it looks again.
-        self.handle.input().push(Input::Wake);
+        self.handle.end_unhandled(&self.mailbox);
     }
 }
 

@@ -560,6 +560,52 @@ impl Handle {
         while self.input.try_pop().is_ok() {}
     }
 
+    /// A mailbox of `capacity` for the MESSAGEs of no subscription, handed
+    /// to the driver (it takes over from any earlier one); see
+    /// [`end_unhandled`](Handle::end_unhandled).
+    pub fn unhandled(&self, capacity: usize) -> Arc<Queue<core::Message>> {
+        let mailbox = self.mailbox(capacity);
+        let _ = self.send(Command::Unhandled {
+            mailbox: mailbox.clone(),
+        });
+        mailbox
+    }
+
+    /// Its reader is gone: the driver drops the mailbox when it looks
+    /// again (woken here, so a full one stops pausing the reading).
+    pub fn end_unhandled(&self, mailbox: &Queue<core::Message>) {
+        mailbox.close();
+        self.input.push(Input::Wake);
+    }
+
+    /// A queue for one more reader of the tap, handed to the driver; the
+    /// reader closes it when done.
+    pub fn tap(&self) -> Arc<Queue<core::Tapped>> {
+        let queue = Arc::new(Queue::bounded(crate::driver::TAP_CAPACITY, None));
+        let _ = self.send(Command::Tap {
+            queue: queue.clone(),
+        });
+        queue
+    }
+
+    /// A request and its reply, as the blocking and async clients make it
+    /// (see [`Command::Request`]).
+    pub fn request_command(
+        destination: &str,
+        body: Bytes,
+        options: SendOptions,
+        timeout: Duration,
+    ) -> impl FnOnce(Done<core::Message>) -> Command {
+        let destination = destination.to_string();
+        move |done| Command::Request {
+            destination,
+            body,
+            options,
+            timeout,
+            done,
+        }
+    }
+
     /// A subscription mailbox that wakes the driver when it has room again.
     pub fn mailbox(&self, capacity: usize) -> Arc<Queue<core::Message>> {
         let input = Arc::downgrade(&self.input);

@@ -115,14 +115,26 @@ fn in_progress(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 
-/// After the socket of [`start_connect`] became writable: whether the
-/// connect succeeded.
-pub fn finish_connect(stream: &TcpStream) -> io::Result<()> {
-    if let Some(error) = stream.take_error()? {
+/// After the socket of [`start_connect`] became writable (in whatever
+/// wrapper the runtime registered it): whether the connect succeeded.
+#[cfg(unix)]
+pub fn finish_connect(socket: &impl std::os::fd::AsFd) -> io::Result<()> {
+    connected(socket2::SockRef::from(socket))
+}
+
+/// After the socket of [`start_connect`] became writable (in whatever
+/// wrapper the runtime registered it): whether the connect succeeded.
+#[cfg(windows)]
+pub fn finish_connect(socket: &impl std::os::windows::io::AsSocket) -> io::Result<()> {
+    connected(socket2::SockRef::from(socket))
+}
+
+fn connected(socket: socket2::SockRef<'_>) -> io::Result<()> {
+    if let Some(error) = socket.take_error()? {
         return Err(error);
     }
     // Writable without an error, yet not connected: it was refused.
-    stream.peer_addr().map(drop)
+    socket.peer_addr().map(drop)
 }
 
 /// Connects to `host:port` (each of its addresses in turn, each within

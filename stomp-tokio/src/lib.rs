@@ -108,10 +108,7 @@ impl Runtime for Tokio {
             let stream = tcp::connect_each(addrs, &options, |stream| async move {
                 let stream = tokio::net::TcpStream::from_std(stream)?;
                 stream.writable().await?;
-                if let Some(error) = stream.take_error()? {
-                    return Err(error);
-                }
-                stream.peer_addr()?;
+                tcp::finish_connect(&stream)?;
                 Ok(stream)
             })
             .await?;
